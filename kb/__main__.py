@@ -1,0 +1,5 @@
+"""Allow ``python -m kb`` as well as the ``kb`` console script."""
+
+from kb.cli import main
+
+main()

@@ -1,0 +1,225 @@
+"""Article domain logic: plain functions over a session, shared by the web, the CLI and workers.
+
+Every change that can affect search queues the article in ``index_outbox`` in the same
+transaction, so the index can never miss a committed change.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from kb.errors import ValidationError
+from kb.models import STATUSES, Agent, Article, IndexOutbox, Revision, SlugRedirect, utcnow
+
+LANG_ALIASES = {"no": "nb", "nb-no": "nb", "no-no": "nb", "nn": "nb", "zh-cn": "zh", "zh-hans": "zh", "en-us": "en", "en-gb": "en"}
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+CONTENT_FIELDS = ("title", "body_md", "lang", "category", "tags")
+
+
+@dataclass
+class ArticleDraft:
+    """The editable content of an article, validated by ``clean``."""
+
+    title: str
+    body_md: str = ""
+    lang: str = "en"
+    category: str = ""
+    tags: list[str] = field(default_factory=list)
+    slug: str | None = None
+
+    def clean(self) -> "ArticleDraft":
+        """Normalise whitespace, language and tags; raise ValidationError on bad input."""
+        title = " ".join(str(self.title or "").split())
+        if not title:
+            raise ValidationError("The title is empty: give the article a title.")
+        if len(title) > 300:
+            raise ValidationError("The title is longer than 300 characters.")
+        body = normalise_body(self.body_md)
+        tags = normalise_tags(self.tags)
+        slug = self.slug.strip().lower() if self.slug else None
+        if slug and not SLUG_RE.match(slug):
+            raise ValidationError(f"Slug {slug!r}: use lowercase letters, digits and single hyphens.")
+        return ArticleDraft(title, body, normalise_lang(self.lang), " ".join(str(self.category or "").split()), tags, slug)
+
+
+def normalise_body(text: str | None) -> str:
+    """Unix line ends, no trailing spaces, exactly one final newline (so exports round-trip)."""
+    lines = str(text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    body = "\n".join(line.rstrip() for line in lines).strip("\n")
+    return body + "\n" if body else ""
+
+
+def normalise_tags(tags) -> list[str]:
+    """A list of distinct, trimmed tags from a list or a comma-separated string."""
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    seen: list[str] = []
+    for tag in tags or []:
+        tag = " ".join(str(tag).split())
+        if tag and tag not in seen:
+            seen.append(tag)
+    return seen
+
+
+def normalise_lang(lang) -> str:
+    """Map language codes and aliases to kb's codes; YAML's bare ``no`` arrives as False."""
+    if lang is False:
+        return "nb"
+    code = str(lang or "en").strip().lower().replace("_", "-")
+    code = LANG_ALIASES.get(code, code)
+    if not re.fullmatch(r"[a-z]{2,3}", code):
+        raise ValidationError(f"Language {lang!r}: use a code such as en, zh or nb.")
+    return code
+
+
+def slugify(text: str) -> str:
+    """An ASCII slug from a title; empty if the title has no Latin letters or digits."""
+    text = unicodedata.normalize("NFKD", text.replace("ø", "o").replace("Ø", "o").replace("æ", "ae").replace("Æ", "ae"))
+    text = text.encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:80].strip("-")
+
+
+def unique_slug(session: so.Session, wanted: str) -> str:
+    """``wanted`` or ``wanted-2``, ``wanted-3``... whichever no article or redirect uses."""
+    base = wanted or f"article-{uuid.uuid4().hex[:8]}"
+    candidate, n = base, 2
+    while slug_taken(session, candidate):
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def slug_taken(session: so.Session, slug: str, article_id: int | None = None) -> bool:
+    """Whether another article (or another article's old slug) already uses ``slug``."""
+    owner = session.scalar(sa.select(Article.id).where(Article.slug == slug))
+    if owner is None:
+        owner = session.scalar(sa.select(SlugRedirect.article_id).where(SlugRedirect.old_slug == slug))
+    return owner is not None and owner != article_id
+
+
+def enqueue_index(session: so.Session, article_id: int) -> None:
+    """Ask the indexer to bring this article's search entry up to date."""
+    session.add(IndexOutbox(article_id=article_id))
+
+
+def create_article(session: so.Session, draft: ArticleDraft, *, author: Agent | None = None,
+                   status: str = "draft", note: str = "Created") -> Article:
+    """Create an article with its first revision; the caller commits."""
+    draft = draft.clean()
+    check_status(status)
+    if draft.slug and slug_taken(session, draft.slug):
+        raise ValidationError(f"The slug {draft.slug!r} is already used by another article.")
+    slug = draft.slug or unique_slug(session, slugify(draft.title))
+    now = utcnow()
+    article = Article(slug=slug, title=draft.title, body_md=draft.body_md, lang=draft.lang,
+                      category=draft.category, tags=draft.tags, status=status, author=author,
+                      views=0, created_at=now, updated_at=now,
+                      published_at=now if status == "published" else None)
+    session.add(article)
+    session.flush()
+    _add_revision(session, article, author, note)
+    enqueue_index(session, article.id)
+    return article
+
+
+def update_article(session: so.Session, article: Article, draft: ArticleDraft, *,
+                   author: Agent | None = None, note: str = "") -> bool:
+    """Save new content as a new revision; returns False (and saves nothing) if nothing changed.
+
+    The slug changes only when ``draft.slug`` asks for it, never because the title did;
+    the old slug then redirects to the new one.
+    """
+    draft = draft.clean()
+    changed = [name for name in CONTENT_FIELDS if getattr(article, name) != getattr(draft, name)]
+    new_slug = draft.slug if draft.slug and draft.slug != article.slug else None
+    if not changed and not new_slug:
+        return False
+    if new_slug:
+        rename_slug(session, article, new_slug)
+    for name in changed:
+        setattr(article, name, getattr(draft, name))
+    article.updated_at = utcnow()
+    _add_revision(session, article, author, note or "Edited")
+    enqueue_index(session, article.id)
+    return True
+
+
+def rename_slug(session: so.Session, article: Article, new_slug: str) -> None:
+    """Give the article a new slug and keep the old one as a redirect."""
+    if slug_taken(session, new_slug, article.id):
+        raise ValidationError(f"The slug {new_slug!r} is already used by another article.")
+    session.execute(sa.delete(SlugRedirect).where(SlugRedirect.old_slug == new_slug))
+    session.add(SlugRedirect(old_slug=article.slug, article_id=article.id))
+    article.slug = new_slug
+
+
+def check_status(status: str) -> None:
+    """Refuse a status kb does not know."""
+    if status not in STATUSES:
+        raise ValidationError(f"Unknown status {status!r}: use one of {', '.join(STATUSES)}.")
+
+
+def set_status(session: so.Session, article: Article, status: str) -> bool:
+    """Publish, unpublish (back to draft) or archive; returns whether anything changed."""
+    check_status(status)
+    if article.status == status:
+        return False
+    article.status = status
+    article.updated_at = utcnow()
+    if status == "published":
+        article.published_at = article.updated_at
+    enqueue_index(session, article.id)
+    return True
+
+
+def restore_revision(session: so.Session, article: Article, number: int, *, author: Agent | None = None) -> Revision:
+    """Bring back an old revision's content as a new revision."""
+    old = session.scalar(sa.select(Revision).where(Revision.article_id == article.id, Revision.number == number))
+    if old is None:
+        raise ValidationError(f"Article {article.slug!r} has no revision {number}.")
+    draft = ArticleDraft(old.title, old.body_md, old.lang, old.category, list(old.tags))
+    if not update_article(session, article, draft, author=author, note=f"Restored revision {number}"):
+        raise ValidationError(f"Revision {number} is the same as the current text: nothing to restore.")
+    return article.revisions[-1]
+
+
+def _add_revision(session: so.Session, article: Article, author: Agent | None, note: str) -> Revision:
+    """Snapshot the article's current content as its next revision."""
+    number = (session.scalar(sa.select(sa.func.max(Revision.number)).where(Revision.article_id == article.id)) or 0) + 1
+    revision = Revision(article=article, number=number, title=article.title, body_md=article.body_md,
+                        lang=article.lang, category=article.category, tags=list(article.tags),
+                        author=author, note=note[:300], created_at=article.updated_at)
+    session.add(revision)
+    return revision
+
+
+def get_article(session: so.Session, slug: str) -> Article | None:
+    """The article with this slug, whatever its status."""
+    return session.scalar(sa.select(Article).where(Article.slug == slug))
+
+
+def resolve_public(session: so.Session, slug: str) -> tuple[Article | None, str | None]:
+    """For a public URL: (published article, None), or (None, new slug) for an old slug, or (None, None)."""
+    article = get_article(session, slug)
+    if article is not None:
+        return (article, None) if article.status == "published" else (None, None)
+    target = session.scalar(sa.select(Article).join(SlugRedirect, SlugRedirect.article_id == Article.id)
+                            .where(SlugRedirect.old_slug == slug))
+    if target is not None and target.status == "published":
+        return None, target.slug
+    return None, None
+
+
+def published_articles(session: so.Session, *, lang: str | None = None, category: str | None = None) -> list[Article]:
+    """Published articles, optionally of one language and category, newest first."""
+    stmt = sa.select(Article).where(Article.status == "published")
+    if lang:
+        stmt = stmt.where(Article.lang == lang)
+    if category:
+        stmt = stmt.where(Article.category == category)
+    return list(session.scalars(stmt.order_by(Article.updated_at.desc(), Article.id)))

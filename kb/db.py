@@ -1,0 +1,96 @@
+"""The database: engine, per-request sessions and migrations, plugged in with ``init_app``."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask, current_app, g
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+@dataclass
+class Database:
+    """The engine and session factory of one app."""
+
+    engine: sa.Engine
+    sessionmaker: so.sessionmaker[so.Session]
+
+
+def make_engine(url: str) -> sa.Engine:
+    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout for concurrent use."""
+    if url.startswith("sqlite"):
+        sa_url = sa.make_url(url)
+        if sa_url.database and sa_url.database != ":memory:":
+            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Foreign keys on, and WAL so readers never wait for the writer."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    """Apply Alembic migrations up to ``revision`` on ``engine``."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine, migrate if asked, and close each request's session at teardown."""
+    engine = make_engine(app.config["DATABASE_URL"])
+    if app.config["AUTO_MIGRATE"]:
+        upgrade(engine)
+    app.extensions["kb.db"] = Database(engine, so.sessionmaker(engine, expire_on_commit=False))
+    app.teardown_appcontext(_close_session)
+
+
+def get_db(app: Flask | None = None) -> Database:
+    """The app's Database."""
+    return (app or current_app).extensions["kb.db"]
+
+
+def get_session() -> so.Session:
+    """The session of the current app context, opened on first use."""
+    if "kb_session" not in g:
+        g.kb_session = get_db().sessionmaker()
+    return g.kb_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    """Roll back what a failed request left and close its session."""
+    session = g.pop("kb_session", None)
+    if session is not None:
+        session.close()
+
+
+@contextmanager
+def session_scope(app: Flask | None = None) -> Iterator[so.Session]:
+    """A session outside any request (CLI, worker threads): commit on success, roll back on error."""
+    session = get_db(app).sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,7 @@
+"""The agent blueprint (placeholder until its routes land)."""
+
+from flask import Blueprint
+
+bp = Blueprint("agent", __name__, template_folder="templates")
+
+from kb.web.agent import routes  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,7 @@
+"""The portal blueprint (placeholder until its routes land)."""
+
+from flask import Blueprint
+
+bp = Blueprint("portal", __name__, template_folder="templates")
+
+from kb.web.portal import routes  # noqa: E402,F401  (routes register on bp)
