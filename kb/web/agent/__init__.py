@@ -1,4 +1,4 @@
-"""The agent blueprint (placeholder until its routes land)."""
+"""The agents' editor: login, articles, revisions and agent management under /agent."""
 
 from flask import Blueprint
 

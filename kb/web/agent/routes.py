@@ -1,1 +1,3 @@
-"""Agent routes (placeholder)."""
+"""Agent routes, split by concern; importing the modules registers their views on ``bp``."""
+
+from kb.web.agent import admin, auth, editor, history  # noqa: F401
