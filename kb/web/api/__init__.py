@@ -1,4 +1,4 @@
-"""The api blueprint (placeholder until its routes land)."""
+"""The public JSON API blueprint, mounted at /api (routes and the contract in routes.py)."""
 
 from flask import Blueprint
 

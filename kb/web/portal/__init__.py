@@ -1,4 +1,4 @@
-"""The portal blueprint (placeholder until its routes land)."""
+"""The public portal blueprint: pages for customers (routes in routes.py, templates in templates/portal)."""
 
 from flask import Blueprint
 

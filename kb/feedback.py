@@ -1,0 +1,71 @@
+""""Was this helpful?" votes: one per visitor session and article, with an optional comment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from kb.errors import ValidationError
+from kb.models import Article, Vote
+
+MAX_COMMENT_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class HelpfulStats:
+    """How many visitors found an article helpful, and how many did not."""
+
+    yes: int
+    no: int
+
+    @property
+    def total(self) -> int:
+        """All votes."""
+        return self.yes + self.no
+
+    @property
+    def share(self) -> float | None:
+        """The fraction of yes votes, or None before the first vote."""
+        return self.yes / self.total if self.total else None
+
+
+def clean_comment(comment: str | None) -> str:
+    """Trim the comment, drop NUL bytes (PostgreSQL refuses them) and cap its length."""
+    text = str(comment or "").replace("\x00", "").replace("\r\n", "\n").strip()
+    return text[:MAX_COMMENT_LENGTH]
+
+
+def has_voted(session: so.Session, article: Article, visitor: str | None) -> bool:
+    """Whether this visitor already voted on this article."""
+    if not visitor:
+        return False
+    stmt = sa.select(Vote.id).where(Vote.article_id == article.id, Vote.visitor == visitor)
+    return session.scalar(stmt) is not None
+
+
+def record_vote(session: so.Session, article: Article, visitor: str, helpful: bool,
+                comment: str = "") -> Vote | None:
+    """Store a vote; None (and nothing changed) if this visitor already voted. The caller commits."""
+    if not visitor or len(visitor) > 64:
+        raise ValidationError("A vote needs a visitor id of 1 to 64 characters.")
+    if has_voted(session, article, visitor):
+        return None
+    vote = Vote(article_id=article.id, visitor=visitor, helpful=bool(helpful), comment=clean_comment(comment))
+    try:
+        # A double-click can race past has_voted: the unique constraint decides, the savepoint
+        # keeps the rest of the caller's transaction.
+        with session.begin_nested():
+            session.add(vote)
+    except sa.exc.IntegrityError:
+        return None
+    return vote
+
+
+def helpful_stats(session: so.Session, article: Article) -> HelpfulStats:
+    """Count the article's yes and no votes."""
+    rows = session.execute(sa.select(Vote.helpful, sa.func.count(Vote.id))
+                           .where(Vote.article_id == article.id).group_by(Vote.helpful))
+    counts = {bool(helpful): n for helpful, n in rows}
+    return HelpfulStats(yes=counts.get(True, 0), no=counts.get(False, 0))

@@ -1,0 +1,69 @@
+"""The home page's queries: categories with counts, most viewed, most helpful, sitemap entries."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from kb import catalog, feedback
+from kb.models import Article
+
+
+def test_categories_count_published_articles_per_language(session, make_article):
+    make_article("A", category="Account")
+    make_article("B", category="Account")
+    make_article("C", category="Account", lang="zh")
+    make_article("D", category="Shipping", lang="nb")
+    make_article("E", category="Account", status="draft")
+    make_article("F", category="Orders", status="archived")
+    make_article("G", category="")
+    assert catalog.categories(session) == [("Account", "account", 3), ("Shipping", "shipping", 1)]
+    assert catalog.categories(session, "zh") == [("Account", "account", 1)]
+    assert catalog.categories(session, "en") == [("Account", "account", 2)]
+
+
+def test_category_slugs_round_trip(session, make_article):
+    make_article(category="Returns & Refunds")
+    make_article(category="退款 问题", lang="zh")
+    slugs = {c.name: c.slug for c in catalog.categories(session)}
+    assert slugs == {"Returns & Refunds": "returns-refunds", "退款 问题": "退款-问题"}
+    for name, slug in slugs.items():
+        assert catalog.category_by_slug(session, slug) == name
+    assert catalog.category_by_slug(session, "nope") is None
+
+
+def test_record_view_and_most_viewed(session, make_article):
+    read_often, read_once, never = make_article("Often"), make_article("Once"), make_article("Never")
+    zh = make_article("中文", lang="zh")
+    for article in (read_often, read_often, read_often, read_once, zh):
+        catalog.record_view(session, article)
+    session.commit()
+    assert session.scalar(sa.select(Article.views).where(Article.id == read_often.id)) == 3
+    assert [a.title for a in catalog.most_viewed(session)] == ["Often", "Once", "中文"]
+    assert [a.title for a in catalog.most_viewed(session, "en", limit=1)] == ["Often"]
+    assert never not in catalog.most_viewed(session)
+
+
+def test_most_helpful_orders_by_yes_votes_and_skips_unpublished(session, make_article):
+    best, mixed, unloved = make_article("Best"), make_article("Mixed"), make_article("Unloved")
+    hidden = make_article("Hidden", status="draft")
+    for visitor in "abc":
+        feedback.record_vote(session, best, visitor, True)
+        feedback.record_vote(session, hidden, visitor, True)
+    feedback.record_vote(session, mixed, "a", True)
+    feedback.record_vote(session, mixed, "b", False)
+    feedback.record_vote(session, unloved, "a", False)
+    session.commit()
+    assert [a.title for a in catalog.most_helpful(session)] == ["Best", "Mixed"]
+    assert catalog.most_helpful(session, "zh") == []
+
+
+def test_sitemap_entries_cover_public_pages_only(session, make_article):
+    make_article("Public", category="Account", slug="public")
+    make_article("Draft", category="Secret", status="draft", slug="draft")
+    entries = catalog.sitemap_entries(session)
+    assert [(e.kind, e.slug) for e in entries] == [("home", ""), ("category", "account"), ("article", "public")]
+    assert all(e.lastmod is not None for e in entries)
+
+
+def test_language_names_are_native():
+    assert [catalog.language_name(c) for c in ("en", "zh", "nb", "xx")] == ["English", "中文", "Norsk", "xx"]
