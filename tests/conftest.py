@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+pytest_plugins = ["tests.servers"]  # real servers (PostgreSQL) started by fixtures
+
 import os
 import re
 from pathlib import Path
@@ -84,10 +86,12 @@ def runner():
 
 @pytest.fixture
 def session(app):
-    """A database session in an app context; committed work is visible to the app."""
-    with app.app_context():
-        with session_scope(app) as s:
-            yield s
+    """A database session outside any request; committed work is visible to the app.
+
+    No app context is held open: requests made during the test get their own, as in production.
+    """
+    with session_scope(app) as s:
+        yield s
 
 
 @pytest.fixture
