@@ -1,0 +1,257 @@
+"""The ``kb`` command: thin click wrappers over functions that tests call directly.
+
+Every command builds the app with ``kb.web.create_app`` (defaults, config file, ``KB_``
+variables). Only ``kb serve`` runs the background indexer thread. Errors kb can explain are
+printed as one line on stderr with exit status 1, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+
+from kb import content, search
+from kb.errors import KBError
+from kb.models import ROLES
+
+NO_INDEXER = {"INDEXER": False}
+
+
+class KBGroup(click.Group):
+    """A click group that turns kb's own errors into a one-line message and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; explain KBError, database and file-system errors without a traceback."""
+        try:
+            return super().invoke(ctx)
+        except KBError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except sa.exc.SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise click.ClickException(f"database error: {detail} (check KB_DATABASE_URL)") from exc
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from exc
+
+
+def make_app(**overrides: Any) -> Flask:
+    """The app for a command, from defaults, the config file and ``KB_`` variables."""
+    from kb.web import create_app
+
+    return create_app(overrides or None)
+
+
+def close_app(app: Flask) -> None:
+    """Stop the app's background work and release its database connections."""
+    from kb.db import get_db
+
+    service = app.extensions.get("kb.search")
+    if service is not None and hasattr(service, "close"):
+        service.close()
+    get_db(app).engine.dispose()
+
+
+@contextmanager
+def command_app(**overrides: Any) -> Iterator[Flask]:
+    """An app (indexer off unless asked) inside an app context, closed afterwards."""
+    app = make_app(**{**NO_INDEXER, **overrides})
+    try:
+        with app.app_context():
+            yield app
+    finally:
+        close_app(app)
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[content.Progress]:
+    """A ``progress(done, total)`` callback drawing a click progress bar on stderr."""
+    bars: list = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=max(total, 1), label=label, file=sys.stderr))
+            bars[0].__enter__()
+        bars[0].update(done - bars[0].pos)
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+
+
+@click.group(cls=KBGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kb")
+def cli() -> None:
+    """kb: a self-service knowledge base for customer-support teams.
+
+    Settings come from defaults, the optional config file and KB_ environment
+    variables (see the README).
+    """
+
+
+def main() -> None:
+    """Entry point of the ``kb`` console script and ``python -m kb``."""
+    cli(prog_name="kb")
+
+
+def run_serve(app: Flask, host: str, port: int, debug: bool) -> None:
+    """Import the starter articles on an empty database, then serve the app with werkzeug."""
+    from werkzeug.serving import run_simple
+
+    report = content.bootstrap(app)
+    if report is not None:
+        click.echo(f"Imported {report.created} starter articles.")
+        for file, reason in report.errors:
+            click.echo(f"  skipped {file}: {reason}", err=True)
+    app.debug = debug
+    click.echo(f"kb is serving on http://{host}:{port}/ (press Ctrl+C to stop)")
+    run_simple(host, port, app, threaded=True, use_debugger=debug, use_reloader=False)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--debug", is_flag=True, help="Show the interactive debugger on errors (never in production).")
+def serve(host: str, port: int, debug: bool) -> None:
+    """Serve the portal and the editor.
+
+    The first run on an empty database imports and indexes the starter articles.
+    For production, run gunicorn instead (see the README).
+    """
+    app = make_app()
+    try:
+        run_serve(app, host, port, debug)
+    finally:
+        close_app(app)
+
+
+def run_import(app: Flask, path: Path, progress: content.Progress | None = None) -> content.ImportReport:
+    """Import the article files under ``path`` and bring the search index up to date."""
+    from kb.db import session_scope
+
+    with session_scope(app) as session:
+        report = content.import_path(session, path, progress)
+    search.process_outbox(app)
+    return report
+
+
+@cli.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def import_command(path: Path) -> None:
+    """Import Markdown articles from PATH, upserting by slug.
+
+    PATH is a folder (searched recursively for .md files) or one .md file. Articles are matched by slug: new ones are created, changed ones updated. They are
+    published unless the front matter says status: draft (or archived). Running it twice
+    changes nothing. A broken file is listed with the reason and the others still import;
+    the exit status is then 1.
+    """
+    with command_app() as app, progress_bar("Importing") as progress:
+        report = run_import(app, path, progress)
+    click.echo(f"Imported: {report.created} created, {report.updated} updated, "
+               f"{report.unchanged} unchanged, {report.failed} failed")
+    for file, reason in report.errors:
+        click.echo(f"  {file}: {reason}", err=True)
+    if report.errors:
+        sys.exit(1)
+
+
+def run_export(app: Flask, path: Path) -> int:
+    """Write every article to ``path`` as ``<slug>.md``; returns how many."""
+    from kb.db import session_scope
+
+    with session_scope(app) as session:
+        return content.export_path(session, path)
+
+
+@cli.command("export")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+def export_command(path: Path) -> None:
+    """Export every article to the folder PATH.
+
+    Each article (any status) becomes PATH/<slug>.md in the format `kb import` reads.
+    """
+    with command_app() as app:
+        count = run_export(app, path)
+    click.echo(f"Exported {count} articles to {path}")
+
+
+@cli.command()
+def reindex() -> None:
+    """Rebuild the search index from the database."""
+    with command_app() as app, progress_bar("Indexing") as progress:
+        started = time.perf_counter()
+        count = search.rebuild(app, progress=progress)
+    click.echo(f"Indexed {count} published articles in {time.perf_counter() - started:.1f}s")
+
+
+
+@cli.group()
+def user() -> None:
+    """Manage the agents who log in to the editor."""
+
+
+def read_password(from_stdin: bool) -> str:
+    """The new password: the first line of stdin, or asked twice without echo."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def run_user_add(app: Flask, email: str, name: str, role: str, password: str) -> str:
+    """Create an agent; returns the stored (normalised) email."""
+    from kb.agents import create_agent
+    from kb.db import session_scope
+
+    with session_scope(app) as session:
+        return create_agent(session, email=email, name=name, role=role, password=password).email
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--name", required=True, help="The agent's full name, shown in the editor.")
+@click.option("--role", type=click.Choice(ROLES), default="editor", show_default=True,
+              help="admin can also manage other agents.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin instead of asking.")
+def user_add(email: str, name: str, role: str, password_stdin: bool) -> None:
+    """Add an agent who logs in with EMAIL.
+
+    Asks for the password twice (at least 8 characters) unless --password-stdin is given.
+    """
+    password = read_password(password_stdin)
+    with command_app() as app:
+        stored = run_user_add(app, email, name, role, password)
+    click.echo(f"Added {role} {stored}")
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database."""
+
+
+def run_db_upgrade() -> str:
+    """Apply pending migrations to the configured database; returns its URL without password."""
+    from kb import db as kb_db
+    from kb.config import load_config
+
+    url = load_config()["DATABASE_URL"]
+    engine = kb_db.make_engine(url)
+    try:
+        kb_db.upgrade(engine)
+    finally:
+        engine.dispose()
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending database migrations (kb also does this on start unless KB_AUTO_MIGRATE=0)."""
+    url = run_db_upgrade()
+    click.echo(f"Database {url} is up to date.")
