@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,11 +126,22 @@ def ensure_secret_key(config: dict[str, Any]) -> str:
         return config["SECRET_KEY"]
     path = Path(config["INSTANCE_DIR"]) / "secret_key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48))
+        _write_secret_key(path)
     key = path.read_text().strip()
     if len(key) < 32:
         raise ConfigError(f"{path} holds a secret key shorter than 32 characters; delete it or set KB_SECRET_KEY")
     return key
+
+
+def _write_secret_key(path: Path) -> None:
+    """Write a new key atomically: several workers starting at once all end up reading one key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key-")  # mkstemp creates it 0600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+        os.link(tmp, path)  # fails if another process won the race; its key is then the one
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
