@@ -1,5 +1,151 @@
-"""Search seam (placeholder until the Whoosh implementation lands)."""
+"""The search seam: a Whoosh index of published articles. Nothing outside kb.search imports whoosh.
+
+The database is the source of truth; the index is a cache that follows it through the
+``index_outbox`` table (see ``indexer``) and can always be rebuilt with ``rebuild``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask, current_app
+
+from kb.models import Article, SearchLog
+from kb.search import indexer
+from kb.search.analysis import has_cjk
+from kb.search.schema import document
+from kb.search.service import IndexHit, IndexPage, SearchService, paging
+
+__all__ = ["IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
+           "remove_from_index", "query_index", "search_articles", "suggest_titles",
+           "related_articles", "process_outbox", "rebuild"]
+log = logging.getLogger(__name__)
 
 
-def init_app(app):
-    """Set up search for the app."""
+@dataclass
+class SearchResult:
+    """A published article found by a search, with its score and safe HTML snippet."""
+
+    article: Article
+    score: float
+    snippet_html: str
+
+
+@dataclass
+class SearchPage:
+    """One page of search results for the portal and the API."""
+
+    query: str
+    total: int
+    page: int
+    per_page: int
+    lang: str
+    suggestion: str | None
+    results: list[SearchResult] = field(default_factory=list)
+
+
+def init_app(app: Flask) -> None:
+    """Open (or rebuild) the index, hook commits, and start the indexer thread if INDEXER is on."""
+    service = SearchService(app)
+    app.extensions["kb.search"] = service
+    service.start()
+
+
+def _service(app: Flask | None = None) -> SearchService:
+    """The search service of ``app`` or of the current app."""
+    return (app or current_app).extensions["kb.search"]
+
+
+def add_to_index(article: Article) -> None:
+    """Index (or re-index) one article now; unpublished articles are removed instead."""
+    if article.status != "published":
+        remove_from_index(article.id)
+        return
+    service = _service()
+    with service.write_lock:
+        _gen, writer = service.store.writer()
+        writer.update_document(**document(article))
+        writer.commit()
+
+
+def remove_from_index(article_id: int) -> None:
+    """Remove one article from the index now."""
+    service = _service()
+    with service.write_lock:
+        _gen, writer = service.store.writer()
+        writer.delete_by_term("id", str(article_id))
+        writer.commit()
+
+
+def query_index(q: str, *, lang: str | None = None, category: str | None = None,
+                page: int = 1, per_page: int = 10) -> IndexPage:
+    """Search the index: article ids with scores and snippets; never raises on user input."""
+    return _service().query(q, lang=lang, category=category, page=page, per_page=per_page)
+
+
+def search_articles(session: so.Session, q: str, *, lang: str | None = None, category: str | None = None,
+                    page: int = 1, per_page: int = 10, log: bool = True) -> SearchPage:
+    """Search and load the published articles in rank order; logs (and commits) a SearchLog row."""
+    found = query_index(q, lang=lang, category=category, page=page, per_page=per_page)
+    ids = [hit.article_id for hit in found.hits]
+    rows = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(ids), Article.status == "published"))} if ids else {}
+    results = [SearchResult(rows[h.article_id], h.score, h.snippet_html) for h in found.hits if h.article_id in rows]
+    total = max(found.total - (len(found.hits) - len(results)), len(results))
+    page, per_page = paging(page, per_page)
+    if log:
+        _log_search(session, q, found.lang, total)
+    return SearchPage(str(q or ""), total, page, per_page, found.lang, found.suggestion, results)
+
+
+def _log_search(session: so.Session, q: str, lang: str, total: int) -> None:
+    """Record the search for analytics; a failure to log never fails the search."""
+    try:
+        session.add(SearchLog(query=str(q or "")[:500], lang=lang, results=total))
+        session.commit()
+    except sa.exc.SQLAlchemyError:
+        session.rollback()
+        log.warning("could not write the search log", exc_info=True)
+
+
+def suggest_titles(session: so.Session, prefix: str, *, lang: str | None = None, limit: int = 8) -> list[Article]:
+    """Published articles whose title has a word starting with ``prefix`` (substring for CJK)."""
+    text = " ".join(str(prefix or "").split())[:100].lower()
+    if not text:
+        return []
+    pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    title = sa.func.lower(Article.title)
+    match = title.like(f"%{pattern}%", escape="\\") if has_cjk(text) else sa.or_(
+        title.like(f"{pattern}%", escape="\\"), title.like(f"% {pattern}%", escape="\\"))
+    stmt = sa.select(Article).where(Article.status == "published", match)
+    if lang:
+        stmt = stmt.where(Article.lang == lang)
+    return list(session.scalars(stmt.order_by(Article.views.desc(), Article.title).limit(max(1, min(limit, 50)))))
+
+
+def related_articles(session: so.Session, article: Article, limit: int = 5) -> list[Article]:
+    """Articles like this one (by title and tags, same language), then others of its category."""
+    text = " ".join([article.title, *(article.tags or [])])
+    found = query_index(text, lang=article.lang, per_page=limit + 1)
+    ids = [h.article_id for h in found.hits if h.article_id != article.id][:limit]
+    rows = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(ids), Article.status == "published"))} if ids else {}
+    related = [rows[i] for i in ids if i in rows]
+    if len(related) < limit and article.category:
+        taken = [article.id, *(a.id for a in related)]
+        related += session.scalars(sa.select(Article).where(
+            Article.status == "published", Article.category == article.category, Article.id.not_in(taken))
+            .order_by(Article.views.desc(), Article.title).limit(limit - len(related)))
+    return related
+
+
+def process_outbox(app: Flask | None = None) -> int:
+    """Apply the queued index changes now; returns how many queue rows were processed."""
+    return indexer.process_outbox(_service(app))
+
+
+def rebuild(app: Flask | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+    """Rebuild the whole index from the database aside, then switch; returns the article count."""
+    return indexer.rebuild(_service(app), progress)

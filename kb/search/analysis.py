@@ -1,0 +1,137 @@
+"""Text analysis per language group: English and Norwegian stemming, Chinese segmented by jieba.
+
+An article fills only the fields of its own language group; languages kb has no analyzer for
+fall back to the ``other`` group (lowercased words, no stemming).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from functools import lru_cache
+
+from whoosh.analysis import (LanguageAnalyzer, LowercaseFilter, RegexTokenizer, StemmingAnalyzer, StopFilter,
+                             Token, Tokenizer)
+
+GROUPS = ("en", "nb", "zh", "other")
+# Norwegian stemming lives under 'no'; 'nb'/'nn' silently give no stemming in Whoosh.
+GROUP_OF_LANG = {"en": "en", "nb": "nb", "nn": "nb", "no": "nb", "zh": "zh"}
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+CJK_RE = re.compile(f"[{CJK}]")
+# Latin-script (and other alphabetic) words, never CJK: the vocabulary for typo suggestions.
+SPELL_WORD = rf"(?:(?![{CJK}])[^\W_])+"
+WORD_CHAR = re.compile(r"[^\W_]")
+SEGMENT_RE = re.compile(rf"([{CJK}]+)|{SPELL_WORD}")
+# Whoosh's own English list is short; customers type whole questions ("how do I ... my ..."),
+# whose filler words would otherwise outweigh the words that matter in short titles.
+EN_STOP = frozenset("""a about above after again against all am an and any are as at be because been before
+being below between both but by can could did do does doing don down during each few for from further get
+got had has have having he her here hers herself him himself his how i if im in into is it its itself just
+me more most my myself no nor not now of off on once only or other our ours ourselves out over own same
+she should so some such than that the their theirs them themselves then there these they this those through
+to too under until up very was we were what when where which while who whom why will with would you your
+yours yourself yourselves us may yet""".split())
+
+_jieba_lock = threading.Lock()
+_jieba_ready = threading.Event()
+
+
+def group_for(lang: str | None) -> str:
+    """The analyzer group ('en', 'nb', 'zh' or 'other') for an article or query language."""
+    return GROUP_OF_LANG.get((lang or "").lower(), "other")
+
+
+def _jieba():
+    """The jieba module, quiet and initialised (about 1.6 s, once per process)."""
+    if not _jieba_ready.is_set():
+        with _jieba_lock:  # one importer: concurrent first imports see a half-made module
+            if not _jieba_ready.is_set():
+                import jieba
+
+                jieba.setLogLevel(logging.WARNING)
+                jieba.initialize()
+                _jieba_ready.set()
+    import jieba
+
+    return jieba
+
+
+def _warm() -> None:
+    """Load jieba now; a failure here only means the first Chinese search loads it."""
+    try:
+        _jieba()
+    except Exception:  # noqa: BLE001 - e.g. the interpreter shutting down mid-import
+        logging.getLogger(__name__).debug("jieba warm-up failed", exc_info=True)
+
+
+def warm_jieba_in_background() -> None:
+    """Load jieba's dictionary in a daemon thread so the first Chinese query is quick."""
+    if not _jieba_ready.is_set():
+        threading.Thread(target=_warm, name="kb-jieba-warmup", daemon=True).start()
+
+
+class JiebaTokenizer(Tokenizer):
+    """Segments CJK runs with jieba's search mode (sub-words too); other text splits into words.
+
+    Only CJK runs go through jieba, so Latin words ("PayPal") become the same terms as in
+    queries, and text without Chinese never waits for jieba's dictionary.
+    """
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
+                 start_pos=0, start_char=0, mode="", **kwargs):
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        pos = start_pos
+        for word, start, end in _segments(value):
+            token.text = word
+            token.boost = 1.0
+            token.stopped = False
+            if keeporiginal:
+                token.original = word
+            if positions:
+                token.pos = pos
+                pos += 1
+            if chars:
+                token.startchar = start_char + start
+                token.endchar = start_char + end
+            yield token
+
+
+def _segments(text: str):
+    """(word, start, end) for the words of ``text``: jieba inside CJK runs, \\w+ elsewhere."""
+    for match in SEGMENT_RE.finditer(text):
+        if match.group(1) is None:
+            yield match.group(), match.start(), match.end()
+            continue
+        offset = match.start()
+        for word, start, end in _jieba().tokenize(match.group(), mode="search"):
+            if WORD_CHAR.search(word):
+                yield word, offset + start, offset + end
+
+
+@lru_cache(maxsize=None)
+def analyzer(group: str):
+    """The Whoosh analyzer of a language group."""
+    if group == "en":
+        return StemmingAnalyzer(stoplist=EN_STOP)
+    if group == "nb":
+        return LanguageAnalyzer("no")
+    if group == "zh":
+        return JiebaTokenizer() | LowercaseFilter() | StopFilter(EN_STOP, minsize=1)
+    return RegexTokenizer() | LowercaseFilter() | StopFilter(EN_STOP, minsize=1)
+
+
+@lru_cache(maxsize=None)
+def spell_analyzer():
+    """Lowercased, unstemmed non-CJK words: the index vocabulary for "did you mean"."""
+    return RegexTokenizer(SPELL_WORD) | LowercaseFilter()
+
+
+def terms(group: str, text: str) -> list[str]:
+    """The index terms ``text`` becomes in ``group``'s fields, in order, stop words dropped."""
+    return [t.text for t in analyzer(group)(text)]
+
+
+def has_cjk(text: str) -> bool:
+    """Whether the text contains any Chinese, Japanese or Korean character."""
+    return CJK_RE.search(text) is not None

@@ -1,0 +1,190 @@
+"""From what a customer typed to a Whoosh query, built programmatically (never QueryParser).
+
+Every word becomes a clause: its analysed term in title (x3), tags (x2) and body (x1) of each
+language group searched. Clauses are OR-ed and each hit's score is then
+multiplied by the share of query words it matched (classic Lucene "coord"), so matching more
+words ranks higher but no word is required. Unknown words also look for their nearest words in the
+index vocabulary (typo tolerance), which also gives the "Did you mean" text. A "quoted phrase"
+adds a bonus for its words in order; a lone quote, like every other operator, is just text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field as dc_field
+
+from whoosh.query import Or, Query, Term
+from whoosh.query.spans import SpanNear2
+
+from kb.search.analysis import CJK, SPELL_WORD, analyzer, has_cjk, terms
+from kb.search.schema import field
+
+KIND_BOOST = {"title": 3.0, "tags": 2.0, "body": 1.0}
+OTHER_LANGUAGE_WEIGHT = 0.6
+TYPO_WEIGHT = 0.4
+MAX_WORDS = 24
+MAX_TYPO_WORDS = 6
+PHRASE_RE = re.compile(r'"([^"]+)"')
+MAX_PHRASES = 3
+WORD_RE = re.compile(rf"[{CJK}]+|{SPELL_WORD}")
+EN_HINTS = frozenset("""the a an how do does did i my me is are was to what when where why can could you your
+of and in on for it with not get got have has will would should about from this that order""".split())
+NB_HINTS = frozenset("""jeg hvordan hva hvor hvorfor når kan er var det og på til ikke min mitt mine meg du deg
+har med av som å få ble blir skal vil jeg en et ei den dette bestilling pakke""".split())
+
+
+def clean_query(text: str, max_length: int) -> str:
+    """Drop control and invisible characters, collapse whitespace, cut to ``max_length``."""
+    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in str(text or "")[: max_length * 2])
+    return " ".join(text.split())[:max_length].strip()
+
+
+def detect_language(text: str, default: str) -> str:
+    """zh if any CJK character; else a stop-word vote between en and nb; else ``default``."""
+    if has_cjk(text):
+        return "zh"
+    words = [w.lower() for w in WORD_RE.findall(text)]
+    en = sum(w in EN_HINTS for w in words)
+    nb = sum(w in NB_HINTS for w in words) + 2 * sum(ch in "æøå" for ch in text.lower())
+    if en > nb:
+        return "en"
+    if nb > en:
+        return "nb"
+    return default
+
+
+def query_words(text: str) -> list[str]:
+    """The distinct lowercased words of the query; CJK runs segmented with jieba."""
+    words: list[str] = []
+    for match in WORD_RE.finditer(text):
+        chunk = match.group().lower()
+        for word in (terms("zh", chunk) if has_cjk(chunk) else [chunk]):
+            if word not in words:
+                words.append(word)
+    return words[:MAX_WORDS]
+
+
+@dataclass
+class Plan:
+    """A built query, the terms to highlight per language group, and the "did you mean" text."""
+
+    query: Query | None
+    highlight: dict[str, set[str]] = dc_field(default_factory=dict)
+    suggestion: str | None = None
+    word_of: dict[tuple[str, bytes], set[int]] = dc_field(default_factory=dict)
+    words: int = 0
+
+    def coverage(self, matched_terms) -> float:
+        """The share of the query's words a hit matched (Whoosh's own coordination counts terms)."""
+        if self.words <= 1:
+            return 1.0
+        hit_words = set()
+        for key in matched_terms:
+            hit_words |= self.word_of.get(key, set())
+        return len(hit_words) / self.words
+
+
+def build(reader, text: str, groups: list[str], primary: str) -> Plan:
+    """Plan the search of ``text`` over ``groups``; ``primary`` is the query's language group."""
+    plan = Plan(None, {g: set() for g in groups})
+    clauses, corrected, typo_budget = [], {}, MAX_TYPO_WORDS
+    vocabularies = spell_fields(groups, primary)
+    for word in query_words(text):
+        if primary in ("en", "nb") and not has_cjk(word) and not terms(primary, word):
+            continue  # a stop word of the query's language ("how", "do", "my") is no evidence
+        parts = _parts(word, groups, primary, 1.0, plan.highlight)
+        if not parts:
+            continue
+        if typo_budget and _needs_correction(reader, word, parts, groups):
+            typo_budget -= 1
+            fixes = corrections(reader, word, vocabularies)
+            if fixes and _confident(word, *fixes[0]):
+                corrected[word] = fixes[0][0]
+            for rank, (fix, _distance) in enumerate(fixes):
+                parts += _parts(fix, groups, primary, TYPO_WEIGHT / (rank + 1), plan.highlight)
+        for part in parts:
+            plan.word_of.setdefault((part.fieldname, part.text.encode("utf-8")), set()).add(len(clauses))
+        clauses.append(Or(parts) if len(parts) > 1 else parts[0])
+    plan.words = len(clauses)
+    clauses += _phrases(text, groups, primary) if clauses else []
+    if clauses:
+        plan.query = Or(clauses) if len(clauses) > 1 else clauses[0]
+    if corrected:
+        plan.suggestion = _rewrite(text, corrected)
+    return plan
+
+
+def _phrases(text: str, groups: list[str], primary: str) -> list[Query]:
+    """A bonus for each "quoted phrase" found with its words in order (a lone quote is ignored)."""
+    bonuses: list[Query] = []
+    for quoted in PHRASE_RE.findall(text)[:MAX_PHRASES]:
+        for group in groups:
+            tokens = [(t.text, t.pos) for t in analyzer(group)(quoted, positions=True)][:8]
+            if len(tokens) < 2:
+                continue
+            # Stop words leave gaps in positions (the index has the same gaps): allow exactly those.
+            slop = max(b[1] - a[1] for a, b in zip(tokens, tokens[1:]))
+            for kind in ("title", "body"):
+                bonuses.append(SpanNear2([Term(field(kind, group), word) for word, _pos in tokens],
+                                         slop=max(slop, 1), ordered=True))
+    return bonuses
+
+
+def spell_fields(groups: list[str], primary: str) -> list[str]:
+    """Vocabularies that typo corrections come from: the query's language (English for CJK)."""
+    wanted = [primary] if primary in ("en", "nb") else [primary, "en"]
+    return [field("spell", g) for g in wanted if g in groups] or [field("spell", groups[0])]
+
+
+def _parts(word: str, groups: list[str], primary: str, weight: float, highlight: dict) -> list[Query]:
+    """Term queries for one word in title/tags/body of every group searched."""
+    parts: list[Query] = []
+    cjk = has_cjk(word)
+    for group in groups:
+        if cjk and group not in ("zh", "other"):
+            continue
+        group_weight = weight * (1.0 if group == primary else OTHER_LANGUAGE_WEIGHT)
+        for term in dict.fromkeys(terms(group, word)):
+            highlight[group].add(term)
+            for kind, boost in KIND_BOOST.items():
+                parts.append(Term(field(kind, group), term, boost=boost * group_weight))
+    return parts
+
+
+def _needs_correction(reader, word: str, parts: list[Query], groups: list[str]) -> bool:
+    """A Latin word of 4+ letters that the index knows in no form and no language."""
+    if len(word) < 4 or has_cjk(word) or any(ch.isdigit() for ch in word):
+        return False
+    if any(reader.doc_frequency(field("spell", g), word) for g in groups):
+        return False
+    return not any(reader.doc_frequency(p.fieldname, p.text) for p in parts)
+
+
+def corrections(reader, word: str, fields: list[str], limit: int = 3) -> list[tuple[str, int]]:
+    """(word, distance) of the vocabulary words nearest to ``word``: distance 1, then 2 for 5+ letters."""
+    found: dict[str, int] = {}
+    for distance in (1, 2) if len(word) >= 5 else (1,):
+        near: dict[str, int] = {}
+        for name in fields:
+            # Distance 2 keeps the first letter: far cheaper, and first letters are rarely mistyped.
+            for candidate in reader.terms_within(name, word, distance, prefix=distance - 1):
+                if candidate != word and candidate not in found:
+                    near[candidate] = near.get(candidate, 0) + reader.doc_frequency(name, candidate)
+        for candidate in sorted(near, key=lambda w: (-near[w], w)):
+            found[candidate] = distance
+        if len(found) >= limit:
+            break
+    return list(found.items())[:limit]
+
+
+def _confident(word: str, fix: str, distance: int) -> bool:
+    """Whether a correction is worth a "Did you mean": a real typo, not another word form."""
+    if fix.startswith(word) or word.startswith(fix):
+        return False  # "broke"/"broken", "hasnt"/"hasn": inflections and fragments, not typos
+    return distance == 1 or len(word) >= 7
+
+
+def _rewrite(text: str, corrected: dict[str, str]) -> str:
+    """The query text with each misspelt word replaced by its best correction."""
+    return WORD_RE.sub(lambda m: corrected.get(m.group().lower(), m.group()), text)

@@ -1,0 +1,58 @@
+"""Result snippets: escaped plain text around the best cluster of hits, hits in <mark>."""
+
+from __future__ import annotations
+
+import html
+
+from kb.search.analysis import analyzer
+
+SNIPPET_SCAN = 8000
+
+
+def snippet(plain: str, group: str, wanted: set[str], width: int = 200) -> str:
+    """About ``width`` characters of ``plain`` around the best cluster of hits, hits in <mark>."""
+    # Only the start of a long article is scanned: a snippet from its first pages is enough.
+    spans = _merge([(t.startchar, t.endchar) for t in analyzer(group)(plain[:SNIPPET_SCAN], chars=True)
+                    if t.text in wanted])
+    start = _best_window(spans, width)
+    if start > 0:
+        space = plain.find(" ", start, start + 20)
+        start = space + 1 if space != -1 else start
+    end = min(len(plain), start + width)
+    if end < len(plain):
+        space = plain.rfind(" ", end - 30, end)
+        end = space if space > start else end
+    out, pos = ["…" if start > 0 else ""], start
+    for s, e in spans:
+        if s >= pos and e <= end:
+            out += [_esc(plain[pos:s]), "<mark>", _esc(plain[s:e]), "</mark>"]
+            pos = e
+    out += [_esc(plain[pos:end]), "…" if end < len(plain) else ""]
+    return "".join(out)
+
+
+def _esc(text: str) -> str:
+    """Escape text for HTML (quotes too, so a snippet is safe in any context)."""
+    return html.escape(text, quote=True)
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping spans (jieba's search mode yields overlapping words)."""
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if merged and s < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def _best_window(spans: list[tuple[int, int]], width: int) -> int:
+    """Start of the window of ``width`` chars holding the most hits (0 if there are none)."""
+    best, best_count = 0, 0
+    for s, _e in spans[:100]:
+        start = max(0, s - 40)
+        count = sum(1 for s2, e2 in spans if s2 >= start and e2 <= start + width)
+        if count > best_count:
+            best, best_count = start, count
+    return best

@@ -1,0 +1,247 @@
+"""Search behaviour over a real Whoosh index: languages, typos, ranking, filters, hostile input."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from kb import search
+from kb.articles import ArticleDraft, create_article
+from kb.models import SearchLog
+from kb.search.querying import detect_language
+from tests.conftest import REPO
+
+
+@pytest.fixture(autouse=True)
+def app_context(app):
+    """query_index and friends use the current app, as in a request."""
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def corpus(app, session, make_article):
+    """A small help centre in three languages, indexed."""
+    made = {
+        "reset": make_article("How do I reset my password?", category="Account", tags=["password", "login"],
+                              body_md="Click **Forgot password** on the sign-in page and follow the link we email you."),
+        "refund": make_article("Returns and refunds", category="Orders", tags=["return", "refund", "money"],
+                               body_md="Send items back within 30 days. We refund your money 5-10 days after "
+                                       "the parcel reaches our warehouse."),
+        "shipping": make_article("Shipping costs", category="Orders", tags=["delivery"],
+                                 body_md="Standard delivery is free on orders over 500 kr."),
+        "jacket": make_article("Caring for a waterproof jacket", category="Products", tags=["care"],
+                               body_md="Wash the jacket at 30 degrees and reproof it once a year."),
+        "nb": make_article("Retur av varer", lang="nb", category="Ordre", tags=["retur"],
+                           body_md="Som kunde har du 30 dagers returrett."),
+        "zh": make_article("退款", lang="zh", category="订单", tags=["退货"],
+                           body_md="本文介绍如何申请退款，以及退款需要多长时间。"),
+        "draft": make_article("Draft about passwords", status="draft", body_md="Not public yet."),
+    }
+    search.process_outbox(app)
+    return made
+
+
+def ids(page) -> list[int]:
+    """Article ids of an IndexPage, in rank order."""
+    return [hit.article_id for hit in page.hits]
+
+
+def test_english_stemming_finds_other_word_forms(corpus):
+    page = search.query_index("passwords")
+    assert ids(page)[0] == corpus["reset"].id
+    assert corpus["draft"].id not in ids(page)
+    assert page.lang == "en" and page.suggestion is None
+
+
+def test_norwegian_stemming_and_no_alias(corpus):
+    for lang in (None, "nb", "no", "NO", "nb-NO"):
+        page = search.query_index("kunder", lang=lang)
+        assert ids(page) == [corpus["nb"].id], lang
+    assert search.query_index("kunder", lang="no").lang == "nb"
+    assert search.query_index("kunder", lang="en").total == 0
+
+
+def test_chinese_segmentation_and_detection(corpus):
+    page = search.query_index("退款")
+    assert ids(page)[0] == corpus["zh"].id
+    assert page.lang == "zh"
+    assert "<mark>退款</mark>" in page.hits[0].snippet_html
+    # A longer natural question still finds it: words are OR-ed, not all required.
+    assert ids(search.query_index("我想申请退款怎么办"))[0] == corpus["zh"].id
+
+
+def test_language_detection():
+    assert detect_language("如何申请退款", "en") == "zh"
+    assert detect_language("hvordan kan jeg få pengene tilbake", "en") == "nb"
+    assert detect_language("blåbær", "en") == "nb"
+    assert detect_language("how do I get my money back", "nb") == "en"
+    assert detect_language("Fjellstad", "nb") == "nb"
+
+
+def test_typos_still_find_the_article(corpus):
+    page = search.query_index("pasword resset")
+    assert ids(page)[0] == corpus["reset"].id
+    assert page.suggestion == "password reset"
+    assert ids(search.query_index("waterprof jaket"))[0] == corpus["jacket"].id
+
+
+def test_did_you_mean_comes_from_the_index_vocabulary(corpus):
+    assert search.query_index("jaket care").suggestion == "jacket care"
+    assert search.query_index("Refnd").suggestion == "refund"
+    assert search.query_index("refunds").suggestion is None  # known through stemming
+    assert search.query_index("xylophone").suggestion is None  # nothing close in the index
+    assert search.query_index("jacket").suggestion is None
+
+
+def test_did_you_mean_avoids_false_corrections(app, session, make_article):
+    make_article("Broken zipper", body_md="A broken zipper is repaired for free.")
+    make_article("Butikken", lang="nb", body_md="Hent pakken på stedet.")
+    search.process_outbox(app)
+    assert search.query_index("zippr").suggestion == "zipper"
+    assert search.query_index("broke zipper").suggestion is None  # another word form, not a typo
+    assert search.query_index("student zipper").suggestion is None  # "stedet" is Norwegian
+    assert search.query_index("stedt", lang="nb").suggestion == "stedet"
+    assert search.query_index("zip").suggestion is None  # too short to guess
+
+
+def test_whole_question_finds_the_returns_article(corpus):
+    page = search.query_index("I sent two jackets back two weeks ago, when do I get my money?")
+    assert ids(page)[0] == corpus["refund"].id
+
+
+def test_title_beats_tags_beats_body(app, session, make_article):
+    body = make_article("Lorem ipsum dolor", tags=["sit"], body_md="Amet zebra consectetur adipiscing elit.")
+    tags = make_article("Lorem ipsum amet", tags=["zebra"], body_md="Dolor sit consectetur adipiscing elit.")
+    title = make_article("Lorem zebra amet", tags=["sit"], body_md="Dolor ipsum consectetur adipiscing elit.")
+    search.process_outbox(app)
+    assert ids(search.query_index("zebra")) == [title.id, tags.id, body.id]
+
+
+def test_quoted_phrase_ranks_words_together_first(app, session, make_article):
+    apart = make_article("Ideas", body_md="A card for the gift shop. " * 3)
+    together = make_article("Presents", body_md="A gift card for the shop. " * 3)
+    search.process_outbox(app)
+    assert ids(search.query_index('"gift card"')) == [together.id, apart.id]
+    assert ids(search.query_index('"card gift"')) == [apart.id, together.id]
+    assert ids(search.query_index('"gift the card"')) == [together.id, apart.id]  # stop words skipped
+    assert ids(search.query_index('gift "card')) != []  # a lone quote is just ignored
+
+
+def test_language_and_category_filters(corpus):
+    assert set(ids(search.query_index("30"))) >= {corpus["refund"].id, corpus["nb"].id, corpus["jacket"].id}
+    assert ids(search.query_index("30", lang="nb")) == [corpus["nb"].id]
+    assert ids(search.query_index("30", category="Products")) == [corpus["jacket"].id]
+    assert search.query_index("30", lang="en", category="Ordre").total == 0
+
+
+def test_pagination(app, session, make_article):
+    made = [make_article(f"Parcel tracking {n}", body_md=f"Parcel number {n}.") for n in range(13)]
+    search.process_outbox(app)
+    first = search.query_index("parcel", per_page=10)
+    second = search.query_index("parcel", page=2, per_page=10)
+    assert first.total == second.total == 13
+    assert len(first.hits) == 10 and len(second.hits) == 3
+    assert set(ids(first)) | set(ids(second)) == {a.id for a in made}
+    assert search.query_index("parcel", page=5).hits == []
+
+
+HOSTILE = [
+    '"', '"unbalanced quote', "a\"b'c", "AND", "OR", "NOT", "AND OR NOT", "title:(", "title:", "*", "?", "**?*",
+    "(((((", ")", "[a TO", "{}", "^2", "~", "password~5", "passw*", "-", "--", "\\", "\x00", "pass\x00word",
+    "\x1b[31m", "🔥🔥🔥 refund 🙈", "\u200b\u202e", "%", "_", "' OR 1=1 --", "<script>alert(1)</script>",
+    "x" * 2000, "refund " * 400, "a b c d e f g h i j k l m n o p q r s t u v w x y z " * 20,
+    "".join(chr(c) for c in range(0, 0x250)), "\ud800", "退" * 1000,
+]
+
+
+def test_hostile_queries_never_raise(corpus, caplog):
+    with caplog.at_level(logging.ERROR, logger="kb.search"):
+        for q in HOSTILE:
+            for lang in (None, "en", "zh", "nb", "garbage!", "xx"):
+                page = search.query_index(q, lang=lang, category='"(', page="x", per_page=-5)
+                assert isinstance(page, search.IndexPage), q
+                assert page.total >= len(page.hits)
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    assert ids(search.query_index("🔥🔥🔥 refund 🙈"))[0] == corpus["refund"].id
+
+
+def test_snippets_are_escaped_and_highlighted(app, session, make_article):
+    article = make_article("Scripts in articles", body_md="Never paste `<script>alert(1)</script>` into the chat box.")
+    search.process_outbox(app)
+    html = search.query_index("script alert")
+    snippet = html.hits[0].snippet_html
+    assert html.hits[0].article_id == article.id
+    assert "<script" not in snippet and "&lt;<mark>script</mark>&gt;" in snippet
+    assert "<mark>alert</mark>" in snippet
+
+
+def test_snippet_without_a_body_hit_is_the_start(app, session, make_article):
+    make_article("Zebra crossing", body_md="Plain words & more. " * 40)
+    search.process_outbox(app)
+    snippet = search.query_index("zebra").hits[0].snippet_html
+    assert snippet.startswith("Plain words &amp; more.") and snippet.endswith("…")
+    assert len(snippet) < 260 and "<mark>" not in snippet
+
+
+def test_search_articles_loads_rows_and_logs(corpus, session):
+    page = search.search_articles(session, "passwords")
+    assert [r.article.slug for r in page.results][0] == corpus["reset"].slug
+    assert page.total == len(page.results) and page.page == 1 and page.query == "passwords"
+    search.search_articles(session, "退款")
+    search.search_articles(session, "nothing matches this", log=True)
+    search.search_articles(session, "password", log=False)
+    search.suggest_titles(session, "pass")
+    logs = session.execute(sa.select(SearchLog.query, SearchLog.lang, SearchLog.results).order_by(SearchLog.id)).all()
+    assert [tuple(r) for r in logs] == [("passwords", "en", 1), ("退款", "zh", 1), ("nothing matches this", "en", 0)]
+
+
+def test_suggest_titles(corpus, session):
+    assert [a.id for a in search.suggest_titles(session, "RES")] == [corpus["reset"].id]
+    assert [a.id for a in search.suggest_titles(session, "pass")] == [corpus["reset"].id]  # drafts hidden
+    assert search.suggest_titles(session, "eset") == []  # word starts only
+    assert {a.id for a in search.suggest_titles(session, "re")} == {corpus["reset"].id, corpus["refund"].id, corpus["nb"].id}
+    assert [a.id for a in search.suggest_titles(session, "re", lang="nb")] == [corpus["nb"].id]
+    assert [a.id for a in search.suggest_titles(session, "款")] == [corpus["zh"].id]
+    assert search.suggest_titles(session, "%") == [] and search.suggest_titles(session, "  ") == []
+
+
+def test_related_articles(app, corpus, session, make_article):
+    other_refund = make_article("When will I get my refund?", category="Orders", tags=["refund"], body_md="Soon.")
+    search.process_outbox(app)
+    related = search.related_articles(session, corpus["refund"])
+    assert related[0].id == other_refund.id
+    assert corpus["refund"] not in related
+    assert corpus["shipping"] in related  # same category fallback
+    assert all(a.lang == "en" for a in related)
+
+
+def load_starter_articles(session) -> int:
+    """Create the starter articles from articles/*.md (front matter + Markdown), published."""
+    files = sorted((REPO / "articles").glob("*.md"))
+    for path in files:
+        _, front, body = path.read_text(encoding="utf-8").split("---", 2)
+        meta = yaml.safe_load(front)
+        draft = ArticleDraft(meta["title"], body, meta.get("lang", "en"), meta.get("category", ""),
+                             meta.get("tags") or [], meta.get("slug"))
+        create_article(session, draft, status="published")
+    session.commit()
+    return len(files)
+
+
+def test_real_starter_articles(app, session):
+    assert load_starter_articles(session) >= 30
+    search.process_outbox(app)
+
+    def top(q, **kw):
+        return [r.article.slug for r in search.search_articles(session, q, **kw).results[:3]]
+
+    question = top("I sent two jackets back two weeks ago, when do I get my money?")
+    assert question[0] in {"refund-timelines", "return-an-item"}
+    assert top("pasword resset")[0] == "reset-password"
+    assert top("passwords")[0] == "reset-password"
+    assert top("退款")[0] == "zh-refund"
+    assert top("passord", lang="no")[0] == "nb-passord"
