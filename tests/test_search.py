@@ -203,6 +203,10 @@ def test_suggest_titles(corpus, session):
     assert [a.id for a in search.suggest_titles(session, "RES")] == [corpus["reset"].id]
     assert [a.id for a in search.suggest_titles(session, "pass")] == [corpus["reset"].id]  # drafts hidden
     assert search.suggest_titles(session, "eset") == []  # word starts only
+    # Each typed word is a word prefix, in any order: "reset pass" as typed mid-word.
+    assert [a.id for a in search.suggest_titles(session, "reset pass")] == [corpus["reset"].id]
+    assert [a.id for a in search.suggest_titles(session, "pass how")] == [corpus["reset"].id]
+    assert search.suggest_titles(session, "reset refund") == []
     assert {a.id for a in search.suggest_titles(session, "re")} == {corpus["reset"].id, corpus["refund"].id, corpus["nb"].id}
     assert [a.id for a in search.suggest_titles(session, "re", lang="nb")] == [corpus["nb"].id]
     assert [a.id for a in search.suggest_titles(session, "款")] == [corpus["zh"].id]

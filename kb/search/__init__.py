@@ -112,18 +112,25 @@ def _log_search(session: so.Session, q: str, lang: str, total: int) -> None:
 
 
 def suggest_titles(session: so.Session, prefix: str, *, lang: str | None = None, limit: int = 8) -> list[Article]:
-    """Published articles whose title has a word starting with ``prefix`` (substring for CJK)."""
+    """Published articles whose title has a word starting with each typed word (substring for CJK)."""
     text = " ".join(str(prefix or "").split())[:100].lower()
     if not text:
         return []
-    pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     title = sa.func.lower(Article.title)
-    match = title.like(f"%{pattern}%", escape="\\") if has_cjk(text) else sa.or_(
-        title.like(f"{pattern}%", escape="\\"), title.like(f"% {pattern}%", escape="\\"))
+    if has_cjk(text):
+        match = title.like(f"%{_like_escape(text)}%", escape="\\")
+    else:
+        match = sa.and_(*(sa.or_(title.like(f"{w}%", escape="\\"), title.like(f"% {w}%", escape="\\"))
+                          for w in map(_like_escape, text.split()[:8])))
     stmt = sa.select(Article).where(Article.status == "published", match)
     if lang:
         stmt = stmt.where(Article.lang == lang)
     return list(session.scalars(stmt.order_by(Article.views.desc(), Article.title).limit(max(1, min(limit, 50)))))
+
+
+def _like_escape(text: str) -> str:
+    """Escape LIKE wildcards so typed % and _ match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def related_articles(session: so.Session, article: Article, limit: int = 5) -> list[Article]:
