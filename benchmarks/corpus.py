@@ -1,0 +1,99 @@
+"""Real English text for benchmarks, without network: docstrings of the installed Python code.
+
+Docstrings of the standard library and the packages in this virtualenv are read with ``ast``
+(nothing is imported or executed), cut into articles of 100-400 words and cached under
+benchmarks/.cache so later runs start at once.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import re
+import sys
+import sysconfig
+from pathlib import Path
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+SKIP_PARTS = {"test", "tests", "testing", "idlelib", "lib2to3", "turtledemo"}
+
+
+def _source_files():
+    """Python files of the stdlib, then site-packages, in a stable order."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    for root in (stdlib, purelib):
+        for path in sorted(root.rglob("*.py")):
+            if SKIP_PARTS.isdisjoint(path.parts) and (root == purelib or "site-packages" not in path.parts):
+                yield root, path
+
+
+def _docstrings(path: Path):
+    """Docstrings of a module, its classes and functions (parsed, never imported)."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError, OSError):
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node)
+            if doc and len(doc.split()) >= 20:
+                yield doc
+
+
+def _grouped(docs, low: int = 100, high: int = 400):
+    """Cut one file's docstrings, paragraph by paragraph, into bodies of ``low`` to ``high`` words."""
+    group: list[str] = []
+    size = 0
+    for doc in docs:
+        for para in re.split(r"\n\s*\n", doc):
+            words = para.split()
+            if not words:
+                continue
+            group.append(" ".join(words[: high - size]) if size + len(words) > high else para.strip())
+            size = min(high, size + len(words))
+            if size >= low:
+                yield group
+                group, size = [], 0
+
+
+def _title(doc: str) -> str:
+    """The docstring's first sentence, cut to about ten words."""
+    first = re.split(r"(?<=[.!?])\s|\n\n", doc.strip(), maxsplit=1)[0]
+    words = first.replace("\n", " ").split()[:10]
+    return " ".join(words).strip(" .:") or "Untitled"
+
+
+def build_articles(count: int) -> list[dict]:
+    """``count`` articles of real prose: {"title", "body", "category"}; cached on disk."""
+    CACHE.mkdir(exist_ok=True)
+    cache = CACHE / f"articles-{count}.jsonl"
+    if cache.exists():
+        return [json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines()]
+    articles: list[dict] = []
+    seen: set[str] = set()
+    for root, path in _source_files():
+        category = path.relative_to(root).parts[0].removesuffix(".py")
+        for docs in _grouped(_docstrings(path)):
+            body = "\n\n".join(docs)
+            if body in seen:
+                continue
+            seen.add(body)
+            articles.append({"title": _title(docs[0]), "body": body, "category": category[:60]})
+            if len(articles) == count:
+                cache.write_text("".join(json.dumps(a) + "\n" for a in articles), encoding="utf-8")
+                return articles
+    sys.exit(f"only {len(articles)} articles of docstrings found; install more packages or ask for fewer")
+
+
+def sample_queries(articles: list[dict], n: int = 200, seed: int = 42) -> list[str]:
+    """``n`` queries of one to three words drawn from the articles' titles, reproducibly."""
+    rng = random.Random(seed)
+    queries = []
+    while len(queries) < n:
+        words = [w for w in re.findall(r"[a-zA-Z]{4,}", rng.choice(articles)["title"])]
+        if words:
+            start = rng.randrange(len(words))
+            queries.append(" ".join(words[start:start + rng.randint(1, 3)]).lower())
+    return queries
