@@ -7,6 +7,7 @@ printed as one line on stderr with exit status 1, never as a traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from contextlib import contextmanager
@@ -26,6 +27,20 @@ NO_INDEXER = {"INDEXER": False}
 
 class KBGroup(click.Group):
     """A click group that turns kb's own errors into a one-line message and exit status 1."""
+
+    # Commands whose imports are heavy (scikit-learn) load only when they are asked for.
+    lazy_commands = {"match": ("kb.autoreply.match_command", "match_command")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, the lazy ones included."""
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command called ``name``, importing a lazy one on first use."""
+        if name in self.lazy_commands:
+            module, attribute = self.lazy_commands[name]
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; explain KBError, database and file-system errors without a traceback."""

@@ -65,7 +65,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LANGUAGE", "en", "Language assumed for a query that detection cannot place, and for new articles."),
     Setting("STARTER_ARTICLES_DIR", str(REPO_ROOT / "articles"), "Markdown articles imported by the first `kb serve` on an empty database."),
     Setting("SUPPORT_ADDRESS", "support@example.com", "Support email address shown to customers (and the From of auto-replies)."),
-    Setting("AUTOREPLY_THRESHOLD", 0.20, "Auto-reply only when the best article's match score (0-1) is at least this; higher means fewer but surer replies (see README, Matching).", float),
+    Setting("AUTOREPLY_THRESHOLD", 0.2, "Auto-reply only when the best article's match score (0-1) is at least this; higher means fewer but surer replies (see README, Matching).", float),
     Setting("AUTOREPLY_MARGIN", 0.03, "Auto-reply only when the best score leads the second by at least this, so a close call goes to a person (0 turns the check off).", float),
 )
 

@@ -1,0 +1,133 @@
+"""Measure the auto-responder's matching with the real `kb match` pipeline over a labelled set.
+
+    .venv/bin/python benchmarks/eval_match.py stackfaq test      # the figures in the README
+    .venv/bin/python benchmarks/eval_match.py stackfaq dev --sweep
+    .venv/bin/python benchmarks/eval_match.py aiabde-pt
+    .venv/bin/python benchmarks/eval_match.py --results out.jsonl --queries Q.jsonl  # score `kb match` output
+
+Datasets live in ../shared/eval/<name>/ (articles.jsonl, queries[-<split>].jsonl with
+"answer_ids"). Prints P@1, Recall@3, MRR, and at the configured threshold (KB_AUTOREPLY_THRESHOLD,
+else the default) the coverage (share of queries kb replies to) and the precision of replies
+(share of replies whose 3 suggestions hold a right article). Tune on dev only, never on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kb.autoreply.decision import TOP, should_reply, thresholds  # noqa: E402
+from kb.autoreply.match_command import run_match  # noqa: E402
+from kb.autoreply.matcher import Match  # noqa: E402
+from kb.config import load_config  # noqa: E402
+
+EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
+# Rules that run before matching: a query they stop never reaches the threshold.
+RULE_FREE = ("confident:", "low-score:", "ambiguous:", "no-match:")
+
+
+def dataset_paths(name: str, split: str | None) -> tuple[Path, Path]:
+    """(articles, queries) files of a shared evaluation set."""
+    folder = EVAL / name
+    queries = folder / (f"queries-{split}.jsonl" if split else "queries.jsonl")
+    return folder / "articles.jsonl", queries
+
+
+def run(articles: Path, queries: Path, settings: dict) -> tuple[list[dict], float]:
+    """`kb match` over all articles (so MRR sees every rank); its output lines and seconds taken."""
+    top = sum(1 for line in open(articles, encoding="utf-8") if line.strip())
+    lines: list[str] = []
+    start = time.perf_counter()
+    run_match(articles, queries, lines.append, top=top, settings=settings)
+    return [json.loads(line) for line in lines], time.perf_counter() - start
+
+
+def score(outputs: list[dict], labels: dict[str, set[str]], suggestions: int = TOP) -> dict:
+    """P@1, Recall@3, MRR, and coverage and precision of the replies as `kb match` decided them."""
+    p1 = r3 = mrr = replied = right = 0.0
+    for out in outputs:
+        ranked = [r["id"] for r in out["results"]]
+        answers = labels[str(out["id"])]
+        rank = next((k for k, article in enumerate(ranked) if article in answers), None)
+        hit = rank is not None and rank < suggestions
+        p1 += rank == 0
+        r3 += hit
+        mrr += 0 if rank is None else 1 / (rank + 1)
+        replied += out["reply"]
+        right += out["reply"] and hit
+    n = len(outputs) or 1
+    return {"queries": len(outputs), "P@1": p1 / n, "R@3": r3 / n, "MRR": mrr / n,
+            "coverage": replied / n, "precision": right / replied if replied else 1.0}
+
+
+def held_out_matches(articles: Path, queries: Path, settings: dict) -> list[list[Match]]:
+    """Each query matched with its right articles left out: questions the knowledge base cannot answer."""
+    from kb.autoreply.decision import decide_parts
+    from kb.autoreply.match_command import load_articles, read_jsonl
+    from kb.autoreply.matcher import Matcher
+
+    all_articles = load_articles(articles)
+    by_answer: dict[frozenset, list[dict]] = {}
+    for _, item in read_jsonl(queries):
+        by_answer.setdefault(frozenset(item["answer_ids"]), []).append(item)
+    found = []
+    for answers, items in by_answer.items():
+        matcher = Matcher.from_articles([a for a in all_articles if a.id not in answers])
+        for item in items:
+            decision = decide_parts(item.get("subject", ""), item["body"], matcher, settings)
+            found.append(decision.matches)
+    return found
+
+
+def sweep(outputs: list[dict], labels: dict[str, set[str]], held_out: list[list[Match]]) -> None:
+    """Coverage, precision and false replies (to unanswerable questions) per threshold and margin."""
+    print("threshold margin coverage precision false-replies  J=coverage*precision-false")
+    for margin in (0.0, 0.02, 0.03, 0.05):
+        for step in range(12, 27, 2):
+            threshold = step / 100
+            decided = []
+            for out in outputs:
+                matches = [Match(r["id"], r["score"]) for r in out["results"]]
+                reply = out["reason"].startswith(RULE_FREE) and should_reply(matches, threshold, margin)[0]
+                decided.append({**out, "reply": reply})
+            figures = score(decided, labels)
+            false = sum(should_reply(m, threshold, margin)[0] for m in held_out) / max(1, len(held_out))
+            useful = figures["coverage"] * figures["precision"]
+            print(f"{threshold:9.2f} {margin:6.2f} {figures['coverage']:8.3f} {figures['precision']:9.3f}"
+                  f" {false:13.3f}  {useful - false:.3f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Evaluate one dataset split (or a saved `kb match` output) and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", nargs="?", default="stackfaq")
+    parser.add_argument("split", nargs="?", help="dev or test (none for sets with one queries.jsonl)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="threshold and margin sweep, with each query's answer held out too (dev only)")
+    parser.add_argument("--results", type=Path, help="score this saved `kb match` output instead")
+    parser.add_argument("--queries", type=Path, help="the labelled queries of --results")
+    args = parser.parse_args(argv)
+    settings = load_config()
+    articles, queries = dataset_paths(args.dataset, args.split)
+    queries = args.queries or queries
+    labels = {str(q["id"]): set(q["answer_ids"]) for q in map(json.loads, open(queries, encoding="utf-8"))}
+    if args.results:
+        outputs, seconds = [json.loads(line) for line in open(args.results, encoding="utf-8")], 0.0
+    else:
+        outputs, seconds = run(articles, queries, settings)
+    figures = score(outputs, labels)
+    threshold, margin = thresholds(settings)
+    print(f"{queries}: {figures['queries']} queries, threshold {threshold}, margin {margin}"
+          + (f", {seconds:.1f} s" if seconds else ""))
+    print("  ".join(f"{key} {value:.3f}" for key, value in figures.items() if key != "queries"))
+    if args.sweep:
+        sweep(outputs, labels, held_out_matches(articles, queries, settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Which articles answer an email: TF-IDF cosine similarity over the published articles.
+
+Three channels, each a scikit-learn TfidfVectorizer with sublinear tf, blended into one score:
+
+- words (weight 2): stemmed words and word pairs of "title, title, body" (the title counts
+  twice), per article language; these give the terms that explain a match;
+- title characters (weight 1): character 3-4 grams of the title, which catch what stems miss
+  ("strikethrough" vs "striked through", "fb", compounds in Norwegian);
+- body characters (weight 0.5): the same over the body.
+
+The score is the weighted mean of the three cosines, so it lies between 0 and 1. Weights, n-gram
+ranges and the title count were chosen on the dev split of shared/eval/stackfaq (see
+benchmarks/eval_match.py); only articles are seen at fit time, never queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from kb.autoreply import textproc
+
+WORD_WEIGHT = 2.0
+TITLE_CHAR_WEIGHT = 1.0
+BODY_CHAR_WEIGHT = 0.5
+TITLE_REPEAT = 2
+CHAR_NGRAMS = (3, 4)
+# Long bodies add little beyond their start and cost most of the fit time in the char channel.
+MAX_BODY_CHARS = 2000
+MAX_QUERY_CHARS = 5000
+MAX_TERMS = 5
+
+
+@dataclass(frozen=True)
+class MatchArticle:
+    """What the matcher needs from an article; ``lang`` None means "detect it"."""
+
+    id: str
+    title: str
+    body: str
+    lang: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """One suggested article: its id, a score in [0, 1], and the query terms behind it."""
+
+    article_id: str
+    score: float
+    terms: list[str] = field(default_factory=list)
+
+
+def _identity(tokens: list[str]) -> list[str]:
+    """Analyzer for text that textproc has already turned into terms."""
+    return tokens
+
+
+def _vectorizer(**options) -> TfidfVectorizer:
+    """A TF-IDF vectorizer with the options every channel shares."""
+    return TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **options)
+
+
+def fingerprint(articles: Iterable[MatchArticle]) -> str:
+    """A digest of the articles' ids, texts and languages: equal digests give equal models."""
+    digest = hashlib.sha256()
+    for article in sorted(articles, key=lambda a: str(a.id)):
+        for part in (str(article.id), article.title, article.body, article.lang or ""):
+            digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()[:16]
+
+
+class Matcher:
+    """A fitted model over a fixed set of articles; immutable after fit, safe to share by threads."""
+
+    def __init__(self, default_lang: str = "en") -> None:
+        self.default_lang = textproc.normalise_lang(default_lang) or "en"
+        self.ids: list[str] = []
+        self.fingerprint = fingerprint([])
+        self.main_lang = self.default_lang
+        self._channels: list[tuple[float, TfidfVectorizer, object]] = []
+        self._word_names: list[str] = []
+
+    @classmethod
+    def from_articles(cls, articles: Iterable[MatchArticle], default_lang: str = "en") -> "Matcher":
+        """A new matcher fitted on ``articles``."""
+        return cls(default_lang).fit(articles)
+
+    def fit(self, articles: Iterable[MatchArticle]) -> "Matcher":
+        """Learn the vocabulary and weights of ``articles`` (replacing any earlier fit)."""
+        articles = list(articles)
+        langs = [textproc.normalise_lang(a.lang) or textproc.detect_language(
+            f"{a.title}\n{a.body[:1000]}", self.default_lang) for a in articles]
+        # A query with no clue to its language is most likely in the language most articles use.
+        self.main_lang = Counter(langs).most_common(1)[0][0] if langs else self.default_lang
+        word_docs = [textproc.with_bigrams(textproc.words(
+            "\n".join([a.title] * TITLE_REPEAT + [a.body]), lang)) for a, lang in zip(articles, langs)]
+        titles = [textproc.char_text(a.title) for a in articles]
+        bodies = [textproc.char_text(a.body[:MAX_BODY_CHARS]) for a in articles]
+        channels = []
+        for weight, vectorizer, docs in (
+            (WORD_WEIGHT, _vectorizer(analyzer=_identity), word_docs),
+            (TITLE_CHAR_WEIGHT, _vectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, lowercase=False), titles),
+            (BODY_CHAR_WEIGHT, _vectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, lowercase=False), bodies),
+        ):
+            if weight <= 0:
+                continue
+            try:
+                matrix = vectorizer.fit_transform(docs).T.tocsr()
+            except ValueError:  # no articles, or none with a usable word: this channel scores 0
+                continue
+            channels.append((weight, vectorizer, matrix))
+            if vectorizer.analyzer is _identity:
+                self._word_names = list(vectorizer.get_feature_names_out())
+        self.ids = [str(a.id) for a in articles]
+        self.fingerprint = fingerprint(articles)
+        self._channels = channels
+        return self
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def match(self, text: str, subject: str = "", top: int = 3) -> list[Match]:
+        """The ``top`` best articles for an email's subject and text, best first, scores > 0."""
+        query = f"{subject}\n{text}".strip()[:MAX_QUERY_CHARS]
+        if not self.ids or not query or top < 1:
+            return []
+        lang = textproc.detect_language(query, self.main_lang)
+        analysed = textproc.analyse(query, lang)
+        surface = {term: word for term, word in reversed(analysed)}  # first spelling wins
+        query_terms = textproc.with_bigrams([term for term, _ in analysed])
+        char_query = textproc.char_text(query)
+        scores = np.zeros(len(self.ids), dtype=np.float64)
+        word_parts = None
+        for weight, vectorizer, matrix in self._channels:
+            vector = vectorizer.transform([query_terms if vectorizer.analyzer is _identity else char_query])
+            scores += weight * (vector @ matrix).toarray().ravel()
+            if vectorizer.analyzer is _identity:
+                word_parts = (vectorizer, vector, matrix)
+        scores /= WORD_WEIGHT + TITLE_CHAR_WEIGHT + BODY_CHAR_WEIGHT
+        best = [int(i) for i in np.argsort(-scores, kind="stable")[:top] if scores[i] > 0]
+        why = self._why(word_parts, best, surface)
+        return [Match(self.ids[i], round(float(scores[i]), 4), terms) for i, terms in zip(best, why)]
+
+    def _why(self, word_parts, best: list[int], surface: dict[str, str]) -> list[list[str]]:
+        """Per article, the query terms with the largest share of its word-channel similarity."""
+        if word_parts is None:
+            return [[] for _ in best]
+        _, vector, matrix = word_parts
+        vector = vector.tocsr()
+        # Rows: the query's terms; columns: the chosen articles; cells: each term's share of the cosine.
+        shares = matrix[vector.indices][:, best].toarray() * vector.data[:, None]
+        names = [" ".join(surface.get(part, part) for part in self._word_names[f].split(" "))
+                 for f in vector.indices]
+        result = []
+        for column in shares.T:
+            why: list[str] = []
+            for row in np.argsort(-column, kind="stable"):
+                if column[row] <= 0 or len(why) >= MAX_TERMS:
+                    break
+                if names[row] not in why:
+                    why.append(names[row])
+            result.append(why)
+        return result
+
+
+def published_match_articles(session) -> list[MatchArticle]:
+    """The published articles of the database as matcher input (id = the Article's id)."""
+    from kb.articles import published_articles
+    from kb.rendering import plain_text
+
+    return [MatchArticle(str(a.id), a.title, plain_text(a.body_md), a.lang) for a in published_articles(session)]
+
+
+class ModelHolder:
+    """The matcher a running worker uses; a refit swaps it in atomically, no restart needed."""
+
+    def __init__(self, matcher: Matcher | None = None, default_lang: str = "en") -> None:
+        self.default_lang = default_lang
+        self._matcher = matcher or Matcher(default_lang)
+        self._lock = threading.Lock()
+
+    @property
+    def matcher(self) -> Matcher:
+        """The current model (one attribute read: callers always see a whole model)."""
+        return self._matcher
+
+    @property
+    def version(self) -> str:
+        """The current model's fingerprint."""
+        return self._matcher.fingerprint
+
+    def swap(self, matcher: Matcher) -> None:
+        """Make ``matcher`` the current model."""
+        self._matcher = matcher
+
+    def refresh(self, articles: Iterable[MatchArticle]) -> bool:
+        """Refit on ``articles`` if they differ from the current model's; True if it changed."""
+        articles = list(articles)
+        with self._lock:  # one refit at a time; matching goes on with the old model meanwhile
+            if fingerprint(articles) == self._matcher.fingerprint:
+                return False
+            self.swap(Matcher.from_articles(articles, self.default_lang))
+            return True
