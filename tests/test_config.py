@@ -33,6 +33,8 @@ def documented_default(default) -> str:
     """How the README writes a default: in backticks, with the checkout folder shown as {repo}."""
     if default is None:
         return "*(none)*"
+    if default == "":
+        return "*(empty)*"
     if isinstance(default, bool):
         return "`true`" if default else "`false`"
     return "`" + str(default).replace(str(REPO_ROOT), "{repo}") + "`"
