@@ -4,6 +4,7 @@ from alembic import context
 import sqlalchemy as sa
 
 from kb.models import Base
+import kb.autoreply.models  # noqa: F401,E402  (registers the mail tables on Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

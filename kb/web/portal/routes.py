@@ -17,6 +17,7 @@ from kb.web.portal import bp
 from kb.web.portal.context import (ALL_LANGUAGES, chosen_language, layout_context, page_numbers,
                                    remember_language, visitor_id)
 from kb.web.portal.sitemap import sitemap_xml
+from kb.web.portal import feedback_links  # noqa: F401  (registers the auto-reply feedback links)
 
 HOME_LIST_SIZE = 5
 

@@ -1,0 +1,67 @@
+"""The auto-responder's records: one MailRecord per incoming email, and a UID cursor per folder.
+
+The unique dedupe_key is what makes "never answer the same email twice" hold across restarts and
+concurrent workers: the database, not timing, decides who handles an email.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from kb.models import Base, UTCDateTime, utcnow
+
+# new: claimed, no decision yet (or a reply decided, not yet sent); sending: a worker won the
+# right to send and the reply's Message-ID is stored; retry: SMTP refused, try again later.
+MAIL_STATES = ("new", "sending", "replied", "person", "skipped", "retry")
+RESOLUTIONS = ("solved", "still_need_help")
+ALERT_STATES = ("pending", "sent")
+
+
+class MailRecord(Base):
+    """One incoming email and the one decision kb recorded for it."""
+
+    __tablename__ = "mail_records"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    dedupe_key: so.Mapped[str] = so.mapped_column(sa.String(500), unique=True)
+    message_id: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    folder: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    uidvalidity: so.Mapped[Optional[int]] = so.mapped_column(sa.BigInteger)
+    uid: so.Mapped[Optional[int]] = so.mapped_column(sa.BigInteger)
+    from_addr: so.Mapped[str] = so.mapped_column(sa.String(320), default="", index=True)
+    reply_to: so.Mapped[str] = so.mapped_column(sa.String(320), default="")
+    subject: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    lang: so.Mapped[str] = so.mapped_column(sa.String(16), default="")
+    # The cleaned question, kept so alerts, retries and the agents' page need not refetch the email.
+    text: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="new", index=True)
+    reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    matches: so.Mapped[list[dict[str, Any]]] = so.mapped_column(sa.JSON, default=list)
+    reply_message_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(500), unique=True)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    next_attempt_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    sending_since: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    marked: so.Mapped[bool] = so.mapped_column(default=False)
+    resolution: so.Mapped[Optional[str]] = so.mapped_column(sa.String(32))
+    resolved_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    alert_state: so.Mapped[Optional[str]] = so.mapped_column(sa.String(16))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint(f"state IN {MAIL_STATES}", name="state"),
+        sa.CheckConstraint(f"resolution IS NULL OR resolution IN {RESOLUTIONS}", name="resolution"),
+        sa.CheckConstraint(f"alert_state IS NULL OR alert_state IN {ALERT_STATES}", name="alert_state"),
+    )
+
+
+class MailCursor(Base):
+    """How far kb has read a folder: the last UID handled under one UIDVALIDITY."""
+
+    __tablename__ = "mail_cursors"
+    folder: so.Mapped[str] = so.mapped_column(sa.String(200), primary_key=True)
+    uidvalidity: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+    last_uid: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
