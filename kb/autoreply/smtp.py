@@ -1,0 +1,71 @@
+"""Sending mail (auto-replies and alerts) by SMTP with ssl, starttls or none, and AUTH."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import getaddresses
+from typing import Any, Mapping
+
+from kb.autoreply.mailbox import setting
+from kb.errors import ConfigError, KBError
+
+TIMEOUT_SECONDS = 30
+SECURITY_MODES = ("ssl", "starttls", "none")
+
+
+class SendFailed(KBError):
+    """The SMTP server refused the message or could not be reached; try again later."""
+
+
+def send(message: EmailMessage, settings: Mapping[str, Any], *, ssl_context: ssl.SSLContext | None = None) -> None:
+    """Send ``message`` to its To/Cc recipients, envelope sender KB_SUPPORT_ADDRESS; SendFailed on any failure."""
+    host, port = setting(settings, "SMTP_HOST"), int(setting(settings, "SMTP_PORT"))
+    security = str(setting(settings, "SMTP_SECURITY")).lower()
+    if security not in SECURITY_MODES:
+        raise ConfigError(f"KB_SMTP_SECURITY must be ssl, starttls or none, not {security!r}.")
+    if not host:
+        raise ConfigError("Set KB_SMTP_HOST to the server that sends kb's replies.")
+    sender = setting(settings, "SUPPORT_ADDRESS") or ""
+    recipients = [addr for _name, addr in getaddresses(message.get_all("To", []) + message.get_all("Cc", [])) if addr]
+    if not recipients:
+        raise SendFailed("The message has no recipient address.")
+    context = ssl_context or ssl.create_default_context()
+    user = setting(settings, "SMTP_USER")
+    try:
+        with _connect(host, port, security, context) as server:
+            if user:
+                server.login(user, setting(settings, "SMTP_PASSWORD") or "")
+            refused = server.send_message(message, from_addr=sender, to_addrs=recipients)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise SendFailed(f"The SMTP server {host}:{port} refused the login of {user!r} "
+                         f"(check KB_SMTP_USER / KB_SMTP_PASSWORD): {_reply(exc)}") from exc
+    except smtplib.SMTPException as exc:
+        raise SendFailed(f"The SMTP server {host}:{port} refused the message: {_reply(exc)}") from exc
+    except OSError as exc:  # refused connection, timeout, TLS failure
+        raise SendFailed(f"Cannot reach the SMTP server {host}:{port}: {exc}") from exc
+    if refused:
+        raise SendFailed(f"The SMTP server refused some recipients: {refused}")
+
+
+def _connect(host: str, port: int, security: str, context: ssl.SSLContext) -> smtplib.SMTP:
+    """An SMTP connection after EHLO, encrypted as configured."""
+    if security == "ssl":
+        return smtplib.SMTP_SSL(host, port, timeout=TIMEOUT_SECONDS, context=context)
+    server = smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS)
+    if security == "starttls":
+        try:
+            server.starttls(context=context)
+        except BaseException:
+            server.close()
+            raise
+    return server
+
+
+def _reply(exc: smtplib.SMTPException) -> str:
+    """The server's code and text from an smtplib error, else the error itself."""
+    code, text = getattr(exc, "smtp_code", None), getattr(exc, "smtp_error", None)
+    if code is None:
+        return str(exc)
+    return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"

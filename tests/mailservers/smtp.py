@@ -1,0 +1,127 @@
+"""An aiosmtpd SMTP server in the test process that keeps what it receives."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import pytest
+
+from tests.servers import free_port
+
+
+@dataclass
+class ReceivedMail:
+    """One message the sink accepted."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    auth_login: str | None
+
+
+class SmtpSink:
+    """An aiosmtpd server that keeps what it receives; can require AUTH, refuse mail, or stop."""
+
+    def __init__(self, *, user: str | None = None, password: str | None = None,
+                 tls_context: ssl.SSLContext | None = None, implicit_tls: bool = False) -> None:
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.user, self.password = user, password
+        self.tls_context, self.implicit_tls = tls_context, implicit_tls
+        self.messages: list[ReceivedMail] = []
+        self.refuse: str | None = None  # e.g. "451 4.3.0 try later": every DATA gets this reply
+        self._arrived = threading.Condition()
+        self._controller = None
+
+    def settings(self, **overrides) -> dict:
+        """kb settings pointing smtp.send at this sink."""
+        values = {"SMTP_HOST": self.host, "SMTP_PORT": self.port, "SMTP_SECURITY": "none",
+                  "SMTP_USER": self.user or "", "SMTP_PASSWORD": self.password or "",
+                  "SUPPORT_ADDRESS": "support@kb.example"}
+        values.update(overrides)
+        return values
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        """Keep the message, or refuse it while ``refuse`` is set."""
+        if self.refuse:
+            return self.refuse
+        if self.user and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        login = session.auth_data.login.decode() if getattr(session, "auth_data", None) else None
+        mail = ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or b"", login)
+        with self._arrived:
+            self.messages.append(mail)
+            self._arrived.notify_all()
+        return "250 OK"
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        """Accept only the configured login and password."""
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.user
+              and auth_data.password.decode() == self.password)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+    def start(self) -> None:
+        """Listen on ``port`` (the same one after a ``stop``)."""
+        from aiosmtpd.controller import Controller
+
+        kwargs: dict = {"hostname": self.host, "port": self.port, "ready_timeout": 5}
+        if self.user:
+            # AUTH is enforced in handle_DATA: aiosmtpd's auth_required without TLS emits a UserWarning
+            kwargs.update(authenticator=self._authenticate,
+                          auth_require_tls=self.tls_context is not None and not self.implicit_tls)
+        if self.tls_context is not None:
+            if self.implicit_tls:
+                kwargs["ssl_context"] = self.tls_context
+                kwargs["server_hostname"] = "localhost"
+            else:
+                kwargs.update(tls_context=self.tls_context, require_starttls=True)
+        self._controller = Controller(self, **kwargs)
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until ``start``."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMail]:
+        """Block until ``count`` messages arrived (or fail the test after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} messages at the SMTP sink, got {len(self.messages)}")
+                self._arrived.wait(left)
+            return list(self.messages)
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """An SMTP server without AUTH collecting messages for one test."""
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_sink_factory() -> Iterator:
+    """Make sinks with AUTH or TLS: ``smtp_sink_factory(user=..., password=..., tls_context=...)``."""
+    made: list[SmtpSink] = []
+
+    def factory(**kwargs) -> SmtpSink:
+        sink = SmtpSink(**kwargs)
+        sink.start()
+        made.append(sink)
+        return sink
+
+    yield factory
+    for sink in made:
+        sink.stop()

@@ -1,0 +1,111 @@
+"""kb.autoreply.smtp.send against a real SMTP server (aiosmtpd in the test process)."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+
+from kb.autoreply.smtp import SendFailed, send
+from kb.errors import ConfigError
+
+
+def make_reply(to: str = "Customer <customer@example.com>") -> EmailMessage:
+    """A small auto-reply-like message."""
+    message = EmailMessage()
+    message["From"] = "Support <support@kb.example>"
+    message["To"] = to
+    message["Subject"] = "Re: printer"
+    message["Message-ID"] = "<abc@kb.example>"
+    message["Auto-Submitted"] = "auto-replied"
+    message.set_content("Try these articles: løsning 解决")
+    return message
+
+
+def test_send_delivers_to_the_recipient_with_the_support_envelope_sender(smtp_sink):
+    send(make_reply(), smtp_sink.settings(SUPPORT_ADDRESS="support@kb.example"))
+    [mail] = smtp_sink.wait_for(1)
+    assert mail.mail_from == "support@kb.example"
+    assert mail.rcpt_tos == ["customer@example.com"]
+    parsed = message_from_bytes(mail.data, policy=policy.default)
+    assert parsed["Message-ID"] == "<abc@kb.example>" and parsed["Auto-Submitted"] == "auto-replied"
+    assert "løsning 解决" in parsed.get_content()
+    assert mail.auth_login is None
+
+
+def test_send_logs_in_when_a_user_is_set(smtp_sink_factory):
+    sink = smtp_sink_factory(user="kb", password="s3cret")
+    send(make_reply(), sink.settings())
+    [mail] = sink.wait_for(1)
+    assert mail.auth_login == "kb"
+
+
+def test_wrong_smtp_password_fails_with_a_clear_reason(smtp_sink_factory):
+    sink = smtp_sink_factory(user="kb", password="s3cret")
+    with pytest.raises(SendFailed, match="refused the login of 'kb'.*KB_SMTP_PASSWORD"):
+        send(make_reply(), sink.settings(SMTP_PASSWORD="wrong"))
+    assert sink.messages == []
+
+
+def test_server_requiring_auth_refuses_without_it(smtp_sink_factory):
+    sink = smtp_sink_factory(user="kb", password="s3cret")
+    with pytest.raises(SendFailed, match="refused the message"):
+        send(make_reply(), sink.settings(SMTP_USER=""))
+
+
+def test_stopped_server_raises_send_failed_then_works_again(smtp_sink):
+    smtp_sink.stop()
+    with pytest.raises(SendFailed, match="Cannot reach the SMTP server"):
+        send(make_reply(), smtp_sink.settings())
+    smtp_sink.start()
+    send(make_reply(), smtp_sink.settings())
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_temporary_refusal_raises_send_failed_with_the_server_reply(smtp_sink):
+    smtp_sink.refuse = "451 4.3.0 Try again later"
+    with pytest.raises(SendFailed, match="451"):
+        send(make_reply(), smtp_sink.settings())
+    smtp_sink.refuse = None
+    send(make_reply(), smtp_sink.settings())
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_message_without_recipient_is_refused_before_connecting(smtp_sink):
+    with pytest.raises(SendFailed, match="no recipient"):
+        send(make_reply(to=""), smtp_sink.settings())
+
+
+def test_bad_smtp_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="KB_SMTP_SECURITY"):
+        send(make_reply(), {"SMTP_HOST": "localhost", "SMTP_SECURITY": "tls"})
+    with pytest.raises(ConfigError, match="KB_SMTP_HOST"):
+        send(make_reply(), {})
+
+
+def test_starttls_with_auth(smtp_sink_factory, tls_certificate):
+    sink = smtp_sink_factory(user="kb", password="s3cret", tls_context=tls_certificate.server_context())
+    send(make_reply(), sink.settings(SMTP_SECURITY="starttls"), ssl_context=tls_certificate.client_context())
+    [mail] = sink.wait_for(1)
+    assert mail.auth_login == "kb"
+
+
+def test_plain_connection_to_a_starttls_only_server_is_refused(smtp_sink_factory, tls_certificate):
+    sink = smtp_sink_factory(user="kb", password="s3cret", tls_context=tls_certificate.server_context())
+    with pytest.raises(SendFailed):  # AUTH is only offered after STARTTLS
+        send(make_reply(), sink.settings(SMTP_SECURITY="none"))
+    assert sink.messages == []
+
+
+def test_implicit_ssl(smtp_sink_factory, tls_certificate):
+    sink = smtp_sink_factory(tls_context=tls_certificate.server_context(), implicit_tls=True)
+    send(make_reply(), sink.settings(SMTP_SECURITY="ssl"), ssl_context=tls_certificate.client_context())
+    assert len(sink.wait_for(1)) == 1
+
+
+def test_untrusted_smtp_certificate_is_refused(smtp_sink_factory, tls_certificate):
+    sink = smtp_sink_factory(tls_context=tls_certificate.server_context())
+    with pytest.raises(SendFailed, match="certificate verify failed"):
+        send(make_reply(), sink.settings(SMTP_SECURITY="starttls"))
+    assert sink.messages == []
