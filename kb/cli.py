@@ -29,7 +29,8 @@ class KBGroup(click.Group):
     """A click group that turns kb's own errors into a one-line message and exit status 1."""
 
     # Commands whose imports are heavy (scikit-learn) load only when they are asked for.
-    lazy_commands = {"match": ("kb.autoreply.match_command", "match_command")}
+    lazy_commands = {"match": ("kb.autoreply.match_command", "match_command"),
+                     "autoreply": ("kb.autoreply.command", "autoreply_command")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command name, the lazy ones included."""

@@ -105,13 +105,13 @@ def test_decisions_set_the_state_and_keep_the_matches(session, make_article):
         ledger.record_decision(session, reply, "maybe", "?")
 
 
-def test_the_sender_cap_turns_a_second_reply_into_a_skip(session):
+def test_the_sender_cap_hands_a_second_email_to_a_person(session):
     first = claim(session, "<1@x>", "Ann@Example.com")
     ledger.record_decision(session, first, "reply", "confident")
     assert ledger.begin_sending(session, first, "<r1@kb>") and ledger.finish_sent(session, first)
     second = claim(session, "<2@x>", "ann@example.com")
     ledger.record_decision(session, second, "reply", "confident", sender_cap=1, window_hours=24)
-    assert second.state == "skipped" and second.reason.startswith("sender-cap: ann@example.com")
+    assert second.state == "person" and second.reason.startswith("sender-cap: ann@example.com")
     other = claim(session, "<3@x>", "bob@example.com")
     assert ledger.record_decision(session, other, "reply", "confident").state == "new"
     age(session, first, sending_since=25 * 3600)

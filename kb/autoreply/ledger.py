@@ -116,7 +116,11 @@ def replies_to_sender(session: so.Session, sender: str, since: datetime, *, excl
 def record_decision(session: so.Session, record: MailRecord, outcome: str, reason: str,
                     matches: Iterable[Any] = (), lang: str | None = "", *, sender_cap: int = 1,
                     window_hours: float = 24, text: str | None = None) -> MailRecord:
-    """Store what kb decided (and the cleaned ``text``, if given); over the sender cap a reply is skipped."""
+    """Store what kb decided (and the cleaned ``text``, if given).
+
+    Over the sender cap a reply goes to a person: the customer asked a real question, and
+    only the automatic answer is rationed.
+    """
     if outcome not in OUTCOME_STATES:
         raise ValidationError(f"unknown outcome {outcome!r}: use reply, person or skip")
     state = OUTCOME_STATES[outcome]
@@ -124,7 +128,7 @@ def record_decision(session: so.Session, record: MailRecord, outcome: str, reaso
         since = utcnow() - timedelta(hours=window_hours)
         sent = replies_to_sender(session, record.reply_to, since, exclude_id=record.id)
         if sent >= sender_cap:
-            state, reason = "skipped", (f"sender-cap: {record.reply_to} already got {sent} auto-reply(s) "
+            state, reason = "person", (f"sender-cap: {record.reply_to} already got {sent} auto-reply(s) "
                                         f"in the last {window_hours:g} hours (cap {sender_cap})")
     extra = {} if text is None else {"text": _cut(text, MAX_TEXT)}
     _cas(session, record, ["new"], state=state, reason=reason, matches=match_dicts(session, matches),

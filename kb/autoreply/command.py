@@ -1,0 +1,93 @@
+"""`kb autoreply`: run the auto-responder worker until stopped, or once with --once."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Mapping
+
+import click
+
+from kb.errors import ConfigError
+
+REQUIRED = {"IMAP_HOST": "the support mailbox server", "IMAP_USER": "the mailbox login"}
+REQUIRED_TO_SEND = {"SMTP_HOST": "the server that sends replies", "BASE_URL": "the portal address for links"}
+
+
+def check_settings(settings: Mapping[str, Any], dry_run: bool) -> None:
+    """Refuse to start, saying which KB_ variable to set, when the worker cannot work."""
+    needed = {**REQUIRED, **({} if dry_run else REQUIRED_TO_SEND)}
+    missing = [f"KB_{name} ({what})" for name, what in needed.items() if not settings.get(name)]
+    if missing:
+        raise ConfigError("set " + ", ".join(missing) + " to run the auto-responder (see the README)")
+    if str(settings.get("IMAP_SECURITY")).lower() not in {"ssl", "starttls", "none"}:
+        raise ConfigError("KB_IMAP_SECURITY must be ssl, starttls or none")
+    if not (settings.get("IMAP_PASSWORD") or settings.get("IMAP_OAUTH2_TOKEN_FILE")
+            or settings.get("IMAP_OAUTH2_TOKEN_COMMAND")):
+        raise ConfigError("set KB_IMAP_PASSWORD, or KB_IMAP_OAUTH2_TOKEN_FILE / KB_IMAP_OAUTH2_TOKEN_COMMAND")
+
+
+def summary_line(counts: Counter[str], dry_run: bool) -> str:
+    """One line saying what the worker did."""
+    handled = sum(counts[s] for s in ("replied", "person", "skipped", "retry", "new", "sending"))
+    text = (f"Handled {handled} email(s): {counts['replied']} replied, {counts['person']} left for a person, "
+            f"{counts['skipped']} skipped, {counts['retry']} to retry")
+    if dry_run:
+        text += f", {counts['new']} would get a reply (dry run: nothing sent, mailbox unchanged)"
+    return text
+
+
+@contextmanager
+def stop_on_signals(worker) -> Iterator[threading.Event]:
+    """SIGTERM / Ctrl-C set the stop event; the worker ends after the email in hand."""
+    stop = worker.stop
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, _frame) -> None:
+        click.echo(f"Stopping after the email in hand ({signal.Signals(signum).name})...", err=True)
+        worker.interrupt()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_autoreply(app, *, once: bool, dry_run: bool, **worker_options) -> Counter[str]:
+    """Build the worker for ``app`` and run it once or until stopped; returns the counts."""
+    from kb.autoreply.worker import Worker
+
+    check_settings(app.config, dry_run)
+    worker = Worker(app, dry_run=dry_run, **worker_options)
+    if once:
+        return worker.run_once()
+    with stop_on_signals(worker) as stop:
+        worker.run_forever(stop)
+    return worker.counts
+
+
+@click.command("autoreply")
+@click.option("--once", is_flag=True, help="Handle the mail that is waiting, then exit.")
+@click.option("--dry-run", is_flag=True,
+              help="Shadow mode: decide and record everything, but send nothing and change nothing in the mailbox.")
+def autoreply_command(once: bool, dry_run: bool) -> None:
+    """Answer support email with the right articles (KB_IMAP_*, KB_SMTP_* settings).
+
+    Runs until stopped (SIGTERM or Ctrl-C end it after the email in hand), waiting
+    with IDLE between emails. Every email ends in one recorded decision, shown on
+    /agent/mail: replied, left for a person, or skipped, each with its reason.
+    """
+    from kb.cli import command_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    with command_app() as app:
+        counts = run_autoreply(app, once=once, dry_run=dry_run)
+    click.echo(summary_line(counts, dry_run))
