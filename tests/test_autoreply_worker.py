@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kb.autoreply import ledger
+from kb.autoreply import ledger, smtp
 from kb.autoreply.mailbox import Mailbox
 from kb.autoreply.models import MailRecord
 from kb.autoreply.worker import Worker
@@ -340,6 +340,23 @@ def test_smtp_refusing_then_accepting(mail_app, pymap_server, smtp_sink):
     assert mail.rcpt_tos == ["patient@customer.example"]
     [record] = records(mail_app)
     assert (record.state, record.attempts) == ("replied", 1)
+
+
+def test_smtp_connection_breaking_after_data_goes_to_a_person_not_resent(mail_app, pymap_server, smtp_sink,
+                                                                          monkeypatch):
+    monkeypatch.setattr(smtp, "TIMEOUT_SECONDS", 0.3)  # give up on the server's answer quickly
+    smtp_sink.reply_delay = 1.0  # the reply is delivered, but its 250 comes too late
+    pymap_server.append(make_email(sender="unlucky@customer.example"))
+    worker = make_worker(mail_app, retry_base=0.1)
+    assert worker.run_once()["person"] == 1
+    [record] = records(mail_app)
+    assert record.state == "person" and record.reason.startswith("unknown-if-sent:")
+    smtp_sink.reply_delay = 0
+    time.sleep(0.2)
+    worker.run_once()
+    assert len(smtp_sink.wait_for(1)) == 1  # the one that got through; never a second
+    time.sleep(0.3)
+    assert len(smtp_sink.messages) == 1
 
 
 def test_still_need_help_alerts_the_team(mail_app, pymap_server, smtp_sink):

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from kb.autoreply.smtp import SendFailed, send
+from kb.autoreply.smtp import SendFailed, SendUncertain, send
 from kb.errors import ConfigError
 
 
@@ -70,6 +70,15 @@ def test_temporary_refusal_raises_send_failed_with_the_server_reply(smtp_sink):
     smtp_sink.refuse = None
     send(make_reply(), smtp_sink.settings())
     assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_a_break_after_data_is_uncertain_not_a_failure(smtp_sink):
+    # The sink keeps the message, then answers too late: the client cannot know it was
+    # delivered, so it must not report a plain failure (which the worker would retry).
+    smtp_sink.reply_delay = 1.0
+    with pytest.raises(SendUncertain, match="broke after the message was sent"):
+        send(make_reply(), smtp_sink.settings(), timeout=0.3)
+    assert len(smtp_sink.wait_for(1)) == 1  # it did arrive
 
 
 def test_message_without_recipient_is_refused_before_connecting(smtp_sink):

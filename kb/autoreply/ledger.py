@@ -166,6 +166,13 @@ def due_retries(session: so.Session, now: datetime | None = None) -> list[MailRe
     ).order_by(MailRecord.next_attempt_at, MailRecord.id)))
 
 
+def send_uncertain(session: so.Session, record: MailRecord, error: str) -> bool:
+    """The connection broke after DATA: it may have left, so sending -> person, never resent."""
+    return _cas(session, record, ["sending"], state="person", next_attempt_at=None,
+                reason=f"unknown-if-sent: the SMTP connection broke after the reply was handed over; "
+                       f"not sent again to avoid a duplicate ({error})"[:1000])
+
+
 def recover_interrupted(session: so.Session, older_than_seconds: float = 120) -> int:
     """Replies stuck in "sending" (a worker died around SMTP) go to a person, never resent."""
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)

@@ -19,8 +19,36 @@ class SendFailed(KBError):
     """The SMTP server refused the message or could not be reached; try again later."""
 
 
-def send(message: EmailMessage, settings: Mapping[str, Any], *, ssl_context: ssl.SSLContext | None = None) -> None:
-    """Send ``message`` to its To/Cc recipients, envelope sender KB_SUPPORT_ADDRESS; SendFailed on any failure."""
+class SendUncertain(KBError):
+    """The connection broke after the message was handed over: it may have been delivered."""
+
+
+class _DataPhase:
+    """Remembers whether DATA began: after that, a broken connection may still have delivered."""
+
+    data_started = False
+
+    def data(self, msg):
+        """Send DATA and the message (flagging the moment it starts)."""
+        self.data_started = True
+        return super().data(msg)
+
+
+class _SMTP(_DataPhase, smtplib.SMTP):
+    """Plain or STARTTLS SMTP that knows whether DATA began."""
+
+
+class _SMTPSSL(_DataPhase, smtplib.SMTP_SSL):
+    """Implicit-TLS SMTP that knows whether DATA began."""
+
+
+def send(message: EmailMessage, settings: Mapping[str, Any], *, ssl_context: ssl.SSLContext | None = None,
+         timeout: float | None = None) -> None:
+    """Send ``message`` to its To/Cc recipients, envelope sender KB_SUPPORT_ADDRESS.
+
+    SendFailed means it certainly did not leave (retry later); SendUncertain means the
+    connection broke after DATA began, so it may have been delivered (do not retry).
+    """
     host, port = setting(settings, "SMTP_HOST"), int(setting(settings, "SMTP_PORT"))
     security = str(setting(settings, "SMTP_SECURITY")).lower()
     if security not in SECURITY_MODES:
@@ -33,27 +61,34 @@ def send(message: EmailMessage, settings: Mapping[str, Any], *, ssl_context: ssl
         raise SendFailed("The message has no recipient address.")
     context = ssl_context or ssl.create_default_context()
     user = setting(settings, "SMTP_USER")
+    server = None
     try:
-        with _connect(host, port, security, context) as server:
+        server = _connect(host, port, security, context, timeout or TIMEOUT_SECONDS)
+        with server:
             if user:
                 server.login(user, setting(settings, "SMTP_PASSWORD") or "")
             refused = server.send_message(message, from_addr=sender, to_addrs=recipients)
     except smtplib.SMTPAuthenticationError as exc:
         raise SendFailed(f"The SMTP server {host}:{port} refused the login of {user!r} "
                          f"(check KB_SMTP_USER / KB_SMTP_PASSWORD): {_reply(exc)}") from exc
-    except smtplib.SMTPException as exc:
+    except smtplib.SMTPResponseException as exc:  # the server answered no: nothing was delivered
         raise SendFailed(f"The SMTP server {host}:{port} refused the message: {_reply(exc)}") from exc
-    except OSError as exc:  # refused connection, timeout, TLS failure
+    except OSError as exc:  # smtplib's other errors too: refused connection, timeout, TLS, disconnect
+        if server is not None and server.data_started:
+            raise SendUncertain(f"The connection to {host}:{port} broke after the message was sent, "
+                                f"before the server confirmed it: {exc}") from exc
+        if isinstance(exc, smtplib.SMTPException):
+            raise SendFailed(f"The SMTP server {host}:{port} refused the message: {_reply(exc)}") from exc
         raise SendFailed(f"Cannot reach the SMTP server {host}:{port}: {exc}") from exc
     if refused:
         raise SendFailed(f"The SMTP server refused some recipients: {refused}")
 
 
-def _connect(host: str, port: int, security: str, context: ssl.SSLContext) -> smtplib.SMTP:
+def _connect(host: str, port: int, security: str, context: ssl.SSLContext, timeout: float) -> smtplib.SMTP:
     """An SMTP connection after EHLO, encrypted as configured."""
     if security == "ssl":
-        return smtplib.SMTP_SSL(host, port, timeout=TIMEOUT_SECONDS, context=context)
-    server = smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS)
+        return _SMTPSSL(host, port, timeout=timeout, context=context)
+    server = _SMTP(host, port, timeout=timeout)
     if security == "starttls":
         try:
             server.starttls(context=context)

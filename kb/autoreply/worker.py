@@ -276,6 +276,10 @@ class Worker(Upkeep):
             ledger.fail_send(session, record, str(exc), backoff_base=self.retry_base)
             log.warning("reply to %s refused (%s); retrying later", record.reply_to, exc)
             return
+        except smtp.SendUncertain as exc:
+            ledger.send_uncertain(session, record, str(exc))
+            log.warning("reply to %s may or may not have left (%s); left for a person", record.reply_to, exc)
+            return
         self._step("sent", record)
         ledger.finish_sent(session, record)
         self._step("finished", record)

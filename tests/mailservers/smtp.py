@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+import asyncio
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -34,6 +35,7 @@ class SmtpSink:
         self.tls_context, self.implicit_tls = tls_context, implicit_tls
         self.messages: list[ReceivedMail] = []
         self.refuse: str | None = None  # e.g. "451 4.3.0 try later": every DATA gets this reply
+        self.reply_delay = 0.0  # keep the message, then wait this long before saying 250
         self._arrived = threading.Condition()
         self._controller = None
 
@@ -56,6 +58,8 @@ class SmtpSink:
         with self._arrived:
             self.messages.append(mail)
             self._arrived.notify_all()
+        if self.reply_delay:  # delivered, but the client may give up before it hears so
+            await asyncio.sleep(self.reply_delay)
         return "250 OK"
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
