@@ -81,6 +81,13 @@ def test_a_break_after_data_is_uncertain_not_a_failure(smtp_sink):
     assert len(smtp_sink.wait_for(1)) == 1  # it did arrive
 
 
+def test_an_odd_answer_to_quit_after_delivery_is_not_a_failure(smtp_sink):
+    # The message was accepted; reporting a failure would make the worker send it again.
+    smtp_sink.quit_reply = "250 odd but harmless"
+    send(make_reply(), smtp_sink.settings())
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
 def test_message_without_recipient_is_refused_before_connecting(smtp_sink):
     with pytest.raises(SendFailed, match="no recipient"):
         send(make_reply(to=""), smtp_sink.settings())

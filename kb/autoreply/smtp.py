@@ -64,10 +64,12 @@ def send(message: EmailMessage, settings: Mapping[str, Any], *, ssl_context: ssl
     server = None
     try:
         server = _connect(host, port, security, context, timeout or TIMEOUT_SECONDS)
-        with server:
+        try:
             if user:
                 server.login(user, setting(settings, "SMTP_PASSWORD") or "")
             refused = server.send_message(message, from_addr=sender, to_addrs=recipients)
+        finally:
+            _close(server)
     except smtplib.SMTPAuthenticationError as exc:
         raise SendFailed(f"The SMTP server {host}:{port} refused the login of {user!r} "
                          f"(check KB_SMTP_USER / KB_SMTP_PASSWORD): {_reply(exc)}") from exc
@@ -96,6 +98,14 @@ def _connect(host: str, port: int, security: str, context: ssl.SSLContext, timeo
             server.close()
             raise
     return server
+
+
+def _close(server: smtplib.SMTP) -> None:
+    """QUIT politely; once the message was accepted, a bad QUIT answer must not look like a failure."""
+    try:
+        server.quit()
+    except OSError:  # smtplib's errors too: the server's QUIT reply or the socket
+        server.close()
 
 
 def _reply(exc: smtplib.SMTPException) -> str:

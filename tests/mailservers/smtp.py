@@ -36,6 +36,7 @@ class SmtpSink:
         self.messages: list[ReceivedMail] = []
         self.refuse: str | None = None  # e.g. "451 4.3.0 try later": every DATA gets this reply
         self.reply_delay = 0.0  # keep the message, then wait this long before saying 250
+        self.quit_reply: str | None = None  # e.g. "250 odd": answer QUIT with this instead of 221
         self._arrived = threading.Condition()
         self._controller = None
 
@@ -46,6 +47,10 @@ class SmtpSink:
                   "SUPPORT_ADDRESS": "support@kb.example"}
         values.update(overrides)
         return values
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        """Answer QUIT as told (aiosmtpd says 221 when this returns its MISSING marker)."""
+        return self.quit_reply or "221 Bye"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
         """Keep the message, or refuse it while ``refuse`` is set."""
