@@ -82,6 +82,8 @@ class Upkeep:
                     except smtp.SendFailed as exc:
                         log.warning("alert for %s refused (%s); trying again later", record.from_addr, exc)
                         return
+                    except smtp.SendUncertain as exc:  # it may have arrived: a second copy is worse
+                        log.warning("alert for %s may not have arrived (%s); not resent", record.from_addr, exc)
                 ledger.alert_sent(session, record)
 
     def apply_marks(self, mailbox: Mailbox, uidvalidity: int) -> None:
