@@ -210,6 +210,14 @@ def test_missing_pages_are_real_404s(client, corpus, path):
     assert "404" in html and 'name="q"' in html
 
 
+@pytest.mark.parametrize("path", ["/categories/account?slug=x", "/search?q=reset&endpoint=x",
+                                  "/search?q=reset&_method=POST", "/?_anchor=x&_external=1"])
+def test_stray_query_arguments_never_break_a_page(client, corpus, path):
+    response = client.get(path)
+    assert response.status_code in (200, 404)
+    assert b"_anchor" not in response.data and b"endpoint=x" not in response.data
+
+
 def test_old_slug_redirects_permanently(client, corpus, session):
     article = session.scalar(sa.select(Article).where(Article.slug == "change-email"))
     draft = kb_articles.ArticleDraft(article.title, article.body_md, article.lang, article.category,

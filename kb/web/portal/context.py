@@ -49,11 +49,15 @@ def visitor_id(create: bool = False) -> str | None:
     return session.get("visitor")
 
 
+SWITCH_KEEPS = ("q", "category")
+
+
 def switch_url(code: str) -> str:
     """The current page with the language set to ``code`` (or home for other pages)."""
     if request.endpoint in SWITCH_IN_PLACE:
-        args = request.args.to_dict()
-        args.pop("page", None)
+        # Only the arguments these pages read: others (slug, endpoint, _anchor...) would clash
+        # with url_for's own parameters.
+        args = {k: v for k, v in request.args.items() if k in SWITCH_KEEPS}
         args["lang"] = code
         return url_for(request.endpoint, **(request.view_args or {}), **args)
     return url_for("portal.home", lang=code)
