@@ -78,6 +78,22 @@ def test_title_change_keeps_the_slug(app, agent_client):
     assert article.title == "Return an item you bought online" and article.slug == "return-an-item"
 
 
+def test_saving_over_a_newer_revision_is_refused_and_keeps_the_text(app, agent_client):
+    article_id = created_id(save_new(agent_client, title="Return an item"))
+    url = f"/agent/articles/{article_id}/edit"
+    opened = re.search(r'name="base_revision"[^>]*value="(\d+)"', agent_client.get(url).text)
+    assert opened and opened.group(1) == "1"
+    save_edit(agent_client, article_id, title="Return an item", body_md="A colleague's newer text.\n")
+    stale = save_edit(agent_client, article_id, title="Return an item", body_md="My older edit.\n",
+                      base_revision=opened.group(1))
+    assert stale.status_code == 422 and "Someone else saved this article (revision 2)" in stale.text
+    assert "My older edit." in stale.text  # nothing typed is lost
+    assert article_row(app, article_id).body_md == "A colleague's newer text.\n"
+    fresh = save_edit(agent_client, article_id, title="Return an item", body_md="My edit, rebased.\n",
+                      base_revision="2")
+    assert fresh.status_code == 302 and article_row(app, article_id).body_md == "My edit, rebased.\n"
+
+
 def test_slug_change_redirects_the_old_address(app, agent_client):
     article_id = created_id(save_new(agent_client, "publish", title="Return an item"))
     save_edit(agent_client, article_id, title="Return an item", slug="returns")

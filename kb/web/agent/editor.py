@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 
@@ -14,6 +15,8 @@ from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 from kb.web.agent.forms import ArticleForm
 from kb.web.agent.listing import ArticleFilters, categories, languages, list_articles
+
+SAVE_CLASH = "Another save of this article happened at the same moment. Your text is kept below: save again."
 
 # The status each editor button leads to; "save" keeps the current one.
 ACTION_STATUS = {"publish": "published", "unpublish": "draft", "archive": "archived"}
@@ -58,7 +61,8 @@ def _form_for(article: Article | None) -> ArticleForm:
         form = ArticleForm()
     elif article is not None:
         form = ArticleForm(title=article.title, slug=article.slug, body_md=article.body_md, lang=article.lang,
-                           category=article.category, tags=", ".join(article.tags))
+                           category=article.category, tags=", ".join(article.tags),
+                           base_revision=str(_latest_revision(article)))
     else:
         form = ArticleForm(lang=current_app.config["DEFAULT_LANGUAGE"])
     codes = languages(get_session(), configured_languages())
@@ -66,6 +70,20 @@ def _form_for(article: Article | None) -> ArticleForm:
         codes.append(form.lang.data)
     form.lang.choices = codes  # plain strings: WTForms 3.3 deprecates (value, label) tuples
     return form
+
+
+def _latest_revision(article: Article) -> int:
+    """The number of the article's newest revision (0 if it has none)."""
+    return article.revisions[-1].number if article.revisions else 0
+
+
+def _check_not_overtaken(form: ArticleForm, article: Article) -> None:
+    """Refuse to save over a revision the agent never saw (another agent saved meanwhile)."""
+    base = (form.base_revision.data or "").strip()
+    latest = _latest_revision(article)
+    if base.isdigit() and int(base) != latest:
+        raise ValidationError(f"Someone else saved this article (revision {latest}) after you opened it. "
+                              "Your text is kept below: copy it, reload the page and apply your changes again.")
 
 
 def _draft_from(form: ArticleForm) -> kb_articles.ArticleDraft:
@@ -114,6 +132,9 @@ def new_article():
     except ValidationError as exc:
         session.rollback()
         return _render_editor(form, None, error=str(exc), status=422)
+    except (sa.exc.IntegrityError, sa.exc.OperationalError):  # e.g. the same slug saved at the same instant
+        session.rollback()
+        return _render_editor(form, None, error=SAVE_CLASH, status=409)
     _flash_result(article, action, changed=True)
     return redirect(url_for("agent.edit_article", article_id=article.id))
 
@@ -130,6 +151,7 @@ def edit_article(article_id: int):
         return _render_editor(form, article)
     session = get_session()
     try:
+        _check_not_overtaken(form, article)
         changed = kb_articles.update_article(session, article, _draft_from(form), author=current_agent(),
                                              note=form.note.data or "")
         if action in ACTION_STATUS:
@@ -138,6 +160,9 @@ def edit_article(article_id: int):
     except ValidationError as exc:
         session.rollback()
         return _render_editor(form, article, error=str(exc), status=422)
+    except (sa.exc.IntegrityError, sa.exc.OperationalError):  # a save at the same instant won
+        session.rollback()
+        return _render_editor(form, article, error=SAVE_CLASH, status=409)
     _flash_result(article, action, changed)
     return redirect(url_for("agent.edit_article", article_id=article.id))
 

@@ -34,6 +34,8 @@ class ArticleForm(FlaskForm):
     category = StringField("Category", validators=[Length(max=120)])
     tags = StringField("Tags", validators=[Length(max=1000)])
     note = StringField("Change note", validators=[Length(max=300)])
+    # The revision the agent started from: saving over a newer one would silently lose it.
+    base_revision = HiddenField()
 
 
 class AgentForm(FlaskForm):
