@@ -110,6 +110,19 @@ def test_mark_moves_with_copy_and_expunge_without_move_capability(imap_server, m
     assert len(imap_server.uids("Person")) == 1
 
 
+def test_mark_without_move_or_uidplus_never_expunges_other_deleted_mail(imap_server, mailbox):
+    imap_server.append(make_mail(11))
+    imap_server.append(make_mail(12))
+    first, second = mailbox.new_uids(0)
+    mailbox.client.add_flags([second], [b"\\Deleted"])  # a person deleted it; their client purges later
+    original = mailbox.client.has_capability
+    mailbox.client.has_capability = lambda name: False if name.upper() in ("MOVE", "UIDPLUS") else original(name)
+    mailbox.mark(first, move_to="Person")
+    assert imap_server.uids("INBOX") == [first, second]  # nothing expunged, theirs included
+    assert "\\Deleted" in imap_server.flags("INBOX")[first]
+    assert len(imap_server.uids("Person")) == 1
+
+
 def test_append_stores_a_seen_copy_in_a_new_folder(imap_server, mailbox):
     mailbox.append("Sent", make_mail(9))
     flags = imap_server.flags("Sent")

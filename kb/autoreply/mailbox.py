@@ -218,10 +218,14 @@ class Mailbox:
             with connection_errors(f"move UID {uid} to {move_to}"):
                 if self.client.has_capability("MOVE"):
                     self.client.move([uid], move_to)
-                else:  # RFC 6851 fallback; UID EXPUNGE (UIDPLUS) keeps other deleted mail alone
+                else:  # RFC 6851 fallback
                     self.client.copy([uid], move_to)
                     self.client.add_flags([uid], [b"\\Deleted"], silent=True)
-                    self.client.expunge([uid] if self.client.has_capability("UIDPLUS") else None)
+                    # Only UID EXPUNGE (UIDPLUS) removes just this message; a plain EXPUNGE would
+                    # also purge what other people flagged deleted, so without it the copy stays
+                    # flagged \Deleted for the mail client to purge.
+                    if self.client.has_capability("UIDPLUS"):
+                        self.client.expunge([uid])
 
     def append(self, folder: str, message_bytes: bytes, flags: tuple = ("\\Seen",)) -> None:
         """Store a message in ``folder`` (created when missing), e.g. the copy of a reply in Sent."""
