@@ -149,6 +149,11 @@ def _file_values(path: Path) -> dict[str, Any]:
     return data
 
 
+def configured_languages(config: Mapping[str, Any]) -> list[str]:
+    """The content language codes of the LANGUAGES setting, in order."""
+    return [code.strip() for code in str(config["LANGUAGES"]).split(",") if code.strip()]
+
+
 def ensure_secret_key(config: dict[str, Any]) -> str:
     """Return the secret key, generating and keeping one in the instance folder if unset."""
     if config.get("SECRET_KEY"):

@@ -7,6 +7,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from markupsafe import Markup
 
 from kb import articles as kb_articles
+from kb.config import configured_languages
 from kb.db import get_session
 from kb.errors import ValidationError
 from kb.models import STATUSES, Article
@@ -24,11 +25,6 @@ ACTIONS = {"preview", "save", *ACTION_STATUS}
 PER_PAGE = 25
 
 
-def configured_languages() -> list[str]:
-    """The content languages from the LANGUAGES setting."""
-    return [code.strip() for code in current_app.config["LANGUAGES"].split(",") if code.strip()]
-
-
 def portal_url(article: Article) -> str:
     """Where customers read the article."""
     return url_for("portal.article", slug=article.slug)
@@ -44,7 +40,7 @@ def articles():
     session = get_session()
     page = list_articles(session, filters, page=args.get("page", 1, type=int), per_page=PER_PAGE)
     return render_template("agent/articles.html", page=page, filters=filters, statuses=STATUSES,
-                           languages=languages(session, configured_languages()), categories=categories(session))
+                           languages=languages(session, configured_languages(current_app.config)), categories=categories(session))
 
 
 def get_article_or_404(article_id: int) -> Article:
@@ -65,7 +61,7 @@ def _form_for(article: Article | None) -> ArticleForm:
                            base_revision=str(_latest_revision(article)))
     else:
         form = ArticleForm(lang=current_app.config["DEFAULT_LANGUAGE"])
-    codes = languages(get_session(), configured_languages())
+    codes = languages(get_session(), configured_languages(current_app.config))
     if form.lang.data and form.lang.data not in codes:
         codes.append(form.lang.data)
     form.lang.choices = codes  # plain strings: WTForms 3.3 deprecates (value, label) tuples

@@ -14,6 +14,7 @@ from flask import abort, current_app, redirect, request, url_for
 
 from kb import articles as kb_articles
 from kb import search as kb_search
+from kb.config import configured_languages
 from kb.db import get_session
 from kb.models import Article
 from kb.rendering import render_markdown
@@ -47,7 +48,7 @@ def _lang_arg() -> str | None:
         return None
     lang = offered_language(raw)
     if lang is None:
-        offered = ", ".join(c.strip() for c in current_app.config["LANGUAGES"].split(","))
+        offered = ", ".join(configured_languages(current_app.config))
         abort(400, description=f"Unknown language {raw[:20]!r}: use one of {offered}, or leave lang out.")
     return lang
 
@@ -67,7 +68,6 @@ def search():
         return {"query": "", "total": 0, "results": [], "suggestion": None}
     session = get_session()
     found = kb_search.search_articles(session, q, lang=lang, page=page, per_page=limit)
-    session.commit()  # keeps the search log row
     results = [{"slug": r.article.slug, "title": r.article.title, "url": article_url(r.article),
                 "snippet": r.snippet_html, "score": float(r.score), "lang": r.article.lang,
                 "category": r.article.category} for r in found.results]

@@ -8,6 +8,7 @@ from flask import current_app, request, session, url_for
 
 from kb.articles import LANG_ALIASES
 from kb.catalog import language_name
+from kb.config import configured_languages
 
 ALL_LANGUAGES = "all"
 # Pages whose own URL the language switch links back to (keeping their query string).
@@ -16,7 +17,7 @@ SWITCH_IN_PLACE = {"portal.home", "portal.search", "portal.category"}
 
 def offered_languages() -> list[str]:
     """The language codes of config LANGUAGES, in order."""
-    return [code.strip() for code in str(current_app.config["LANGUAGES"]).split(",") if code.strip()]
+    return configured_languages(current_app.config)
 
 
 def offered_language(code: str | None) -> str | None:

@@ -55,7 +55,6 @@ def search():
     per_page = current_app.config["SEARCH_PAGE_SIZE"]
     result = kb_search.search_articles(session, q, lang=lang, category=category,
                                        page=_page_arg(), per_page=per_page)
-    session.commit()  # keeps the search log row
     last_page = max(1, -(-result.total // per_page))
     popular = [] if result.total else _popular(session, lang)
     return render_template("portal/search.html", q=q, result=result, lang=lang,
