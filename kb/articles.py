@@ -203,23 +203,29 @@ def get_article(session: so.Session, slug: str) -> Article | None:
     return session.scalar(sa.select(Article).where(Article.slug == slug))
 
 
+def article_by_old_slug(session: so.Session, slug: str) -> Article | None:
+    """The article that used ``slug`` before a rename, whatever its status."""
+    return session.scalar(sa.select(Article).join(SlugRedirect, SlugRedirect.article_id == Article.id)
+                          .where(SlugRedirect.old_slug == slug))
+
+
 def resolve_public(session: so.Session, slug: str) -> tuple[Article | None, str | None]:
     """For a public URL: (published article, None), or (None, new slug) for an old slug, or (None, None)."""
     article = get_article(session, slug)
     if article is not None:
         return (article, None) if article.status == "published" else (None, None)
-    target = session.scalar(sa.select(Article).join(SlugRedirect, SlugRedirect.article_id == Article.id)
-                            .where(SlugRedirect.old_slug == slug))
+    target = article_by_old_slug(session, slug)
     if target is not None and target.status == "published":
         return None, target.slug
     return None, None
 
 
-def published_articles(session: so.Session, *, lang: str | None = None, category: str | None = None) -> list[Article]:
-    """Published articles, optionally of one language and category, newest first."""
+def published_articles(session: so.Session, *, lang: str | None = None, category: str | None = None,
+                       limit: int | None = None) -> list[Article]:
+    """Published articles, optionally of one language and category, newest first (at most ``limit``)."""
     stmt = sa.select(Article).where(Article.status == "published")
     if lang:
         stmt = stmt.where(Article.lang == lang)
     if category:
         stmt = stmt.where(Article.category == category)
-    return list(session.scalars(stmt.order_by(Article.updated_at.desc(), Article.id)))
+    return list(session.scalars(stmt.order_by(Article.updated_at.desc(), Article.id).limit(limit)))

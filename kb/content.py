@@ -25,10 +25,11 @@ import yaml
 from flask import Flask
 
 from kb import search
-from kb.articles import ArticleDraft, create_article, get_article, set_status, slugify, update_article
+from kb.articles import (ArticleDraft, article_by_old_slug, create_article, get_article, set_status, slugify,
+                         update_article)
 from kb.db import session_scope
 from kb.errors import ImportFileError, KBError, ValidationError
-from kb.models import STATUSES, Article, SlugRedirect
+from kb.models import STATUSES, Article
 
 KEYS = ("title", "slug", "lang", "category", "tags", "status")
 IMPORT_NOTE = "Imported from file"
@@ -169,11 +170,7 @@ def article_files(path: Path) -> list[Path]:
 
 def _find_by_slug(session: so.Session, slug: str) -> Article | None:
     """The article using ``slug`` now, or the one that used it before a rename."""
-    article = get_article(session, slug)
-    if article is None:
-        article = session.scalar(sa.select(Article).join(SlugRedirect, SlugRedirect.article_id == Article.id)
-                                 .where(SlugRedirect.old_slug == slug))
-    return article
+    return get_article(session, slug) or article_by_old_slug(session, slug)
 
 
 def upsert_article(session: so.Session, parsed: ArticleFile) -> str:

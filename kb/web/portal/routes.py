@@ -31,7 +31,7 @@ def home():
     session, lang = get_session(), chosen_language()
     most_viewed = catalog.most_viewed(session, lang, HOME_LIST_SIZE)
     # A new help centre has no views yet: show what changed last rather than nothing.
-    recent = [] if most_viewed else kb_articles.published_articles(session, lang=lang)[:HOME_LIST_SIZE]
+    recent = [] if most_viewed else kb_articles.published_articles(session, lang=lang, limit=HOME_LIST_SIZE)
     return render_template("portal/home.html", categories=catalog.categories(session, lang),
                            most_viewed=most_viewed, recent=recent,
                            most_helpful=catalog.most_helpful(session, lang, HOME_LIST_SIZE))
@@ -67,7 +67,7 @@ def search():
 def _popular(session, lang: str | None) -> list:
     """Articles to offer when nothing matched: the most read, else the newest."""
     articles = catalog.most_viewed(session, lang, HOME_LIST_SIZE) or catalog.most_viewed(session, None, HOME_LIST_SIZE)
-    return articles or kb_articles.published_articles(session, lang=lang)[:HOME_LIST_SIZE]
+    return articles or kb_articles.published_articles(session, lang=lang, limit=HOME_LIST_SIZE)
 
 
 @bp.get("/categories/<slug>")
