@@ -179,8 +179,8 @@ def import_command(path: Path) -> None:
         sys.exit(1)
 
 
-def run_export(app: Flask, path: Path) -> int:
-    """Write every article to ``path`` as ``<slug>.md``; returns how many."""
+def run_export(app: Flask, path: Path) -> content.ExportReport:
+    """Write every article to ``path`` as ``<slug>.md``; the report lists files kb refused to replace."""
     from kb.db import session_scope
 
     with session_scope(app) as session:
@@ -192,11 +192,17 @@ def run_export(app: Flask, path: Path) -> int:
 def export_command(path: Path) -> None:
     """Export every article to the folder PATH.
 
-    Each article (any status) becomes PATH/<slug>.md in the format `kb import` reads.
+    Each article (any status) becomes PATH/<slug>.md in the format `kb import` reads. A link out
+    of the folder, a FIFO or a device at a file's name is left alone and listed with the reason;
+    the exit status is then 1.
     """
     with command_app() as app:
-        count = run_export(app, path)
-    click.echo(f"Exported {count} articles to {path}")
+        report = run_export(app, path)
+    click.echo(f"Exported {report.written} articles to {path}")
+    for file, reason in report.errors:
+        click.echo(f"  refused {file}: {reason}", err=True)
+    if report.errors:
+        sys.exit(1)
 
 
 @cli.command()
