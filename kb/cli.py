@@ -20,7 +20,6 @@ from flask import Flask
 
 from kb import content, search
 from kb.errors import KBError
-from kb.models import ROLES
 
 NO_INDEXER = {"INDEXER": False}
 
@@ -30,7 +29,8 @@ class KBGroup(click.Group):
 
     # Commands whose imports are heavy (scikit-learn) load only when they are asked for.
     lazy_commands = {"match": ("kb.autoreply.match_command", "match_command"),
-                     "autoreply": ("kb.autoreply.command", "autoreply_command")}
+                     "autoreply": ("kb.autoreply.command", "autoreply_command"),
+                     "user": ("kb.user_command", "user_command")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command name, the lazy ones included."""
@@ -213,44 +213,6 @@ def reindex() -> None:
         count = search.rebuild(app, progress=progress)
     click.echo(f"Indexed {count} published articles in {time.perf_counter() - started:.1f}s")
 
-
-
-@cli.group()
-def user() -> None:
-    """Manage the agents who log in to the editor."""
-
-
-def read_password(from_stdin: bool) -> str:
-    """The new password: the first line of stdin, or asked twice without echo."""
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
-
-
-def run_user_add(app: Flask, email: str, name: str, role: str, password: str) -> str:
-    """Create an agent; returns the stored (normalised) email."""
-    from kb.agents import create_agent
-    from kb.db import session_scope
-
-    with session_scope(app) as session:
-        return create_agent(session, email=email, name=name, role=role, password=password).email
-
-
-@user.command("add")
-@click.argument("email")
-@click.option("--name", required=True, help="The agent's full name, shown in the editor.")
-@click.option("--role", type=click.Choice(ROLES), default="editor", show_default=True,
-              help="admin can also manage other agents.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin instead of asking.")
-def user_add(email: str, name: str, role: str, password_stdin: bool) -> None:
-    """Add an agent who logs in with EMAIL.
-
-    Asks for the password twice (at least 8 characters) unless --password-stdin is given.
-    """
-    password = read_password(password_stdin)
-    with command_app() as app:
-        stored = run_user_add(app, email, name, role, password)
-    click.echo(f"Added {role} {stored}")
 
 
 @cli.group()
