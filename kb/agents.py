@@ -1,12 +1,13 @@
 """Agent accounts: create, authenticate and manage the people who write articles.
 
-Plain functions over a session (the caller commits), shared by the web editor and ``kb user add``.
-Passwords are stored only as werkzeug hashes (scrypt).
+Plain functions over a session (the caller commits), shared by the web editor and ``kb user``.
+Passwords are stored only as werkzeug hashes (scrypt). Every session cookie carries the agent's
+``session_version``; logout, a new password, deactivation and a role change raise it, which ends
+every session issued before.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from functools import cache
 
@@ -14,12 +15,26 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from kb.errors import ValidationError
+from kb import throttle
+from kb.errors import NotFound, ValidationError
 from kb.models import ROLES, Agent
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+# Who may do what: the one place kb decides it. Customers' email (addresses, subjects and text)
+# is personal data that only the people who answer it need: support agents and admins.
+PERMISSIONS = {
+    "edit_articles": ("editor", "support", "admin"),
+    "read_customer_mail": ("support", "admin"),
+    "manage_agents": ("admin",),
+}
+
+
+def can(agent: Agent | None, permission: str) -> bool:
+    """Whether this (active) agent's role allows ``permission`` (a key of PERMISSIONS)."""
+    return agent is not None and agent.active and agent.role in PERMISSIONS[permission]
 
 
 def normalise_email(email: str) -> str:
@@ -54,6 +69,18 @@ def set_password(agent: Agent, password: str) -> None:
     if len(password) > MAX_PASSWORD_LENGTH:
         raise ValidationError(f"The password is longer than {MAX_PASSWORD_LENGTH} characters.")
     agent.password_hash = generate_password_hash(password)
+    end_sessions(agent)
+
+
+def end_sessions(agent: Agent) -> None:
+    """End every session of the agent issued until now (logout, new password, lost rights)."""
+    agent.session_version = (agent.session_version or 0) + 1
+
+
+def reset_password(session: so.Session, agent: Agent, password: str, *, secret: str) -> None:
+    """Set a new password, end the agent's sessions and lift a lock from too many failed logins."""
+    set_password(agent, password)
+    throttle.clear_account(session, secret, agent.email)
 
 
 def get_agent_by_email(session: so.Session, email: str) -> Agent | None:
@@ -90,9 +117,12 @@ def authenticate(session: so.Session, email: str, password: str) -> Agent | None
     return agent if agent.active else None
 
 
-def session_token(agent: Agent) -> str:
-    """A fingerprint of the password hash: a changed password ends the agent's other sessions."""
-    return hashlib.sha256(agent.password_hash.encode()).hexdigest()[:16]
+def require_agent(session: so.Session, email: str) -> Agent:
+    """The agent with this email; NotFound that says how to list them otherwise."""
+    agent = get_agent_by_email(session, email)
+    if agent is None:
+        raise NotFound(f"No agent has the email {str(email).strip()!r}: `kb user list` shows them all.")
+    return agent
 
 
 def update_agent(session: so.Session, agent: Agent, *, name: str | None = None, role: str | None = None,
@@ -100,6 +130,7 @@ def update_agent(session: so.Session, agent: Agent, *, name: str | None = None, 
     """Change name, role or active flag; refuse changes that would leave kb without an active admin.
 
     ``acting`` is the agent making the change: admins cannot demote or deactivate themselves.
+    A new role or a deactivation ends the agent's sessions, so lost rights take effect at once.
     """
     if name is not None:
         agent.name = clean_name(name)
@@ -109,6 +140,8 @@ def update_agent(session: so.Session, agent: Agent, *, name: str | None = None, 
         raise ValidationError("You cannot demote or deactivate yourself: ask another admin to do it.")
     if (demoting or deactivating) and agent.is_admin and agent.active and _active_admins(session) <= 1:
         raise ValidationError(f"{agent.name} is the last active admin: make another agent admin first.")
+    if (role is not None and role != agent.role) or deactivating:
+        end_sessions(agent)
     if role is not None:
         agent.role = role
     if active is not None:

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from kb import visitors
 from kb.articles import slugify
 from kb.models import Article, Vote
 
@@ -88,6 +89,20 @@ def record_view(session: so.Session, article: Article) -> None:
     session.execute(sa.update(Article).where(Article.id == article.id)
                     .values(views=Article.views + 1)
                     .execution_options(synchronize_session=False))
+
+
+def count_view(session: so.Session, article: Article, *, visitor: str, client: str, limit: int) -> bool:
+    """Count a person's view: once per visitor session a day, ``limit`` times per client a day.
+
+    ``visitor`` and ``client`` are keys from kb.visitors (never an address). The caller has
+    already turned away obvious automation and commits. Returns whether the view counted.
+    """
+    if not visitors.claim(session, "view-session", article.id, visitor, 1):
+        return False
+    if not visitors.claim(session, "view", article.id, client, limit):
+        return False
+    record_view(session, article)
+    return True
 
 
 def sitemap_entries(session: so.Session) -> list[SitemapEntry]:

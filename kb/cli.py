@@ -20,7 +20,6 @@ from flask import Flask
 
 from kb import content, search
 from kb.errors import KBError
-from kb.models import ROLES
 
 NO_INDEXER = {"INDEXER": False}
 
@@ -30,7 +29,8 @@ class KBGroup(click.Group):
 
     # Commands whose imports are heavy (scikit-learn) load only when they are asked for.
     lazy_commands = {"match": ("kb.autoreply.match_command", "match_command"),
-                     "autoreply": ("kb.autoreply.command", "autoreply_command")}
+                     "autoreply": ("kb.autoreply.command", "autoreply_command"),
+                     "user": ("kb.user_command", "user_command")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command name, the lazy ones included."""
@@ -179,8 +179,8 @@ def import_command(path: Path) -> None:
         sys.exit(1)
 
 
-def run_export(app: Flask, path: Path) -> int:
-    """Write every article to ``path`` as ``<slug>.md``; returns how many."""
+def run_export(app: Flask, path: Path) -> content.ExportReport:
+    """Write every article to ``path`` as ``<slug>.md``; the report lists files kb refused to replace."""
     from kb.db import session_scope
 
     with session_scope(app) as session:
@@ -192,11 +192,17 @@ def run_export(app: Flask, path: Path) -> int:
 def export_command(path: Path) -> None:
     """Export every article to the folder PATH.
 
-    Each article (any status) becomes PATH/<slug>.md in the format `kb import` reads.
+    Each article (any status) becomes PATH/<slug>.md in the format `kb import` reads. A link out
+    of the folder, a FIFO or a device at a file's name is left alone and listed with the reason;
+    the exit status is then 1.
     """
     with command_app() as app:
-        count = run_export(app, path)
-    click.echo(f"Exported {count} articles to {path}")
+        report = run_export(app, path)
+    click.echo(f"Exported {report.written} articles to {path}")
+    for file, reason in report.errors:
+        click.echo(f"  refused {file}: {reason}", err=True)
+    if report.errors:
+        sys.exit(1)
 
 
 @cli.command()
@@ -207,44 +213,6 @@ def reindex() -> None:
         count = search.rebuild(app, progress=progress)
     click.echo(f"Indexed {count} published articles in {time.perf_counter() - started:.1f}s")
 
-
-
-@cli.group()
-def user() -> None:
-    """Manage the agents who log in to the editor."""
-
-
-def read_password(from_stdin: bool) -> str:
-    """The new password: the first line of stdin, or asked twice without echo."""
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
-
-
-def run_user_add(app: Flask, email: str, name: str, role: str, password: str) -> str:
-    """Create an agent; returns the stored (normalised) email."""
-    from kb.agents import create_agent
-    from kb.db import session_scope
-
-    with session_scope(app) as session:
-        return create_agent(session, email=email, name=name, role=role, password=password).email
-
-
-@user.command("add")
-@click.argument("email")
-@click.option("--name", required=True, help="The agent's full name, shown in the editor.")
-@click.option("--role", type=click.Choice(ROLES), default="editor", show_default=True,
-              help="admin can also manage other agents.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin instead of asking.")
-def user_add(email: str, name: str, role: str, password_stdin: bool) -> None:
-    """Add an agent who logs in with EMAIL.
-
-    Asks for the password twice (at least 8 characters) unless --password-stdin is given.
-    """
-    password = read_password(password_stdin)
-    with command_app() as app:
-        stored = run_user_add(app, email, name, role, password)
-    click.echo(f"Added {role} {stored}")
 
 
 @cli.group()

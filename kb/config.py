@@ -32,6 +32,16 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def _at_least(cast: Callable[[Any], Any], minimum: float) -> Callable[[Any], Any]:
+    """A cast that also refuses numbers below ``minimum`` (a lock of 0 minutes is no lock)."""
+    def checked(value: Any) -> Any:
+        number = cast(value)
+        if number < minimum:
+            raise ValueError(f"{number} is too small: use at least {minimum:g}")
+        return number
+    return checked
+
+
 @dataclass(frozen=True)
 class Setting:
     """One documented setting: ``KB_<name>`` in the environment."""
@@ -61,6 +71,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SEARCH_CACHE_SIZE", 512, "Search results kept in memory per process (cleared when the index changes; 0 disables).", int),
     Setting("MAX_QUERY_LENGTH", 500, "Longer queries are cut to this many characters.", int),
     Setting("BASE_URL", "http://127.0.0.1:5000", "Public address of the portal, used for absolute links (sitemap, emails). https here makes cookies Secure."),
+    Setting("TRUSTED_PROXIES", 0, "How many reverse proxies in front of kb add to X-Forwarded-For (1 behind one nginx or Caddy); 0 uses the connection's address. Login throttling and view and vote counting go by this address.", _at_least(int, 0)),
+    Setting("LOGIN_MAX_FAILURES", 5, "Wrong passwords in a row for one account (existing or not) before its logins are refused for LOGIN_LOCK_MINUTES.", _at_least(int, 1)),
+    Setting("LOGIN_MAX_FAILURES_PER_CLIENT", 20, "Wrong passwords in a row from one client address, for any accounts, before its logins are refused.", _at_least(int, 1)),
+    Setting("LOGIN_LOCK_MINUTES", 15, "How long logins are refused after too many wrong passwords; each further failure after a lock doubles it, up to 24 hours.", _at_least(float, 0.01)),
+    Setting("AGENT_IDLE_HOURS", 12, "An agent's login ends after this many hours without a request.", _at_least(float, 0.01)),
+    Setting("AGENT_SESSION_DAYS", 7, "An agent's login ends this many days after it began, however active.", _at_least(float, 0.01)),
+    Setting("FEEDBACK_LINK_DAYS", 30, "The \"Solved\" and \"Still need help\" links of an auto-reply work for this many days after the email arrived.", _at_least(float, 0.01)),
+    Setting("PORTAL_COUNTS_PER_CLIENT", 3, "Views and votes of one article counted per client address (IPv6: per /64) and day, so people sharing an office address count and a script does not count more.", _at_least(int, 1)),
     Setting("LANGUAGES", "en,zh,nb", "Content languages offered by the portal's language switch, comma-separated."),
     Setting("DEFAULT_LANGUAGE", "en", "Language assumed for a query that detection cannot place, and for new articles."),
     Setting("STARTER_ARTICLES_DIR", str(REPO_ROOT / "articles"), "Markdown articles imported by the first `kb serve` on an empty database."),

@@ -24,7 +24,7 @@ import sqlalchemy.orm as so
 import yaml
 from flask import Flask
 
-from kb import search
+from kb import safefiles, search
 from kb.articles import (ArticleDraft, article_by_old_slug, create_article, get_article, set_status, slugify,
                          update_article)
 from kb.db import session_scope
@@ -65,6 +65,14 @@ class ImportReport:
     def failed(self) -> int:
         """How many files could not be imported."""
         return len(self.errors)
+
+
+@dataclass
+class ExportReport:
+    """What an export did: how many files it wrote, and each file it refused to write, with why."""
+
+    written: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -151,20 +159,28 @@ def parse_article(text: str, default_slug: str) -> ArticleFile:
 def read_article_file(path: Path) -> ArticleFile:
     """Read and parse one ``.md`` file; the slug defaults to one made from the file name."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = safefiles.read_regular(path).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImportFileError(f"not UTF-8 text (byte {exc.start} cannot be decoded): save the file as UTF-8") from exc
+    except safefiles.UnsafePath as exc:
+        raise ImportFileError(str(exc)) from exc
     except OSError as exc:
         raise ImportFileError(f"cannot read the file: {exc.strerror}") from exc
     return parse_article(text, slugify(path.stem))
 
 
-def article_files(path: Path) -> list[Path]:
-    """The ``.md`` files to import: ``path`` itself, or every one below the folder, sorted."""
+def article_files(path: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The ``.md`` files to import (``path`` itself, or every one below the folder, sorted), and
+    the ones refused with their reasons: links out of the folder, loops, FIFOs and devices.
+
+    ``path`` itself may be a link: the user named it.
+    """
     if path.is_file():
-        return [path]
+        return [path.resolve()], []
     if path.is_dir():
-        return sorted(p for p in path.rglob("*.md") if p.is_file())
+        return safefiles.find_files(path, ".md")
+    if path.exists():
+        raise KBError(f"{path} is not a regular file or a folder: give a folder of .md files or one .md file")
     raise KBError(f"{path} does not exist: give a folder of .md files or one .md file")
 
 
@@ -202,8 +218,8 @@ def _begin_writing(session: so.Session) -> None:
 
 def import_path(session: so.Session, path: str | Path, progress: Progress | None = None) -> ImportReport:
     """Upsert every article file under ``path`` by slug and commit; a bad file is reported, not fatal."""
-    files = article_files(Path(path))
-    report = ImportReport()
+    files, refused = article_files(Path(path))
+    report = ImportReport(errors=list(refused))
     seen: dict[str, Path] = {}
     for done, file in enumerate(files, start=1):
         if done % BATCH_SIZE == 1:
@@ -237,17 +253,25 @@ def dump_article(article: Article) -> str:
     return f"---\n{front}---\n{article.body_md}"
 
 
-def export_path(session: so.Session, path: str | Path) -> int:
-    """Write every article (any status) to ``path/<slug>.md``; returns how many."""
+def export_path(session: so.Session, path: str | Path) -> ExportReport:
+    """Write every article (any status) to ``path/<slug>.md``; a file kb must not replace is reported.
+
+    Each file is replaced by renaming a new one over it, so a link planted at its name is never
+    written through; a link out of the folder, a FIFO or a device there is refused by name.
+    """
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise KBError(f"{folder} is a file: give a folder to export into")
     folder.mkdir(parents=True, exist_ok=True)
-    count = 0
+    report = ExportReport()
     for article in session.scalars(sa.select(Article).order_by(Article.slug)):
-        (folder / f"{article.slug}.md").write_text(dump_article(article), encoding="utf-8", newline="\n")
-        count += 1
-    return count
+        name = f"{article.slug}.md"
+        try:
+            safefiles.write_inside(folder, name, dump_article(article).encode("utf-8"))
+            report.written += 1
+        except safefiles.UnsafePath as exc:
+            report.errors.append((str(folder / name), str(exc)))
+    return report
 
 
 def bootstrap(app: Flask) -> ImportReport | None:

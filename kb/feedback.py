@@ -1,4 +1,8 @@
-""""Was this helpful?" votes: one per visitor session and article, with an optional comment."""
+""""Was this helpful?" votes: one per visitor session and article, with an optional comment.
+
+Votes are also counted per client (kb.visitors): at most PORTAL_COUNTS_PER_CLIENT a day for one
+article from one address, however many fresh sessions it opens.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from kb import visitors
 from kb.errors import ValidationError
 from kb.models import Article, Vote
 
 MAX_COMMENT_LENGTH = 2000
+RECORDED, ALREADY_VOTED, CLIENT_LIMIT = "recorded", "already-voted", "client-limit"
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,19 @@ def record_vote(session: so.Session, article: Article, visitor: str, helpful: bo
     except sa.exc.IntegrityError:
         return None
     return vote
+
+
+def vote_once(session: so.Session, article: Article, *, visitor: str, client: str, limit: int,
+              helpful: bool, comment: str = "") -> str:
+    """Record a vote unless this session already voted or this client used its ``limit`` for today.
+
+    Returns RECORDED, ALREADY_VOTED or CLIENT_LIMIT. The caller commits.
+    """
+    if has_voted(session, article, visitor):
+        return ALREADY_VOTED
+    if not visitors.claim(session, "vote", article.id, client, limit):
+        return CLIENT_LIMIT
+    return RECORDED if record_vote(session, article, visitor, helpful, comment) else ALREADY_VOTED
 
 
 def helpful_stats(session: so.Session, article: Article) -> HelpfulStats:

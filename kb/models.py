@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 STATUSES = ("draft", "published", "archived")
-ROLES = ("editor", "admin")
+# editor: writes articles; support: also reads customers' email on /agent/mail; admin: also manages
+# agents. What each role may do is decided in one place, kb.agents.PERMISSIONS.
+ROLES = ("editor", "support", "admin")
+# The largest id an Integer primary key holds on PostgreSQL (int4); a larger one cannot name a row.
+MAX_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:
@@ -55,6 +59,9 @@ class Agent(Base):
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
     active: so.Mapped[bool] = so.mapped_column(default=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # Raised by logout, a new password, deactivation and a role change: every session cookie
+    # carries the version it was issued under, and an older one no longer logs anybody in.
+    session_version: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
 
     __table_args__ = (sa.CheckConstraint(f"role IN {ROLES}", name="role"),)
 
@@ -151,3 +158,30 @@ class IndexOutbox(Base):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     article_id: so.Mapped[int] = so.mapped_column(index=True)
     queued_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed logins in a row for one account or one client address, shared by every worker.
+
+    ``key`` is a keyed hash (kb.throttle), so neither typed emails nor IP addresses are stored.
+    """
+
+    __tablename__ = "login_throttle"
+    key: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
+    failures: so.Mapped[int] = so.mapped_column(default=0)
+    last_failure_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class PortalCount(Base):
+    """How many views or votes of one article were counted today from one client (kb.visitors).
+
+    ``client`` is a keyed hash of the address that changes every day, never the address itself.
+    """
+
+    __tablename__ = "portal_counts"
+    kind: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+    article_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("articles.id", ondelete="CASCADE"),
+                                                  primary_key=True)
+    client: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
+    day: so.Mapped[date] = so.mapped_column(primary_key=True, index=True)
+    count: so.Mapped[int] = so.mapped_column(default=0)

@@ -114,3 +114,11 @@ def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(r'value="([^"]+)"[^>]*name="csrf_token"', html)
     assert match, "no csrf_token field in the page"
     return match.group(1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_db_url(request, tmp_path) -> str:
+    """A database URL that several app instances (workers) share: SQLite, or a fresh PostgreSQL database."""
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_database_url")
+    return f"sqlite:///{tmp_path / 'shared.sqlite3'}"

@@ -82,6 +82,8 @@ def test_change_role(app, admin_client):
     login(editor)
     assert editor.get("/agent/admin/agents").status_code == 200
     post_form(admin_client, "/agent/admin/agents/2/role", {"role": "editor"})
+    assert editor.get("/agent/admin/agents").status_code == 302  # the new role ended the session
+    login(editor)
     assert editor.get("/agent/admin/agents").status_code == 403
 
 

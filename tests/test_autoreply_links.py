@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from itsdangerous import URLSafeSerializer
+from itsdangerous import Signer, URLSafeSerializer
 
 from kb.autoreply import links
 from kb.errors import ValidationError
@@ -55,9 +55,12 @@ def test_links_need_a_secret_and_a_known_action():
 
 # The portal route behind the links: /mail/feedback/<token>
 
+from datetime import timedelta  # noqa: E402
+
 from kb.autoreply import ledger  # noqa: E402
 from kb.autoreply.models import MailRecord  # noqa: E402
 from kb.db import session_scope  # noqa: E402
+from kb.models import utcnow  # noqa: E402
 from tests.conftest import TEST_SECRET, csrf_token_from  # noqa: E402
 
 
@@ -133,3 +136,45 @@ def test_forged_and_stale_links_get_a_clear_error_page(app, client):
     gone = links.make_feedback_urls("http://h", TEST_SECRET, record_id + 100)[1]
     response = client.get(path_of(gone))
     assert response.status_code == 404 and "no longer on record" in response.text
+
+
+@pytest.mark.parametrize("record_id", [0, -1, 2**31, 2**63, 2**64, 10**30])
+def test_record_ids_no_database_row_can_have_are_refused(record_id):
+    token = URLSafeSerializer(SECRET, salt="kb-mail-feedback").dumps({"r": record_id, "a": "solved"})
+    with pytest.raises(ValidationError, match="not valid"):
+        links.read_token(SECRET, token)
+
+
+@pytest.mark.parametrize("payload", [b"not base64!", b"bm90IGpzb24", b"e30"])  # garbage, "not json", "{}"
+def test_a_validly_signed_payload_that_is_not_ours_is_refused(payload):
+    token = Signer(SECRET, salt="kb-mail-feedback").sign(payload).decode()
+    with pytest.raises(ValidationError, match="not valid"):
+        links.read_token(SECRET, token)
+
+
+def age_record(app, record_id: int, days: float) -> None:
+    """Pretend the email arrived ``days`` ago."""
+    with session_scope(app) as session:
+        session.get(MailRecord, record_id).created_at = utcnow() - timedelta(days=days)
+
+
+def test_feedback_links_expire_after_feedback_link_days(app, client):
+    record_id = replied_record(app)
+    solved, _ = links.make_feedback_urls("http://h", TEST_SECRET, record_id)
+    age_record(app, record_id, 29)
+    assert client.get(path_of(solved)).status_code == 200
+    age_record(app, record_id, 31)
+    page = client.get(path_of(solved))
+    assert page.status_code == 410 and "This link has expired" in page.text and "write to us again" in page.text
+    csrf = csrf_token_from(client.get("/agent/login").text)
+    assert client.post(path_of(solved), data={"csrf_token": csrf}).status_code == 410
+    with session_scope(app) as session:
+        assert session.get(MailRecord, record_id).resolution is None
+
+
+def test_the_link_lifetime_is_a_setting(app_factory):
+    app = app_factory(FEEDBACK_LINK_DAYS=60)
+    record_id = replied_record(app)
+    age_record(app, record_id, 31)
+    _, help_url = links.make_feedback_urls("http://h", TEST_SECRET, record_id)
+    assert app.test_client().get(path_of(help_url)).status_code == 200

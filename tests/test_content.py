@@ -186,13 +186,13 @@ def make_varied_articles(make_article):
 def test_export_import_export_is_byte_identical(app_factory, session, make_article, tmp_path):
     make_varied_articles(make_article)
     first, second = tmp_path / "first", tmp_path / "second"
-    assert export_path(session, first) == 5
+    assert export_path(session, first).written == 5
 
     other = app_factory(DATABASE_URL=f"sqlite:///{tmp_path / 'other.sqlite3'}", INDEX_DIR=str(tmp_path / "other-index"))
     with session_scope(other) as other_session:
         report = import_path(other_session, first)
         assert (report.created, report.errors) == (5, [])
-        assert export_path(other_session, second) == 5
+        assert export_path(other_session, second).written == 5
 
     names = sorted(p.name for p in first.iterdir())
     assert names == sorted(p.name for p in second.iterdir())

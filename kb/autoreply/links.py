@@ -1,14 +1,18 @@
 """Signed "Solved" / "Still need help" links in auto-replies: they cannot be forged or altered.
 
 The token signs the record id and the action with the app's SECRET_KEY; nothing secret is in it,
-and nothing is stored, so a link works for as long as the key stays the same.
+and nothing is stored. A link expires FEEDBACK_LINK_DAYS after its email arrived: the portal
+checks the record's age (``expired``), so links sent before kb had the setting expire too.
 """
 
 from __future__ import annotations
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from datetime import datetime, timedelta
+
+from itsdangerous import BadData, URLSafeSerializer
 
 from kb.errors import ValidationError
+from kb.models import MAX_ID, utcnow
 
 SALT = "kb-mail-feedback"
 SOLVED, HELP = "solved", "help"
@@ -40,10 +44,17 @@ def read_token(secret: str, token: str) -> tuple[int, str]:
     """(record_id, action) from a token; ValidationError when it was forged or altered."""
     try:
         data = _serializer(secret).loads(token)
-    except BadSignature:
+    except (BadData, ValueError, RecursionError):
+        # BadData: a forged or altered signature, or a signed payload that is not our JSON.
         raise ValidationError("This link is not valid: it may have been cut short or altered. "
                               "Please copy the whole link from the email.") from None
-    if (not isinstance(data, dict) or data.get("a") not in ACTIONS
-            or not isinstance(data.get("r"), int) or isinstance(data.get("r"), bool)):
+    record_id = data.get("r") if isinstance(data, dict) else None
+    if (not isinstance(data, dict) or data.get("a") not in ACTIONS or not isinstance(record_id, int)
+            or isinstance(record_id, bool) or not 0 < record_id <= MAX_ID):
         raise ValidationError("This link is not valid. Please copy the whole link from the email.")
-    return data["r"], data["a"]
+    return record_id, data["a"]
+
+
+def expired(received_at: datetime, days: float, now: datetime | None = None) -> bool:
+    """Whether a feedback link about an email received at ``received_at`` is older than ``days``."""
+    return (now or utcnow()) - received_at > timedelta(days=days)

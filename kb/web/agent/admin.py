@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, session, url_for
 
 from kb import agents
 from kb.db import get_session
@@ -107,8 +107,8 @@ def admin_reset_password(agent_id: int):
         return redirect(url_for("agent.admin_agents"))
 
     def change(db, agent):
-        agents.set_password(agent, form.password.data)
+        agents.reset_password(db, agent, form.password.data, secret=current_app.config["SECRET_KEY"])
         if agent.id == current_agent().id:
-            session["agent_auth"] = agents.session_token(agent)  # stay logged in yourself
+            session["agent_version"] = agent.session_version  # stay logged in yourself
 
     return _apply(agent_id, change, "New password set for {name}. Tell them over a safe channel.")

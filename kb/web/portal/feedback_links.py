@@ -2,6 +2,7 @@
 
 GET only shows a button: mail scanners and link previews follow links, and must not answer for
 the customer. The POST (with a CSRF token) records the click through kb.autoreply.ledger.
+A link works for FEEDBACK_LINK_DAYS after its email arrived; after that it is a 410.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def _record_for(token: str) -> tuple[MailRecord, str]:
     record = get_session().get(MailRecord, record_id)
     if record is None:
         abort(404, description="This email is no longer on record. Please write to us again.")
+    if links.expired(record.created_at, current_app.config["FEEDBACK_LINK_DAYS"]):
+        abort(410, description="This link has expired. If you still need help, please write to us again.")
     return record, action
 
 

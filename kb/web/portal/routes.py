@@ -18,6 +18,7 @@ from kb.web.portal.context import (ALL_LANGUAGES, chosen_language, layout_contex
                                    remember_language, visitor_id)
 from kb.web.portal.sitemap import sitemap_xml
 from kb.web.portal import feedback_links  # noqa: F401  (registers the auto-reply feedback links)
+from kb.web.portal import counting
 
 HOME_LIST_SIZE = 5
 
@@ -98,32 +99,31 @@ def _published_or_404(slug: str, *, follow: bool = False):
 
 @bp.get("/articles/<slug>")
 def article(slug: str):
-    """The rendered article, its breadcrumb, related articles and the helpful vote form."""
+    """The rendered article, its breadcrumb, related articles and the helpful vote form.
+
+    The view is counted by the page's counter image (kb.web.portal.counting), not here.
+    """
     session = get_session()
     art = _published_or_404(slug)
-    if request.method == "GET":
-        catalog.record_view(session, art)
-        session.commit()
     return render_template("portal/article.html", article=art, page_lang=art.lang,
                            body_html=render_markdown(art.body_md),
                            category_slug=catalog.category_slug(art.category) if art.category else "",
                            related=kb_search.related_articles(session, art, limit=5),
-                           voted=feedback.has_voted(session, art, visitor_id()))
+                           voted=feedback.has_voted(session, art, visitor_id(create=True)))
 
 
 @bp.post("/articles/<slug>/vote")
 def vote(slug: str):
     """Record "Was this helpful?" once per visitor session, then go back to the article."""
-    session = get_session()
     art = _published_or_404(slug, follow=True)
     answer = request.form.get("helpful", "")
     if answer not in ("yes", "no"):
         abort(400, description="Choose Yes or No to tell us whether the article helped.")
-    recorded = feedback.record_vote(session, art, visitor_id(create=True), answer == "yes",
-                                    request.form.get("comment", ""))
-    session.commit()
-    if recorded is None:
+    outcome = counting.record_vote(art, answer == "yes", request.form.get("comment", ""))
+    if outcome == feedback.ALREADY_VOTED:
         flash("You already told us about this article. Thank you!", "info")
+    elif outcome == feedback.CLIENT_LIMIT:
+        flash("Thank you! We already counted the answers from your network for this article today.", "info")
     else:
         flash("Thanks for your feedback!", "success")
     return redirect(url_for("portal.article", slug=art.slug, _anchor="feedback"), 303)

@@ -1,0 +1,69 @@
+"""Counting views and votes on the portal so that scripts cannot inflate "most viewed" and "most helpful".
+
+A view counts through an invisible image on the article page, not the page itself: link
+previewers, mail scanners, prefetches and HEAD requests fetch the page but not the image, and the
+image request must bring back the session cookie the page set, which scripts without cookie
+support never do. Votes and views then count a bounded number of times per client and day
+(kb.visitors), and self-declared bots and HTTP libraries never count.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Response, abort, current_app, request
+
+from kb import articles as kb_articles
+from kb import catalog, feedback, visitors
+from kb.db import get_session
+from kb.models import Article
+from kb.web.portal import bp
+from kb.web.portal.context import visitor_id
+
+# A transparent 1x1 GIF: what the view counter answers, counted or not.
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NOT_A_PERSON = "Automated requests cannot vote. If you are a person, use a web browser."
+
+
+def client_key() -> str:
+    """This request's client, as a keyed hash of its address that changes every day."""
+    return visitors.client_key(current_app.config["SECRET_KEY"], request.remote_addr, visitors.today())
+
+
+def _session_key(visitor: str) -> str:
+    """This browser session, as a keyed hash that changes every day."""
+    return visitors.keyed_hash(current_app.config["SECRET_KEY"], f"session-{visitors.today()}", visitor)
+
+
+def _published(slug: str) -> Article | None:
+    """The published article for ``slug`` (following a renamed slug), or None."""
+    session = get_session()
+    article, new_slug = kb_articles.resolve_public(session, slug)
+    return kb_articles.get_article(session, new_slug) if new_slug else article
+
+
+@bp.get("/articles/<slug>/seen")
+def article_seen(slug: str):
+    """The view counter image of an article page: counts a person's view, answers a pixel either way."""
+    article = _published(slug)
+    if article is None:
+        abort(404)
+    visitor = visitor_id()
+    if visitor and visitors.automation_reason(request.method, request.headers) is None:
+        session = get_session()
+        catalog.count_view(session, article, visitor=_session_key(visitor), client=client_key(),
+                           limit=current_app.config["PORTAL_COUNTS_PER_CLIENT"])
+        session.commit()
+    return Response(PIXEL, mimetype="image/gif", headers={"Cache-Control": "no-store"})
+
+
+def record_vote(article: Article, helpful: bool, comment: str) -> str:
+    """Record this visitor's vote within the client's daily limit; one of kb.feedback's outcomes."""
+    if visitors.automation_reason(request.method, request.headers) is not None:
+        abort(403, description=NOT_A_PERSON)
+    session = get_session()
+    outcome = feedback.vote_once(session, article, visitor=visitor_id(create=True), client=client_key(),
+                                 limit=current_app.config["PORTAL_COUNTS_PER_CLIENT"],
+                                 helpful=helpful, comment=comment)
+    session.commit()
+    return outcome
