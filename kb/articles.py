@@ -38,18 +38,24 @@ class ArticleDraft:
     slug: str | None = None
 
     def clean(self) -> "ArticleDraft":
-        """Normalise whitespace, language and tags; raise FieldError (naming the field) on bad input."""
+        """Normalise whitespace, language and tags; raise FieldError naming every bad field."""
+        errors: dict[str, str] = {}
         title = " ".join(_text(self.title).split())
         if not title:
-            raise FieldError("title", "The title is empty: give the article a title.")
-        if len(title) > 300:
-            raise FieldError("title", "The title is longer than 300 characters.")
-        body = normalise_body(self.body_md)
-        tags = normalise_tags(self.tags)
+            errors["title"] = "The title is empty: give the article a title."
+        elif len(title) > 300:
+            errors["title"] = "The title is longer than 300 characters."
         slug = _text(self.slug).strip().lower() or None
         if slug and not SLUG_RE.match(slug):
-            raise FieldError("slug", f"Slug {slug!r}: use lowercase letters, digits and single hyphens.")
-        return ArticleDraft(title, body, normalise_lang(self.lang), " ".join(_text(self.category).split()), tags, slug)
+            errors["slug"] = f"Slug {slug!r}: use lowercase letters, digits and single hyphens."
+        try:
+            lang = normalise_lang(self.lang)
+        except FieldError as exc:
+            errors.update(exc.errors)
+        if errors:
+            raise FieldError(errors)
+        return ArticleDraft(title, normalise_body(self.body_md), lang, " ".join(_text(self.category).split()),
+                            normalise_tags(self.tags), slug)
 
 
 def _text(value) -> str:
@@ -83,7 +89,7 @@ def normalise_lang(lang) -> str:
     code = str(lang or "en").strip().lower().replace("_", "-")
     code = LANG_ALIASES.get(code, code)
     if not re.fullmatch(r"[a-z]{2,3}", code):
-        raise FieldError("lang", f"Language {lang!r}: use a code such as en, zh or nb.")
+        raise FieldError({"lang": f"Language {lang!r}: use a code such as en, zh or nb."})
     return code
 
 
@@ -122,7 +128,7 @@ def create_article(session: so.Session, draft: ArticleDraft, *, author: Agent | 
     draft = draft.clean()
     check_status(status)
     if draft.slug and slug_taken(session, draft.slug):
-        raise FieldError("slug", f"The slug {draft.slug!r} is already used by another article.")
+        raise FieldError({"slug": f"The slug {draft.slug!r} is already used by another article."})
     slug = draft.slug or unique_slug(session, slugify(draft.title))
     now = utcnow()
     article = Article(slug=slug, title=draft.title, body_md=draft.body_md, lang=draft.lang,
@@ -181,7 +187,7 @@ def combine_note(default: str, note: str | None) -> str:
 def rename_slug(session: so.Session, article: Article, new_slug: str) -> None:
     """Give the article a new slug and keep the old one as a redirect."""
     if slug_taken(session, new_slug, article.id):
-        raise FieldError("slug", f"The slug {new_slug!r} is already used by another article.")
+        raise FieldError({"slug": f"The slug {new_slug!r} is already used by another article."})
     session.execute(sa.delete(SlugRedirect).where(SlugRedirect.old_slug == new_slug))
     session.add(SlugRedirect(old_slug=article.slug, article_id=article.id))
     article.slug = new_slug

@@ -100,7 +100,7 @@ def save_draft(session: so.Session, article: Article, draft: ArticleDraft, *, au
     draft = draft.clean()
     draft = replace(draft, slug=draft.slug or current.slug)
     if draft.slug != article.slug and slug_taken(session, draft.slug, article.id):
-        raise FieldError("slug", f"The slug {draft.slug!r} is already used by another article.")
+        raise FieldError({"slug": f"The slug {draft.slug!r} is already used by another article."})
     if _same(draft, current.clean()):
         return False
     if _same(draft, live_content(article).clean()):
@@ -179,11 +179,13 @@ def restore(session: so.Session, article: Article, number: int, *, author: Agent
     old = get_revision(session, article, number)
     if old is None:
         raise ValidationError(f"Article {article.slug!r} has no revision {number}.")
-    current = editable_content(session, article)
-    content = revision_content(old, slug=current.slug).clean()
-    if _same(content, current.clean()):
+    to_draft = into_draft and article.status == "published"
+    # Restoring live also closes a pending draft, so it is "nothing to do" only without one.
+    target = editable_content(session, article) if to_draft else live_content(article)
+    content = revision_content(old, slug=target.slug).clean()
+    if _same(content, target.clean()) and (to_draft or article.pending_revision is None):
         raise ValidationError(f"Revision {number} is the same as the current text: nothing to restore.")
-    if into_draft and article.status == "published":
+    if to_draft:
         save_draft(session, article, content, author=author, note=f"Restored revision {number} into a draft (not live)")
     else:
         apply_live(session, article, content, author=author, note=f"Restored revision {number}")

@@ -14,11 +14,12 @@ class ValidationError(KBError):
 
 
 class FieldError(ValidationError):
-    """Input refused because of one field; ``field`` names it, so a form can show the message there."""
+    """Input refused because of some fields; ``errors`` maps each field's name to its message,
+    so a form can show every message at its field."""
 
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+    def __init__(self, errors: dict[str, str]):
+        self.errors = dict(errors)
+        super().__init__(" ".join(self.errors.values()))
 
 
 class MediaError(ValidationError):

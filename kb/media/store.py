@@ -31,8 +31,7 @@ def store_image(session: so.Session, data: bytes, filename: str, *, uploaded_by:
                 max_bytes: int, max_pixels: int) -> Media:
     """Check an upload by its content and keep it; the same bytes uploaded again give the same image."""
     if len(data) > max_bytes:
-        raise MediaError(f"The image is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:g} MB. "
-                         "Make it smaller (or save it as JPEG or WebP) and upload it again.")
+        raise MediaError(too_large_message(max_bytes))
     info = sniff_image(data, max_pixels=max_pixels)
     digest = hashlib.sha256(data).hexdigest()
     existing = session.scalar(sa.select(Media).where(Media.sha256 == digest, Media.size == len(data)))
@@ -44,6 +43,21 @@ def store_image(session: so.Session, data: bytes, filename: str, *, uploaded_by:
     session.add(media)
     session.flush()
     return media
+
+
+def too_large_message(max_bytes: int) -> str:
+    """What an agent reads when an image is over the limit."""
+    return (f"The image is larger than {human_size(max_bytes)}. "
+            "Make it smaller (or save it as JPEG or WebP) and upload it again.")
+
+
+def human_size(size: int) -> str:
+    """A byte count as people say it: 71 bytes, 12 kB, 2.5 MB."""
+    if size < 1000:
+        return f"{size} bytes"
+    if size < 1_000_000:
+        return f"{size / 1000:.0f} kB"
+    return f"{size / 1e6:.1f}".removesuffix(".0") + " MB"
 
 
 def safe_filename(name: str | None, extension: str) -> str:
