@@ -10,7 +10,6 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -18,6 +17,7 @@ import sqlalchemy.orm as so
 from kb.errors import FieldError, ValidationError
 from kb.media.store import sync_media_uses
 from kb.models import STATUSES, Agent, Article, IndexOutbox, Revision, SlugRedirect, utcnow
+from kb.revisions import add_revision, get_revision
 
 LANG_ALIASES = {"no": "nb", "nb-no": "nb", "no-no": "nb", "nn": "nb", "zh-cn": "zh", "zh-hans": "zh", "en-us": "en", "en-gb": "en"}
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -222,7 +222,7 @@ def _apply_status(article: Article, status: str) -> None:
 
 def restore_revision(session: so.Session, article: Article, number: int, *, author: Agent | None = None) -> Revision:
     """Bring back an old revision's content as a new revision."""
-    old = session.scalar(sa.select(Revision).where(Revision.article_id == article.id, Revision.number == number))
+    old = get_revision(session, article, number)
     if old is None:
         raise ValidationError(f"Article {article.slug!r} has no revision {number}.")
     draft = revision_content(old)
@@ -231,35 +231,9 @@ def restore_revision(session: so.Session, article: Article, number: int, *, auth
     return article.revisions[-1]
 
 
-def get_revision(session: so.Session, article: Article, number: int) -> Revision | None:
-    """Revision ``number`` of the article, or None."""
-    return session.scalar(sa.select(Revision).where(Revision.article_id == article.id, Revision.number == number))
-
-
-def latest_revision_number(session: so.Session, article: Article) -> int:
-    """The number of the article's newest revision (0 if it has none)."""
-    return session.scalar(sa.select(sa.func.max(Revision.number)).where(Revision.article_id == article.id)) or 0
-
-
 def revision_content(revision: Revision, slug: str | None = None) -> ArticleDraft:
     """A revision's content as a draft; the slug only if asked (restoring keeps the current address)."""
     return ArticleDraft(revision.title, revision.body_md, revision.lang, revision.category, list(revision.tags), slug)
-
-
-def add_revision(session: so.Session, article: Article, author: Agent | None, note: str,
-                 pending: ArticleDraft | None = None, when: datetime | None = None) -> Revision:
-    """Record the article's next revision: its live content, or ``pending`` (a clean draft kept apart).
-
-    It is dated ``when``, else the article's update time (a live change), else now (a draft).
-    """
-    content = pending or article
-    revision = Revision(article=article, number=latest_revision_number(session, article) + 1,
-                        title=content.title, body_md=content.body_md, lang=content.lang,
-                        category=content.category, tags=list(content.tags), slug=content.slug or article.slug,
-                        status=article.status, pending=pending is not None, author=author, note=note[:300],
-                        created_at=when or (utcnow() if pending else article.updated_at))
-    session.add(revision)
-    return revision
 
 
 def get_article(session: so.Session, slug: str) -> Article | None:

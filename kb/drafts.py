@@ -24,10 +24,11 @@ from dataclasses import dataclass, replace
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from kb.articles import (CONTENT_FIELDS, ArticleDraft, add_revision, combine_note, get_revision,
-                         latest_revision_number, revision_content, slug_taken, status_note, update_article)
+from kb.articles import (CONTENT_FIELDS, ArticleDraft, combine_note, revision_content, slug_taken, status_note,
+                         update_article)
 from kb.errors import FieldError, ValidationError
 from kb.models import Agent, Article, Revision, utcnow
+from kb.revisions import add_revision, get_revision, latest_revision_number
 
 # The status each editor button leads to; "save" keeps the current one.
 EDITOR_ACTIONS = {"save": None, "publish": "published", "unpublish": "draft", "archive": "archived"}
@@ -67,8 +68,7 @@ def editable_content(session: so.Session, article: Article) -> ArticleDraft:
     pending = pending_draft(session, article)
     if pending is not None:
         return revision_content(pending, slug=pending.slug or article.slug)
-    return ArticleDraft(article.title, article.body_md, article.lang, article.category, list(article.tags),
-                        article.slug)
+    return live_content(article)
 
 
 def live_content(article: Article) -> ArticleDraft:

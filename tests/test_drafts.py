@@ -12,6 +12,7 @@ import pytest
 from kb import search
 from kb.autoreply.matcher import published_match_articles
 from kb.db import session_scope
+from kb.errors import ValidationError
 from kb.models import Article, Revision
 from tests.agent_helpers import (ADMIN, created_id, login, make_agent, post_form, save_edit, save_new)
 
@@ -290,3 +291,36 @@ def test_nul_characters_never_reach_the_database(app, agent_client):
                                      category="Cat\x00", tags="a\x00b"))
     article = stored(app, article_id)
     assert "\x00" not in article.title + article.body_md + article.category + "".join(article.tags)
+
+
+def test_the_new_editor_pages_have_no_inline_script_or_style(agent_client, live_id):
+    from tests.test_agent_auth import INLINE
+
+    save_edit(agent_client, live_id, "save", title="Gift cards", body_md=DRAFT_TEXT)
+    for url in (f"/agent/articles/{live_id}/edit", f"/agent/articles/{live_id}/revisions/1/restore",
+                f"/agent/articles/{live_id}/revisions", "/agent/media", "/agent/?status=pending"):
+        response = agent_client.get(url)
+        assert response.status_code == 200, url
+        assert not INLINE.search(response.text), (url, INLINE.search(response.text))
+
+
+def test_a_draft_queues_nothing_for_the_indexer_and_publishing_it_does(app, session, make_article):
+    import sqlalchemy as sa
+
+    from kb import drafts
+    from kb.articles import ArticleDraft
+    from kb.models import IndexOutbox
+
+    article = make_article("Gift cards", body_md=LIVE_TEXT)
+    session.execute(sa.delete(IndexOutbox))
+    assert drafts.save_draft(session, article, ArticleDraft("Gift cards", DRAFT_TEXT, slug="vouchers"))
+    session.commit()
+    assert session.scalar(sa.select(sa.func.count()).select_from(IndexOutbox)) == 0
+    assert (article.body_md, article.slug, article.updated_at) == (LIVE_TEXT, "gift-cards", article.revisions[0].created_at)
+    assert not drafts.save_draft(session, article, ArticleDraft("Gift cards", DRAFT_TEXT))  # the same draft again
+    assert drafts.publish_draft(session, article)
+    session.commit()
+    assert (article.body_md, article.slug, article.pending_revision) == (DRAFT_TEXT, "vouchers", None)
+    assert session.scalars(sa.select(IndexOutbox.article_id)).all() == [article.id]
+    with pytest.raises(ValidationError, match="no unpublished draft"):
+        drafts.publish_draft(session, article)

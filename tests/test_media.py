@@ -214,3 +214,19 @@ def test_deleting_an_article_forgets_which_images_it_showed(app, agent_client):
         session.execute(sa.text("DELETE FROM articles"))
     with session_scope(app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(MediaUse)) == 0
+
+
+@pytest.mark.postgres
+def test_images_and_drafts_round_trip_on_postgres(app_factory, pg_database_url):
+    app = app_factory(DATABASE_URL=pg_database_url)
+    make_agent(app)
+    client = app.test_client()
+    login(client)
+    url = upload(client, images.JPEG_3X2, "shop.jpg").json["url"]
+    article_id = created_id(save_new(client, "publish", title="Our shop", body_md=f"![Shop]({url})\n"))
+    save_edit(client, article_id, "save", title="Our shop", body_md=f"Draft\x00 text\n\n![Shop]({url})\n")
+    customer = app.test_client()
+    image = customer.get(url)
+    assert image.status_code == 200 and image.data == images.JPEG_3X2  # bytes intact through bytea
+    assert "Draft text" not in customer.get("/articles/our-shop").text
+    assert "Draft text" in client.get(f"/agent/articles/{article_id}/edit").text

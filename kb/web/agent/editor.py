@@ -11,7 +11,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from markupsafe import Markup
 
 from kb import articles as kb_articles
-from kb import drafts
+from kb import drafts, revisions
 from kb.config import configured_languages
 from kb.db import get_session
 from kb.errors import FieldError, ValidationError
@@ -65,7 +65,7 @@ def _form_for(article: Article | None) -> ArticleForm:
         content = drafts.editable_content(session, article)
         form = ArticleForm(title=content.title, slug=content.slug, body_md=content.body_md, lang=content.lang,
                            category=content.category, tags=", ".join(content.tags),
-                           base_revision=str(kb_articles.latest_revision_number(session, article)))
+                           base_revision=str(revisions.latest_revision_number(session, article)))
     else:
         form = ArticleForm(lang=current_app.config["DEFAULT_LANGUAGE"])
     codes = languages(session, configured_languages(current_app.config))

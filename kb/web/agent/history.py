@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from kb import articles as kb_articles
 from kb import drafts
 from kb.db import get_session
 from kb.errors import ValidationError
+from kb.revisions import get_revision
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 from kb.web.agent.diffs import revision_diff
@@ -40,12 +40,12 @@ def restore(article_id: int, number: int):
     """
     article = get_article_or_404(article_id)
     session = get_session()
-    revision = kb_articles.get_revision(session, article, number)
+    revision = get_revision(session, article, number)
     if revision is None:
         abort(404, f"This article has no revision {number}.")
     state = drafts.draft_state(session, article)
     if request.method == "GET":
-        current = state.pending or kb_articles.get_revision(session, article, state.live_number)
+        current = state.pending or get_revision(session, article, state.live_number)
         return render_template("agent/restore.html", article=article, revision=revision, state=state,
                                current=current, diff=revision_diff(current, revision, address=False) if current else [])
     into_draft = request.form.get("mode") != "live"

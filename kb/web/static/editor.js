@@ -105,7 +105,9 @@
         headers: { "Accept": "application/json" },
         body: new FormData(upload)  // includes the inputs tied to it with form="image-upload"
       }).then(function (response) {
-        return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+        return response.json().catch(function () {
+          return { error: "The upload failed (HTTP " + response.status + "). Try again, or use the Images page." };
+        }).then(function (data) { return { ok: response.ok, data: data }; });
       }).then(function (result) {
         if (!result.ok) { setText("image-status", result.data.error || "The upload failed."); return; }
         insertAtCursor(result.data.markdown);
