@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from kb.errors import ValidationError
+from kb.errors import FieldError, ValidationError
+from kb.media.store import sync_media_uses
 from kb.models import STATUSES, Agent, Article, IndexOutbox, Revision, SlugRedirect, utcnow
+from kb.revisions import add_revision, get_revision
 
 LANG_ALIASES = {"no": "nb", "nb-no": "nb", "no-no": "nb", "nn": "nb", "zh-cn": "zh", "zh-hans": "zh", "en-us": "en", "en-gb": "en"}
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CONTENT_FIELDS = ("title", "body_md", "lang", "category", "tags")
+# The history's note for each status an article moves to (from archived, "draft" reads "Moved to drafts").
+STATUS_NOTES = {"published": "Published", "draft": "Unpublished", "archived": "Archived"}
 
 
 @dataclass
@@ -34,23 +38,34 @@ class ArticleDraft:
     slug: str | None = None
 
     def clean(self) -> "ArticleDraft":
-        """Normalise whitespace, language and tags; raise ValidationError on bad input."""
-        title = " ".join(str(self.title or "").split())
+        """Normalise whitespace, language and tags; raise FieldError naming every bad field."""
+        errors: dict[str, str] = {}
+        title = " ".join(_text(self.title).split())
         if not title:
-            raise ValidationError("The title is empty: give the article a title.")
-        if len(title) > 300:
-            raise ValidationError("The title is longer than 300 characters.")
-        body = normalise_body(self.body_md)
-        tags = normalise_tags(self.tags)
-        slug = self.slug.strip().lower() if self.slug else None
+            errors["title"] = "The title is empty: give the article a title."
+        elif len(title) > 300:
+            errors["title"] = "The title is longer than 300 characters."
+        slug = _text(self.slug).strip().lower() or None
         if slug and not SLUG_RE.match(slug):
-            raise ValidationError(f"Slug {slug!r}: use lowercase letters, digits and single hyphens.")
-        return ArticleDraft(title, body, normalise_lang(self.lang), " ".join(str(self.category or "").split()), tags, slug)
+            errors["slug"] = f"Slug {slug!r}: use lowercase letters, digits and single hyphens."
+        try:
+            lang = normalise_lang(self.lang)
+        except FieldError as exc:
+            errors.update(exc.errors)
+        if errors:
+            raise FieldError(errors)
+        return ArticleDraft(title, normalise_body(self.body_md), lang, " ".join(_text(self.category).split()),
+                            normalise_tags(self.tags), slug)
+
+
+def _text(value) -> str:
+    """A form or file value as text without NUL characters, which PostgreSQL cannot store."""
+    return str(value or "").replace("\x00", "")
 
 
 def normalise_body(text: str | None) -> str:
     """Unix line ends, no trailing spaces, exactly one final newline (so exports round-trip)."""
-    lines = str(text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = _text(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     body = "\n".join(line.rstrip() for line in lines).strip("\n")
     return body + "\n" if body else ""
 
@@ -61,7 +76,7 @@ def normalise_tags(tags) -> list[str]:
         tags = tags.split(",")
     seen: list[str] = []
     for tag in tags or []:
-        tag = " ".join(str(tag).split())
+        tag = " ".join(_text(tag).split())
         if tag and tag not in seen:
             seen.append(tag)
     return seen
@@ -74,7 +89,7 @@ def normalise_lang(lang) -> str:
     code = str(lang or "en").strip().lower().replace("_", "-")
     code = LANG_ALIASES.get(code, code)
     if not re.fullmatch(r"[a-z]{2,3}", code):
-        raise ValidationError(f"Language {lang!r}: use a code such as en, zh or nb.")
+        raise FieldError({"lang": f"Language {lang!r}: use a code such as en, zh or nb."})
     return code
 
 
@@ -113,7 +128,7 @@ def create_article(session: so.Session, draft: ArticleDraft, *, author: Agent | 
     draft = draft.clean()
     check_status(status)
     if draft.slug and slug_taken(session, draft.slug):
-        raise ValidationError(f"The slug {draft.slug!r} is already used by another article.")
+        raise FieldError({"slug": f"The slug {draft.slug!r} is already used by another article."})
     slug = draft.slug or unique_slug(session, slugify(draft.title))
     now = utcnow()
     article = Article(slug=slug, title=draft.title, body_md=draft.body_md, lang=draft.lang,
@@ -122,37 +137,57 @@ def create_article(session: so.Session, draft: ArticleDraft, *, author: Agent | 
                       published_at=now if status == "published" else None)
     session.add(article)
     session.flush()
-    _add_revision(session, article, author, note)
+    sync_media_uses(session, article)
+    add_revision(session, article, author, note)
     enqueue_index(session, article.id)
     return article
 
 
-def update_article(session: so.Session, article: Article, draft: ArticleDraft, *,
-                   author: Agent | None = None, note: str = "") -> bool:
-    """Save new content as a new revision; returns False (and saves nothing) if nothing changed.
+def update_article(session: so.Session, article: Article, draft: ArticleDraft, *, author: Agent | None = None,
+                   note: str = "", status: str | None = None) -> bool:
+    """Save new content (and ``status``, if given) live as one new revision; False if nothing changed.
 
     The slug changes only when ``draft.slug`` asks for it, never because the title did;
-    the old slug then redirects to the new one.
+    the old slug then redirects to the new one. A pending draft is left alone (see kb.drafts).
     """
     draft = draft.clean()
+    if status is not None:
+        check_status(status)
     changed = [name for name in CONTENT_FIELDS if getattr(article, name) != getattr(draft, name)]
     new_slug = draft.slug if draft.slug and draft.slug != article.slug else None
-    if not changed and not new_slug:
+    new_status = status if status is not None and status != article.status else None
+    if not changed and not new_slug and not new_status:
         return False
     if new_slug:
         rename_slug(session, article, new_slug)
     for name in changed:
         setattr(article, name, getattr(draft, name))
+    default_note = status_note(article.status, new_status) if new_status else "Edited"
     article.updated_at = utcnow()
-    _add_revision(session, article, author, note or "Edited")
+    if new_status:
+        _apply_status(article, new_status)
+    if "body_md" in changed:
+        sync_media_uses(session, article)
+    add_revision(session, article, author, note or default_note)
     enqueue_index(session, article.id)
     return True
+
+
+def status_note(old: str, new: str) -> str:
+    """How the history names a move from status ``old`` to ``new``."""
+    return "Moved to drafts" if (old, new) == ("archived", "draft") else STATUS_NOTES[new]
+
+
+def combine_note(default: str, note: str | None) -> str:
+    """The history's note: what happened, then the agent's own words if any."""
+    note = _text(note).strip()
+    return f"{default}: {note}" if note else default
 
 
 def rename_slug(session: so.Session, article: Article, new_slug: str) -> None:
     """Give the article a new slug and keep the old one as a redirect."""
     if slug_taken(session, new_slug, article.id):
-        raise ValidationError(f"The slug {new_slug!r} is already used by another article.")
+        raise FieldError({"slug": f"The slug {new_slug!r} is already used by another article."})
     session.execute(sa.delete(SlugRedirect).where(SlugRedirect.old_slug == new_slug))
     session.add(SlugRedirect(old_slug=article.slug, article_id=article.id))
     article.slug = new_slug
@@ -164,38 +199,41 @@ def check_status(status: str) -> None:
         raise ValidationError(f"Unknown status {status!r}: use one of {', '.join(STATUSES)}.")
 
 
-def set_status(session: so.Session, article: Article, status: str) -> bool:
-    """Publish, unpublish (back to draft) or archive; returns whether anything changed."""
+def set_status(session: so.Session, article: Article, status: str, *, author: Agent | None = None,
+               note: str = "") -> bool:
+    """Publish, unpublish (back to draft) or archive, recorded in the history; returns whether anything changed."""
     check_status(status)
     if article.status == status:
         return False
-    article.status = status
+    default_note = status_note(article.status, status)
     article.updated_at = utcnow()
-    if status == "published":
-        article.published_at = article.updated_at
+    _apply_status(article, status)
+    add_revision(session, article, author, note or default_note)
     enqueue_index(session, article.id)
     return True
 
 
+def _apply_status(article: Article, status: str) -> None:
+    """Set the status; publishing stamps ``published_at`` with the update time."""
+    article.status = status
+    if status == "published":
+        article.published_at = article.updated_at
+
+
 def restore_revision(session: so.Session, article: Article, number: int, *, author: Agent | None = None) -> Revision:
     """Bring back an old revision's content as a new revision."""
-    old = session.scalar(sa.select(Revision).where(Revision.article_id == article.id, Revision.number == number))
+    old = get_revision(session, article, number)
     if old is None:
         raise ValidationError(f"Article {article.slug!r} has no revision {number}.")
-    draft = ArticleDraft(old.title, old.body_md, old.lang, old.category, list(old.tags))
+    draft = revision_content(old)
     if not update_article(session, article, draft, author=author, note=f"Restored revision {number}"):
         raise ValidationError(f"Revision {number} is the same as the current text: nothing to restore.")
     return article.revisions[-1]
 
 
-def _add_revision(session: so.Session, article: Article, author: Agent | None, note: str) -> Revision:
-    """Snapshot the article's current content as its next revision."""
-    number = (session.scalar(sa.select(sa.func.max(Revision.number)).where(Revision.article_id == article.id)) or 0) + 1
-    revision = Revision(article=article, number=number, title=article.title, body_md=article.body_md,
-                        lang=article.lang, category=article.category, tags=list(article.tags),
-                        author=author, note=note[:300], created_at=article.updated_at)
-    session.add(revision)
-    return revision
+def revision_content(revision: Revision, slug: str | None = None) -> ArticleDraft:
+    """A revision's content as a draft; the slug only if asked (restoring keeps the current address)."""
+    return ArticleDraft(revision.title, revision.body_md, revision.lang, revision.category, list(revision.tags), slug)
 
 
 def get_article(session: so.Session, slug: str) -> Article | None:

@@ -112,6 +112,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AUTOREPLY_SENDER_WINDOW_HOURS", 24, "The window of the per-sender cap, in hours.", float),
     Setting("AUTOREPLY_ALLOW_LIST", "", "Senders (addresses or @domain) answered despite automatic-mail headers, comma-separated; loop protection still applies."),
     Setting("AUTOREPLY_MAX_BYTES", 10_000_000, "Larger emails are only partly read (headers and the first this many bytes).", int),
+    Setting("MEDIA_MAX_BYTES", 5_000_000, "Largest image an agent may upload, in bytes.", int),
+    Setting("MEDIA_MAX_PIXELS", 25_000_000, "Largest image an agent may upload, in pixels (width × height), so no image can exhaust a browser's memory.", int),
+    Setting("MEDIA_CACHE_SECONDS", 3600, "How long browsers and proxies may keep a published article's image before asking again.", int),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

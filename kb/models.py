@@ -88,6 +88,9 @@ class Article(Base):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     published_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    # The number of the revision holding unpublished changes to this article, if any (kb.drafts).
+    # The columns above stay what customers see until that draft is published.
+    pending_revision: so.Mapped[Optional[int]] = so.mapped_column()
 
     author: so.Mapped[Optional[Agent]] = so.relationship()
     revisions: so.Mapped[list["Revision"]] = so.relationship(
@@ -97,7 +100,12 @@ class Article(Base):
 
 
 class Revision(Base):
-    """A snapshot of an article, one per save; restoring makes a new one."""
+    """A snapshot of an article after each change (save, draft, publish, restore...), with who and when.
+
+    ``pending`` marks a draft of changes kept apart from the live article: the article's own
+    columns were not touched. ``slug`` and ``status`` are None on revisions made before kb
+    recorded them.
+    """
 
     __tablename__ = "revisions"
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -108,6 +116,9 @@ class Revision(Base):
     lang: so.Mapped[str] = so.mapped_column(sa.String(16))
     category: so.Mapped[str] = so.mapped_column(sa.String(120))
     tags: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
+    slug: so.Mapped[Optional[str]] = so.mapped_column(sa.String(200))
+    status: so.Mapped[Optional[str]] = so.mapped_column(sa.String(16))
+    pending: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     author_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("agents.id", ondelete="SET NULL"))
     note: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
@@ -116,6 +127,34 @@ class Revision(Base):
     author: so.Mapped[Optional[Agent]] = so.relationship()
 
     __table_args__ = (sa.UniqueConstraint("article_id", "number", name="uq_revisions_article_number"),)
+
+
+class Media(Base):
+    """An uploaded image. Its bytes live in the database, the one truth that every host shares."""
+
+    __tablename__ = "media"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    key: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)  # random, the image's URL
+    filename: so.Mapped[str] = so.mapped_column(sa.String(120))
+    content_type: so.Mapped[str] = so.mapped_column(sa.String(32))
+    width: so.Mapped[int]
+    height: so.Mapped[int]
+    size: so.Mapped[int]
+    sha256: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
+    data: so.Mapped[bytes] = so.mapped_column(sa.LargeBinary, deferred=True)
+    uploaded_by_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    uploaded_by: so.Mapped[Optional[Agent]] = so.relationship()
+
+
+class MediaUse(Base):
+    """An image shown by an article's live text: customers may see it while that article is published."""
+
+    __tablename__ = "media_uses"
+    article_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    media_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("media.id", ondelete="CASCADE"), primary_key=True,
+                                                index=True)
 
 
 class SlugRedirect(Base):

@@ -73,7 +73,8 @@ def test_unpublish_and_archive_take_the_article_off_the_portal(app, agent_client
 
 def test_title_change_keeps_the_slug(app, agent_client):
     article_id = created_id(save_new(agent_client, "publish", title="Return an item"))
-    save_edit(agent_client, article_id, title="Return an item you bought online", slug="return-an-item")
+    # The article is live, so the change goes live with "Publish changes" ("Save" would keep it as a draft).
+    save_edit(agent_client, article_id, "publish", title="Return an item you bought online", slug="return-an-item")
     article = article_row(app, article_id)
     assert article.title == "Return an item you bought online" and article.slug == "return-an-item"
 
@@ -96,7 +97,7 @@ def test_saving_over_a_newer_revision_is_refused_and_keeps_the_text(app, agent_c
 
 def test_slug_change_redirects_the_old_address(app, agent_client):
     article_id = created_id(save_new(agent_client, "publish", title="Return an item"))
-    save_edit(agent_client, article_id, title="Return an item", slug="returns")
+    save_edit(agent_client, article_id, "publish", title="Return an item", slug="returns")
     assert article_row(app, article_id).slug == "returns"
     response = agent_client.get("/articles/return-an-item")
     assert response.status_code == 301 and response.location.endswith("/articles/returns")

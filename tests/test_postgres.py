@@ -184,8 +184,10 @@ def test_domain_functions_create_update_publish_rename_restore(db_session):
 
     restored = kb_articles.restore_revision(db_session, article, 1)
     db_session.commit()
-    assert (restored.number, article.title, article.slug) == (4, "Reset your password", "forgot-password")
-    assert [r.number for r in article.revisions] == [1, 2, 3, 4]
+    # Revisions: created, edited, published (status changes are in the history too), renamed, restored.
+    assert (restored.number, article.title, article.slug) == (5, "Reset your password", "forgot-password")
+    assert [(r.number, r.status) for r in article.revisions] == [
+        (1, "draft"), (2, "draft"), (3, "published"), (4, "published"), (5, "published")]
 
 
 def test_a_taken_slug_is_refused_with_a_message(db_session):

@@ -36,6 +36,7 @@ def _init_web(app: Flask) -> None:
     from kb.web import errors, security
     from kb.web.agent import bp as agent_bp
     from kb.web.api import bp as api_bp
+    from kb.web.media import bp as media_bp
     from kb.web.portal import bp as portal_bp
 
     security.init_app(app)
@@ -43,3 +44,4 @@ def _init_web(app: Flask) -> None:
     app.register_blueprint(portal_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(agent_bp, url_prefix="/agent")
+    app.register_blueprint(media_bp)

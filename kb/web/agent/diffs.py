@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from kb.models import Revision
 
+NOT_RECORDED = "(not recorded)"
+
 
 @dataclass(frozen=True)
 class DiffLine:
@@ -16,9 +18,19 @@ class DiffLine:
     text: str
 
 
-def revision_text(revision: Revision) -> list[str]:
-    """A revision as lines: its metadata first, so a changed title or tag shows in the diff too."""
-    header = [f"Title: {revision.title}", f"Language: {revision.lang}",
+def revision_status(revision: Revision) -> str:
+    """The revision's status as the diff shows it; a draft of a live article says it was not live."""
+    status = revision.status or NOT_RECORDED
+    return f"{status} (draft of changes, not live)" if revision.pending else status
+
+
+def revision_text(revision: Revision, *, address: bool = True) -> list[str]:
+    """A revision as lines: every field first, so a changed slug, status or tag shows in the diff too.
+
+    ``address=False`` leaves out slug and status (a restore brings back neither).
+    """
+    state = [f"Slug: {revision.slug or NOT_RECORDED}", f"Status: {revision_status(revision)}"] if address else []
+    header = [f"Title: {revision.title}", *state, f"Language: {revision.lang}",
               f"Category: {revision.category}", f"Tags: {', '.join(revision.tags or [])}", ""]
     return header + revision.body_md.splitlines()
 
@@ -32,8 +44,9 @@ def _css(line: str) -> str:
     return {"+": "diff-add", "-": "diff-del"}.get(line[:1], "diff-context")
 
 
-def revision_diff(old: Revision, new: Revision, context: int = 3) -> list[DiffLine]:
-    """The unified diff from ``old`` to ``new``; empty when their content is the same."""
-    lines = difflib.unified_diff(revision_text(old), revision_text(new), fromfile=f"revision {old.number}",
+def revision_diff(old: Revision, new: Revision, context: int = 3, *, address: bool = True) -> list[DiffLine]:
+    """The unified diff from ``old`` to ``new``; empty when every field shown is the same."""
+    lines = difflib.unified_diff(revision_text(old, address=address), revision_text(new, address=address),
+                                 fromfile=f"revision {old.number}",
                                  tofile=f"revision {new.number}", n=context, lineterm="")
     return [DiffLine(_css(line), line) for line in lines]

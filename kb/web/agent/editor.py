@@ -1,4 +1,8 @@
-"""The article list and the Markdown editor with its live preview."""
+"""The article list and the Markdown editor with its live preview, drafts of live articles included.
+
+What each button does in each state of an article lives in kb.drafts; these views only collect
+the form, call it, and say what happened.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,20 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from markupsafe import Markup
 
 from kb import articles as kb_articles
+from kb import drafts, revisions
 from kb.config import configured_languages
 from kb.db import get_session
-from kb.errors import ValidationError
+from kb.errors import FieldError, ValidationError
 from kb.models import STATUSES, Article
 from kb.rendering import render_markdown
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
-from kb.web.agent.forms import ArticleForm
-from kb.web.agent.listing import ArticleFilters, categories, languages, list_articles
+from kb.web.agent.forms import ArticleForm, ImageForm
+from kb.web.agent.listing import PENDING_FILTER, ArticleFilters, categories, languages, list_articles
 
 SAVE_CLASH = "Another save of this article happened at the same moment. Your text is kept below: save again."
-
-# The status each editor button leads to; "save" keeps the current one.
-ACTION_STATUS = {"publish": "published", "unpublish": "draft", "archive": "archived"}
-ACTIONS = {"preview", "save", *ACTION_STATUS}
+KEPT_BELOW = "Your text is kept below: copy it, reload the page and apply your changes again."
+ACTIONS = {"preview", *drafts.EDITOR_ACTIONS}
 PER_PAGE = 25
 
 
@@ -32,15 +35,17 @@ def portal_url(article: Article) -> str:
 
 @bp.get("/")
 def articles():
-    """Every article, with filters for status, language, category and title/slug text."""
+    """Every article, with filters for status (or unpublished changes), language, category and text."""
     args = request.args
-    filters = ArticleFilters(status=args.get("status", "") if args.get("status") in STATUSES else "",
+    status = args.get("status", "")
+    filters = ArticleFilters(status=status if status in (*STATUSES, PENDING_FILTER) else "",
                              lang=args.get("lang", "")[:16], category=args.get("category", "")[:120],
                              text=args.get("q", "")[:200])
     session = get_session()
     page = list_articles(session, filters, page=args.get("page", 1, type=int), per_page=PER_PAGE)
     return render_template("agent/articles.html", page=page, filters=filters, statuses=STATUSES,
-                           languages=languages(session, configured_languages(current_app.config)), categories=categories(session))
+                           pending_filter=PENDING_FILTER, categories=categories(session),
+                           languages=languages(session, configured_languages(current_app.config)))
 
 
 def get_article_or_404(article_id: int) -> Article:
@@ -52,34 +57,28 @@ def get_article_or_404(article_id: int) -> Article:
 
 
 def _form_for(article: Article | None) -> ArticleForm:
-    """The editor form, filled from the request if posted, else from the article or defaults."""
+    """The editor form: from the request if posted, else the article's draft or live text, else defaults."""
+    session = get_session()
     if request.method == "POST":
         form = ArticleForm()
     elif article is not None:
-        form = ArticleForm(title=article.title, slug=article.slug, body_md=article.body_md, lang=article.lang,
-                           category=article.category, tags=", ".join(article.tags),
-                           base_revision=str(_latest_revision(article)))
+        content = drafts.editable_content(session, article)
+        form = ArticleForm(title=content.title, slug=content.slug, body_md=content.body_md, lang=content.lang,
+                           category=content.category, tags=", ".join(content.tags),
+                           base_revision=str(revisions.latest_revision_number(session, article)))
     else:
         form = ArticleForm(lang=current_app.config["DEFAULT_LANGUAGE"])
-    codes = languages(get_session(), configured_languages(current_app.config))
+    codes = languages(session, configured_languages(current_app.config))
     if form.lang.data and form.lang.data not in codes:
         codes.append(form.lang.data)
     form.lang.choices = codes  # plain strings: WTForms 3.3 deprecates (value, label) tuples
     return form
 
 
-def _latest_revision(article: Article) -> int:
-    """The number of the article's newest revision (0 if it has none)."""
-    return article.revisions[-1].number if article.revisions else 0
-
-
-def _check_not_overtaken(form: ArticleForm, article: Article) -> None:
-    """Refuse to save over a revision the agent never saw (another agent saved meanwhile)."""
-    base = (form.base_revision.data or "").strip()
-    latest = _latest_revision(article)
-    if base.isdigit() and int(base) != latest:
-        raise ValidationError(f"Someone else saved this article (revision {latest}) after you opened it. "
-                              "Your text is kept below: copy it, reload the page and apply your changes again.")
+def base_revision(value: str | None) -> int | None:
+    """The revision a form was opened at, or None if the form did not say."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
 
 
 def _draft_from(form: ArticleForm) -> kb_articles.ArticleDraft:
@@ -89,12 +88,29 @@ def _draft_from(form: ArticleForm) -> kb_articles.ArticleDraft:
                                     tags=form.tags.data or "", slug=(form.slug.data or "").strip() or None)
 
 
-def _render_editor(form: ArticleForm, article: Article | None, *, error: str | None = None, status: int = 200):
-    """The editor page, its preview rendered from the form's Markdown exactly as the portal would."""
-    return render_template("agent/edit.html", form=form, article=article, error=error,
+def _render_editor(form: ArticleForm, article: Article | None, *, error: Exception | str | None = None,
+                   status: int = 200):
+    """The editor page; a field's error is shown at that field, others at the top."""
+    if isinstance(error, FieldError):
+        error = show_at_fields(form, error)
+    session = get_session()
+    return render_template("agent/edit.html", form=form, article=article, error=str(error) if error else None,
+                           invalid=[field for field in form if field.errors],
+                           state=drafts.draft_state(session, article) if article else None,
+                           unsaved=request.method == "POST", image_form=ImageForm(),
                            preview_html=Markup(render_markdown(form.body_md.data or "")),
-                           categories=categories(get_session()),
-                           portal_url=portal_url(article) if article else None), status
+                           categories=categories(session), portal_url=portal_url(article) if article else None), status
+
+
+def show_at_fields(form, error: FieldError) -> str | None:
+    """Put each message at its field; return what belongs to no field of this form (or None)."""
+    left = []
+    for name, message in error.errors.items():
+        if name in form:
+            form[name].errors = [*form[name].errors, message]
+        else:
+            left.append(message)
+    return " ".join(left) or None
 
 
 def _posted_action(form: ArticleForm) -> str | None:
@@ -105,29 +121,24 @@ def _posted_action(form: ArticleForm) -> str | None:
     return action if action in ACTIONS else "save"
 
 
-def _form_errors(form: ArticleForm) -> str:
-    """The WTForms errors as one sentence."""
-    return " ".join(f"{form[name].label.text}: {' '.join(errs)}" for name, errs in form.errors.items() if name in form)
-
-
 @bp.route("/articles/new", methods=["GET", "POST"])
 def new_article():
     """Write a new article; Save draft or Publish creates it, Preview only renders."""
     form = _form_for(None)
     action = _posted_action(form)
     if action is None:
-        return _render_editor(form, None, error=_form_errors(form) or None, status=422 if form.errors else 200)
+        return _render_editor(form, None, status=422 if form.errors else 200)
     if action == "preview":
         return _render_editor(form, None)
     session = get_session()
     status = "published" if action == "publish" else "draft"
     try:
         article = kb_articles.create_article(session, _draft_from(form), author=current_agent(), status=status,
-                                             note=form.note.data or "Created")
+                                             note=kb_articles.combine_note("Created", form.note.data))
         session.commit()
     except ValidationError as exc:
         session.rollback()
-        return _render_editor(form, None, error=str(exc), status=422)
+        return _render_editor(form, None, error=exc, status=422)
     except (sa.exc.IntegrityError, sa.exc.OperationalError):  # e.g. the same slug saved at the same instant
         session.rollback()
         return _render_editor(form, None, error=SAVE_CLASH, status=409)
@@ -137,25 +148,23 @@ def new_article():
 
 @bp.route("/articles/<int:article_id>/edit", methods=["GET", "POST"])
 def edit_article(article_id: int):
-    """Edit an article: save, publish, unpublish or archive it, or preview the changes."""
+    """Edit an article: save (a draft, if it is live), publish, unpublish or archive it, or preview."""
     article = get_article_or_404(article_id)
     form = _form_for(article)
     action = _posted_action(form)
     if action is None:
-        return _render_editor(form, article, error=_form_errors(form) or None, status=422 if form.errors else 200)
+        return _render_editor(form, article, status=422 if form.errors else 200)
     if action == "preview":
         return _render_editor(form, article)
     session = get_session()
     try:
-        _check_not_overtaken(form, article)
-        changed = kb_articles.update_article(session, article, _draft_from(form), author=current_agent(),
-                                             note=form.note.data or "")
-        if action in ACTION_STATUS:
-            changed = kb_articles.set_status(session, article, ACTION_STATUS[action]) or changed
+        drafts.check_base(session, article, base_revision(form.base_revision.data), KEPT_BELOW)
+        changed = drafts.save_from_editor(session, article, _draft_from(form), action, author=current_agent(),
+                                          note=form.note.data or "")
         session.commit()
     except ValidationError as exc:
         session.rollback()
-        return _render_editor(form, article, error=str(exc), status=422)
+        return _render_editor(form, article, error=exc, status=422)
     except (sa.exc.IntegrityError, sa.exc.OperationalError):  # a save at the same instant won
         session.rollback()
         return _render_editor(form, article, error=SAVE_CLASH, status=409)
@@ -165,17 +174,42 @@ def edit_article(article_id: int):
 
 def _flash_result(article: Article, action: str, changed: bool) -> None:
     """Tell the agent what happened, with a link to the portal once published."""
-    if article.status == "published" and action in {"publish", "save"} and changed:
-        verb = "Published" if action == "publish" else "Saved and live"
-        flash(Markup('{} — <a href="{}">view on the portal</a>').format(verb, portal_url(article)), "success")
-    elif not changed:
+    if not changed:
         flash("Nothing changed, so nothing was saved.", "info")
+    elif action == "publish":
+        flash(Markup('Published — <a href="{}">view on the portal</a>').format(portal_url(article)), "success")
     elif action == "unpublish":
         flash("Unpublished: the article is a draft again and customers no longer see it.", "success")
     elif action == "archive":
         flash("Archived: customers no longer see the article.", "success")
+    elif article.pending_revision is not None:
+        flash("Draft saved. Customers still see the published version until you press “Publish changes”.", "success")
+    elif article.status == "published":
+        flash("Your draft is back to the published text, so it was closed: nothing is waiting to be published.", "info")
     else:
-        flash("Draft saved.", "success")
+        flash("Draft saved." if article.status == "draft" else "Saved. The article stays archived.", "success")
+
+
+@bp.post("/articles/<int:article_id>/draft/discard")
+def discard_draft(article_id: int):
+    """Throw away a live article's unpublished changes (the history keeps them)."""
+    article = get_article_or_404(article_id)
+    session, number = get_session(), article.pending_revision
+    try:
+        drafts.check_base(session, article, base_revision(request.form.get("base_revision")),
+                          "Reload the editor and look at the newest version before discarding it.")
+        drafts.discard_draft(session, article, author=current_agent())
+        session.commit()
+    except ValidationError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    except (sa.exc.IntegrityError, sa.exc.OperationalError):
+        session.rollback()
+        flash("Another change to this article happened at the same moment. Reload and try again.", "error")
+    else:
+        flash(f"Draft discarded: customers see the published version, as before. The history keeps the draft "
+              f"if you need it back (revision {number}).", "success")
+    return redirect(url_for("agent.edit_article", article_id=article.id))
 
 
 @bp.post("/preview")

@@ -7,6 +7,7 @@ kb.articles and kb.agents, whose ValidationError messages the views show next to
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
@@ -36,6 +37,13 @@ class ArticleForm(FlaskForm):
     note = StringField("Change note", validators=[Length(max=300)])
     # The revision the agent started from: saving over a newer one would silently lose it.
     base_revision = HiddenField()
+
+
+class ImageForm(FlaskForm):
+    """An image to upload, and its description for people who cannot see it."""
+
+    image = FileField("Image")
+    alt = StringField("Description (alt text)", validators=[Length(max=200)])
 
 
 class AgentForm(FlaskForm):

@@ -1,16 +1,18 @@
-"""Revision history of an article: the list, a diff between any two, and restore."""
+"""Revision history of an article: the list, a diff between any two, and restore with a confirmation."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from kb import articles as kb_articles
+from kb import drafts
 from kb.db import get_session
 from kb.errors import ValidationError
+from kb.revisions import get_revision
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 from kb.web.agent.diffs import revision_diff
-from kb.web.agent.editor import get_article_or_404
+from kb.web.agent.editor import base_revision, get_article_or_404
 
 
 @bp.get("/articles/<int:article_id>/revisions")
@@ -25,20 +27,44 @@ def revisions(article_id: int):
         abort(404, f"This article has revisions 1 to {latest} only.")
     diff = revision_diff(by_number[a], by_number[b]) if a != b else []
     return render_template("agent/revisions.html", article=article, revisions=sorted(
-        by_number.values(), key=lambda r: r.number, reverse=True), a=a, b=b, diff=diff, latest=latest)
+        by_number.values(), key=lambda r: r.number, reverse=True), a=a, b=b, diff=diff, latest=latest,
+        state=drafts.draft_state(get_session(), article))
 
 
-@bp.post("/articles/<int:article_id>/revisions/<int:number>/restore")
+@bp.route("/articles/<int:article_id>/revisions/<int:number>/restore", methods=["GET", "POST"])
 def restore(article_id: int, number: int):
-    """Bring back an old revision's content as a new revision."""
+    """Ask before restoring (GET), then restore (POST): into a draft of a live article unless "live" is chosen.
+
+    A draft is the default because a restore usually wants a look before customers see it; the
+    confirmation page also offers "restore and publish now" for rolling back a bad edit at once.
+    """
     article = get_article_or_404(article_id)
     session = get_session()
+    revision = get_revision(session, article, number)
+    if revision is None:
+        abort(404, f"This article has no revision {number}.")
+    state = drafts.draft_state(session, article)
+    if request.method == "GET":
+        current = state.pending or get_revision(session, article, state.live_number)
+        return render_template("agent/restore.html", article=article, revision=revision, state=state,
+                               current=current, diff=revision_diff(current, revision, address=False) if current else [])
+    into_draft = request.form.get("mode") != "live"
     try:
-        revision = kb_articles.restore_revision(session, article, number, author=current_agent())
+        drafts.check_base(session, article, base_revision(request.form.get("base_revision")),
+                          "Look at the history again before restoring.")
+        restored = drafts.restore(session, article, number, author=current_agent(), into_draft=into_draft)
         session.commit()
     except ValidationError as exc:
         session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("agent.revisions", article_id=article_id))
-    flash(f"Restored revision {number} as revision {revision.number}.", "success")
-    return redirect(url_for("agent.revisions", article_id=article_id, a=number, b=revision.number))
+    except (sa.exc.IntegrityError, sa.exc.OperationalError):  # another change at the same instant
+        session.rollback()
+        flash("Another change to this article happened at the same moment. Look at the history and try again.", "error")
+        return redirect(url_for("agent.revisions", article_id=article_id))
+    if restored.pending:
+        flash(f"Restored revision {number} into a draft (revision {restored.number}). Customers still see the "
+              "published version until you publish the changes.", "success")
+    else:
+        flash(f"Restored revision {number} as revision {restored.number}.", "success")
+    return redirect(url_for("agent.revisions", article_id=article_id, a=number, b=restored.number))

@@ -10,6 +10,9 @@ import sqlalchemy.orm as so
 
 from kb.models import Article
 
+# The status filter's extra choice: published articles with unpublished changes waiting.
+PENDING_FILTER = "pending"
+
 
 @dataclass
 class ArticleFilters:
@@ -27,7 +30,9 @@ class ArticleFilters:
 
     def apply(self, stmt: sa.Select) -> sa.Select:
         """Add the filters to a select over Article."""
-        if self.status:
+        if self.status == PENDING_FILTER:
+            stmt = stmt.where(Article.pending_revision.is_not(None))
+        elif self.status:
             stmt = stmt.where(Article.status == self.status)
         if self.lang:
             stmt = stmt.where(Article.lang == self.lang)

@@ -1,4 +1,4 @@
 """Agent routes, split by concern; importing the modules registers their views on ``bp``."""
 
-from kb.web.agent import admin, auth, editor, history  # noqa: F401
+from kb.web.agent import admin, auth, editor, history, media  # noqa: F401
 from kb.web.agent import mail  # noqa: E402,F401  (the auto-responder's decisions)
