@@ -65,8 +65,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LANGUAGE", "en", "Language assumed for a query that detection cannot place, and for new articles."),
     Setting("STARTER_ARTICLES_DIR", str(REPO_ROOT / "articles"), "Markdown articles imported by the first `kb serve` on an empty database."),
     Setting("SUPPORT_ADDRESS", "support@example.com", "Support email address shown to customers (and the From of auto-replies)."),
+    Setting("SUPPORT_NAME", "", "Display name of the From of auto-replies and alerts, e.g. \"Fjellstad Support\" (empty: \"Customer support\" in the reply's language)."),
     Setting("AUTOREPLY_THRESHOLD", 0.2, "Auto-reply only when the best article's match score (0-1) is at least this; higher means fewer but surer replies (see README, Matching).", float),
     Setting("AUTOREPLY_MARGIN", 0.03, "Auto-reply only when the best score leads the second by at least this, so a close call goes to a person (0 turns the check off).", float),
+    Setting("AUTOREPLY_RELATIVE_CUT", 0.45, "A reply shows an article only if its score is at least this share of the best article's (0 shows all three).", float),
     Setting("TEAM_ADDRESS", "", "Where alerts go when a customer clicks \"Still need help\" (empty: no alert email)."),
     Setting("IMAP_HOST", "", "Support mailbox server for `kb autoreply`."),
     Setting("IMAP_PORT", 993, "IMAP port (993 for ssl, 143 for starttls or none).", int),
@@ -92,6 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AUTOREPLY_WAKE_SECONDS", 30, "Longest the worker waits in IDLE before it looks at retries and alerts (well under IDLE's 29-minute limit).", int),
     Setting("AUTOREPLY_SENDER_CAP", 1, "At most this many auto-replies per sender in AUTOREPLY_SENDER_WINDOW_HOURS.", int),
     Setting("AUTOREPLY_SENDER_WINDOW_HOURS", 24, "The window of the per-sender cap, in hours.", float),
+    Setting("AUTOREPLY_SEND_ATTEMPTS", 10, "A reply the SMTP server turns away for now (4xx, unreachable) is tried this many times, with growing pauses (1 min doubling to 1 h), before a person takes the email. A 5xx refusal goes to a person at once.", int),
     Setting("AUTOREPLY_ALLOW_LIST", "", "Senders (addresses or @domain) answered despite automatic-mail headers, comma-separated; loop protection still applies."),
     Setting("AUTOREPLY_MAX_BYTES", 10_000_000, "Larger emails are only partly read (headers and the first this many bytes).", int),
 )

@@ -335,3 +335,26 @@ def test_a_later_success_clears_the_failure_text(session):
     age(session, record, next_attempt_at=1)
     assert ledger.begin_sending(session, record, record.reply_message_id) and ledger.finish_sent(session, record)
     assert record.state == "replied" and record.reason == "confident: best score 0.500"
+
+
+def test_the_migration_gives_existing_records_their_sender_key(db_app):
+    from alembic import command
+
+    from tests.test_postgres import alembic_config
+
+    engine = get_db(db_app).engine
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0002")
+        conn.execute(sa.text(
+            "INSERT INTO mail_records (dedupe_key, message_id, folder, from_addr, reply_to, subject, lang, text, "
+            "state, reason, matches, attempts, marked, created_at, updated_at, reply_message_id, sending_since) "
+            "VALUES (:key, '', 'INBOX', :addr, :addr, '', '', '', 'replied', '', '[]', 0, :no, :now, :now, "
+            ":reply, :now)"), [{"key": f"<{n}@x>", "addr": addr, "no": False, "now": utcnow().replace(tzinfo=None),
+                                "reply": f"<r{n}@kb>"}
+                               for n, addr in enumerate(["victim+old@example.com", "bob@example.com"])])
+        command.upgrade(alembic_config(conn), "head")
+    with session_scope(db_app) as session:
+        keys = dict(session.execute(sa.select(MailRecord.reply_to, MailRecord.sender_key)).all())
+        assert keys == {"victim+old@example.com": "victim@example.com", "bob@example.com": "bob@example.com"}
+        later = claim(session, "<new@x>", "victim@example.com")  # the cap sees the reply sent before the upgrade
+        assert ledger.record_decision(session, later, "reply", "confident").state == "person"
