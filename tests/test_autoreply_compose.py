@@ -166,7 +166,7 @@ def test_the_alert_tells_the_team_who_asked_what_and_what_kb_suggested(session, 
 def raw_incoming(sender: bytes, subject: bytes = b"Passwort vergessen", extra: bytes = b"") -> bytes:
     """A customer's email with headers sent as raw 8-bit UTF-8, as many mail programs do."""
     return (b"From: " + sender + b"\r\nTo: support@example.com\r\nSubject: " + subject
-            + b"\r\nMessage-ID: <8bit@example.org>\r\n" + extra
+            + b"\r\nMessage-ID: <" + str(hash(sender)).encode() + b"@example.org>\r\n" + extra
             + b"Content-Type: text/plain; charset=utf-8\r\n\r\nMy parcel never came.\r\n")
 
 
@@ -310,3 +310,27 @@ def test_reply_and_alert_texts_are_one_table_per_language():
     keys = set(compose.TEXTS["en"])
     assert {"subject_prefix", "quote_label", "alert_subject", "alert_intro"} <= keys
     assert all(set(texts) == keys for texts in compose.TEXTS.values())
+
+
+@pytest.mark.parametrize("smtputf8", [True, False])
+def test_8bit_addresses_reach_a_real_smtp_server_or_a_clear_refusal(session, make_article, smtp_sink_factory,
+                                                                     smtputf8):
+    from kb.autoreply import smtp
+
+    sink = smtp_sink_factory(smtputf8=smtputf8)
+    settings = {**SETTINGS, **sink.settings(SUPPORT_ADDRESS="support@example.com")}
+    for sender, rcpt in [("Jürgen <j@bücher.example>", "j@xn--bcher-kva.example"),
+                         ("Jürgen <jürgen@bücher.example>", "jürgen@xn--bcher-kva.example")]:
+        email = parse_message(raw_incoming(sender.encode()))
+        record = recorded(session, email, articles=[make_article("Parcels")])
+        message = compose.build_reply(record, email, compose.suggested_articles(session, record),
+                                      settings=settings, links=LINKS, message_id=compose.new_message_id(""))
+        if rcpt.isascii() or smtputf8:
+            smtp.send(message, settings)
+            assert sink.wait_for(1)[-1].rcpt_tos == [rcpt]
+            received = message_from_bytes(sink.messages[-1].data, policy=default_policy)
+            assert "Hello Jürgen," in received.get_body(("plain",)).get_content()
+            sink.messages.clear()
+        else:
+            with pytest.raises(smtp.SendRefused, match="SMTPUTF8"):
+                smtp.send(message, settings)
