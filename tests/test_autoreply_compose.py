@@ -203,7 +203,8 @@ def test_a_non_ascii_local_part_is_kept_for_an_smtputf8_server(session, make_art
 
 
 HOSTILE = ["", " ", "\r\n", "\n.\n", "Bcc: eve@evil.example", "a\r\nBcc: eve@evil.example", "\x00", "\x7f\x85\u2028",
-           "=?utf-8?q?=0D=0ABcc:_x?=", "<=?utf-8?q?=0D=0ABcc:_x?=@evil.example>", "=?utf-8?b?PT91dGYtOD9xPz0wRD0wQT89?=",
+           "=?utf-8?q?=0D=0ABcc:_x?=", "<=?utf-8?q?=0D=0ABcc:_x?=@evil.example>",
+           "=?utf-8?b?PT91dGYtOD9xPz0wRD0wQT89?=",
            "\udcff\udcfe", "\ud800", "ü", "你好", "<", ">", "<>", "<<a@b>>", '"', "\\",
            "x" * 2000, "y " * 600, "@", "a@b", "<a b@c>", "\t", "😀", "\u202e"]
 

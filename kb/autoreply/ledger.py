@@ -36,9 +36,7 @@ STILL_NEED_HELP = "still-need-help: the customer clicked \"Still need help\" aft
 RECLAIM_AFTER_SECONDS = 120
 KEY_LENGTH = 500  # MailRecord.dedupe_key
 MAX_SEND_ATTEMPTS = 10  # refused sends before a person takes the email (KB_AUTOREPLY_SEND_ATTEMPTS)
-# A failed send puts its error first in the reason and keeps the decision after this, so a later
-# success can give the decision back.
-DECIDED = "\ndecided: "
+DECIDED = "\ndecided: "  # a failed send's reason: its error, then this, then the decision (a success restores it)
 MAX_ERROR = 1000  # of an SMTP error quoted in a reason
 MAX_TEXT = 20_000  # of the cleaned question kept on the record: enough for a person to read
 
@@ -114,11 +112,8 @@ def match_dicts(session: so.Session, matches: Iterable[Any]) -> list[dict[str, A
 
 
 def replies_to_sender(session: so.Session, sender: str, since: datetime, *, exclude_id: int = 0) -> int:
-    """How many auto-replies were sent (or begun) to ``sender`` since ``since``.
-
-    Counted per mailbox (addresses.sender_key): victim+1@example.com is victim@example.com. A
-    reply the server refused for good, or gave up on, clears sending_since and does not count.
-    """
+    """Auto-replies sent (or begun) to ``sender``'s mailbox (addresses.sender_key) since ``since``."""
+    # A reply refused for good, or given up on, cleared its sending_since: it does not count.
     return session.scalar(sa.select(sa.func.count()).select_from(MailRecord).where(
         MailRecord.sender_key == sender_key(sender), MailRecord.reply_message_id.is_not(None),
         MailRecord.sending_since >= since, MailRecord.id != exclude_id)) or 0
@@ -164,10 +159,7 @@ def _failure(text: str, error: str, reason: str) -> str:
 
 
 def finish_sent(session: so.Session, record: MailRecord) -> bool:
-    """The SMTP server took the reply: sending -> replied (also after a too-eager recovery).
-
-    The failures of earlier attempts leave the reason: it says again why kb replied.
-    """
+    """The SMTP server took the reply: sending -> replied (also after a too-eager recovery), failures cleared."""
     late = sa.and_(MailRecord.state == "person", MailRecord.reason == UNKNOWN_IF_SENT)
     return _cas(session, record, ["sending", "person"], where=[sa.or_(MailRecord.state == "sending", late)],
                 state="replied", next_attempt_at=None, reason=_decision(record.reason))
@@ -175,10 +167,7 @@ def finish_sent(session: so.Session, record: MailRecord) -> bool:
 
 def fail_send(session: so.Session, record: MailRecord, error: str, *, backoff_base: float = 60,
               backoff_max: float = 3600, max_attempts: int = MAX_SEND_ATTEMPTS) -> bool:
-    """The send failed for now (4xx, no connection): sending -> retry after an exponential backoff.
-
-    After ``max_attempts`` failures a person takes the email, with the last error in the reason.
-    """
+    """Failed for now (4xx, no server): sending -> retry after a growing pause; person after ``max_attempts``."""
     attempts = record.attempts + 1
     if attempts >= max_attempts:
         return _cas(session, record, ["sending"], state="person", attempts=attempts, next_attempt_at=None,
