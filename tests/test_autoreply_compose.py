@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from email import message_from_bytes
+from email import message_from_bytes, message_from_string
+from email.errors import NonASCIILocalPartDefect
 from email.policy import default as default_policy
 
 import pytest
@@ -225,7 +226,7 @@ def test_every_header_kb_writes_from_customer_input_survives_any_string(session,
     record = recorded(session, email, articles=[article])
     articles = compose.suggested_articles(session, record)
     session.expunge(record)  # its fields are set to odd values below, never written
-    values = list(hostile_strings(300, seed=6))
+    values = list(hostile_strings(200, seed=6))
     for n, value in enumerate(values):
         email_fields = dict(subject=value, from_name=value, message_id=value, references=[value, "<ok@x>", value],
                             clean_text=value)
@@ -335,3 +336,38 @@ def test_8bit_addresses_reach_a_real_smtp_server_or_a_clear_refusal(session, mak
         else:
             with pytest.raises(smtp.SendRefused, match="SMTPUTF8"):
                 smtp.send(message, settings)
+
+
+def test_any_reply_address_makes_one_clean_recipient_or_a_clear_refusal(session, make_article):
+    email = incoming()
+    record = recorded(session, email, articles=[make_article("Parcels")])
+    session.expunge(record)
+    written = 0
+    for value in hostile_strings(300, seed=7):
+        for address in (value, f"{value}@example.org", f"ann{value}@{value}.example", f"ann@{value}"):
+            odd = dataclasses.replace(email, reply_to=address, from_addr=address, from_name=value)
+            try:
+                message = compose.build_reply(record, odd, [], settings=SETTINGS, links=LINKS,
+                                              message_id="<m@help.example.com>")
+            except compose.Unsendable as exc:
+                assert "reply address" in str(exc)
+                continue
+            wide = compose.needs_smtputf8(message)  # headers in raw UTF-8 (RFC 6532), read as text
+            data = compose.message_bytes(message)
+            back = message_from_string(data.decode("utf-8"), policy=default_policy) if wide \
+                else message_from_bytes(data, policy=default_policy)
+            assert len(back["To"].addresses) == 1 and back["Bcc"] is None and back["Cc"] is None, (value, address)
+            defects = [d for d in back["To"].defects if not (wide and isinstance(d, NonASCIILocalPartDefect))]
+            assert not defects and not back.defects, (value, address, back["To"])
+            written += 1
+    assert written > 30  # some odd values still make an address: otherwise the test would prove nothing
+
+
+def test_huge_customer_text_costs_no_more_than_a_line_of_it(session, make_article):
+    from kb.autoreply import outgoing
+
+    huge = "=?utf-8?q?=0D=0ABcc:_x?= " * 200_000 + "\n" * 500_000 + "end"
+    assert outgoing.header_text(huge, 200).startswith("Bcc: x Bcc: x")
+    assert len(outgoing.header_text(huge, 200)) <= 200
+    assert outgoing.quote_lines(huge, 4, 300)[-1].endswith("…")
+    assert outgoing.message_ids(["<" + "x" * 10_000 + "@y>", "<ok@y>"]) == ["<ok@y>"]

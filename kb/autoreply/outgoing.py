@@ -14,6 +14,9 @@ from email.policy import default as default_policy
 # Header lines may hold 998 characters (RFC 5322 2.1.1); kb's Message-ID columns hold 500.
 MAX_ID_CHARS = 250
 MAX_REFERENCES = 10  # RFC 5322 3.6.4 lets a long References chain be trimmed; keep the first and the latest
+# Of a long text only this many times the characters kept are read: enough for any encoding or
+# blank lines, and a megabyte of text costs no more than a line of it.
+READ_FACTOR = 20
 MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>")  # no <, > or space inside
 _ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")  # what surrogateescape makes of undecodable bytes
 _LONE_SURROGATES = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # from nowhere valid: replaced
@@ -70,7 +73,7 @@ def header_text(value: object, limit: int) -> str:
     encoded line break would become a real one (a header injection). Such words are decoded here,
     cleaned like the rest, and any "=?" left is broken up so nothing is decoded again.
     """
-    text = _HEADER_BREAKS.sub(" ", readable(value))
+    text = _HEADER_BREAKS.sub(" ", readable(value)[:limit * READ_FACTOR])
     if "=?" in text:
         text = _HEADER_BREAKS.sub(" ", _decode_words(text)).replace("=?", "= ?")
     return shorten(" ".join(text.split()), limit)
@@ -102,7 +105,8 @@ def thread_headers(parent: object, references: object) -> tuple[str, str]:
 
 def quote_lines(text: object, max_lines: int, max_chars: int) -> list[str]:
     """The first non-empty lines of ``text``: at most ``max_lines`` and ``max_chars``, "…" where cut."""
-    lines = [line for line in (" ".join(raw.split()) for raw in body_text(text).split("\n")) if line]
+    text = body_text(readable(text)[:max_chars * READ_FACTOR])
+    lines = [line for line in (" ".join(raw.split()) for raw in text.split("\n")) if line]
     kept: list[str] = []
     room = max_chars
     for line in lines[:max_lines]:
