@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 import uuid
+from datetime import timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -23,6 +24,7 @@ from kb.autoreply.models import MailRecord
 from kb.autoreply.worker import Worker
 from kb.cli import run_import
 from kb.db import session_scope
+from kb.models import utcnow
 from kb.web import create_app
 from tests.conftest import REPO, close_app, make_config
 
@@ -329,12 +331,16 @@ def test_smtp_down_for_a_while_then_replies_go_out(mail_app, pymap_server, smtp_
 def test_smtp_refusing_then_accepting(mail_app, pymap_server, smtp_sink):
     smtp_sink.refuse = "451 4.3.0 try again later"
     pymap_server.append(make_email(sender="patient@customer.example"))
-    worker = make_worker(mail_app, retry_base=0.3)
+    worker = make_worker(mail_app, retry_base=60)
     assert worker.run_once()["retry"] == 1
     smtp_sink.refuse = None
     worker.run_once()
     assert smtp_sink.messages == []  # not due yet: the backoff holds
-    time.sleep(0.35)
+    with session_scope(mail_app) as session:  # the minute passes (a wait would be at the mercy of load)
+        [record] = session.scalars(sa.select(MailRecord)).all()
+        assert record.next_attempt_at > utcnow() + timedelta(seconds=50)
+        record.next_attempt_at = utcnow() - timedelta(seconds=1)
+        session.commit()
     worker.run_once()
     [mail] = smtp_sink.wait_for(1)
     assert mail.rcpt_tos == ["patient@customer.example"]
@@ -553,7 +559,8 @@ def test_temporary_refusals_are_retried_a_limited_number_of_times(app_factory, t
     pymap_server.append(make_email(sender="patient@customer.example"))
     worker = make_worker(app, retry_base=0.05)
     worker.run_once()
-    wait_until(lambda: (worker.run_once(), records(app)[0].state == "person")[1], what="the retries to run out")
+    wait_until(lambda: (worker.run_once(), records(app)[0].state == "person")[1], timeout=30,
+               what="the retries to run out")
     [record] = records(app)
     assert record.attempts == 3 and record.reason.startswith("send-failed: gave up after 3 attempts")
     assert answer in record.reason

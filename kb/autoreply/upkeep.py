@@ -43,8 +43,9 @@ class Upkeep:
             ledger.refuse_send(session, record, str(exc))
             log.warning("reply to %s refused for good (%s); left for a person", record.reply_to, exc)
         elif isinstance(exc, smtp.SendFailed):
-            attempts = int(self.settings.get("AUTOREPLY_SEND_ATTEMPTS") or ledger.MAX_SEND_ATTEMPTS)
-            ledger.fail_send(session, record, str(exc), backoff_base=self.retry_base, max_attempts=attempts)
+            limit = self.settings.get("AUTOREPLY_SEND_ATTEMPTS")
+            ledger.fail_send(session, record, str(exc), backoff_base=self.retry_base,
+                             max_attempts=ledger.MAX_SEND_ATTEMPTS if limit is None else max(1, int(limit)))
             log.warning("reply to %s refused (%s); %s", record.reply_to, exc,
                         "retrying later" if record.state == "retry" else "left for a person")
         else:
