@@ -2,13 +2,16 @@
 
     .venv/bin/python benchmarks/eval_match.py stackfaq test      # the figures in the README
     .venv/bin/python benchmarks/eval_match.py stackfaq dev --sweep
+    .venv/bin/python benchmarks/eval_match.py stackfaq dev --cut-sweep   # the relative cut of suggestions
     .venv/bin/python benchmarks/eval_match.py aiabde-pt
     .venv/bin/python benchmarks/eval_match.py --results out.jsonl --queries Q.jsonl  # score `kb match` output
 
 Datasets live in ../shared/eval/<name>/ (articles.jsonl, queries[-<split>].jsonl with
-"answer_ids"). Prints P@1, Recall@3, MRR, and at the configured threshold (KB_AUTOREPLY_THRESHOLD,
-else the default) the coverage (share of queries kb replies to) and the precision of replies
-(share of replies whose 3 suggestions hold a right article). Tune on dev only, never on test.
+"answer_ids"; --eval-dir points elsewhere). Prints P@1, Recall@3, MRR, and at the configured
+threshold (KB_AUTOREPLY_THRESHOLD, else the default) the coverage (share of queries kb replies
+to), the precision of replies (share of replies whose suggestions, at most 3 and none under
+KB_AUTOREPLY_RELATIVE_CUT of the best score, hold a right article) and how many articles a reply
+shows on average. Tune on dev only, never on test.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kb.autoreply.decision import TOP, should_reply, thresholds  # noqa: E402
+from kb.autoreply.decision import TOP, relative_cut, should_reply, shown_count, thresholds  # noqa: E402
 from kb.autoreply.match_command import run_match  # noqa: E402
 from kb.autoreply.matcher import Match  # noqa: E402
 from kb.config import load_config  # noqa: E402
@@ -31,9 +34,9 @@ EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 RULE_FREE = ("confident:", "low-score:", "ambiguous:", "no-match:")
 
 
-def dataset_paths(name: str, split: str | None) -> tuple[Path, Path]:
+def dataset_paths(name: str, split: str | None, root: Path = EVAL) -> tuple[Path, Path]:
     """(articles, queries) files of a shared evaluation set."""
-    folder = EVAL / name
+    folder = root / name
     queries = folder / (f"queries-{split}.jsonl" if split else "queries.jsonl")
     return folder / "articles.jsonl", queries
 
@@ -47,22 +50,34 @@ def run(articles: Path, queries: Path, settings: dict) -> tuple[list[dict], floa
     return [json.loads(line) for line in lines], time.perf_counter() - start
 
 
-def score(outputs: list[dict], labels: dict[str, set[str]], suggestions: int = TOP) -> dict:
-    """P@1, Recall@3, MRR, and coverage and precision of the replies as `kb match` decided them."""
-    p1 = r3 = mrr = replied = right = 0.0
+def score(outputs: list[dict], labels: dict[str, set[str]], suggestions: int = TOP, share: float = 0.0) -> dict:
+    """P@1, Recall@3, MRR, and coverage, precision and articles shown of the replies `kb match` decided."""
+    p1 = r3 = mrr = replied = right = shown_total = 0.0
     for out in outputs:
         ranked = [r["id"] for r in out["results"]]
         answers = labels[str(out["id"])]
         rank = next((k for k, article in enumerate(ranked) if article in answers), None)
-        hit = rank is not None and rank < suggestions
+        shown = shown_count([r["score"] for r in out["results"][:suggestions]], share)
         p1 += rank == 0
-        r3 += hit
+        r3 += rank is not None and rank < suggestions
         mrr += 0 if rank is None else 1 / (rank + 1)
         replied += out["reply"]
-        right += out["reply"] and hit
+        right += out["reply"] and rank is not None and rank < shown
+        shown_total += shown if out["reply"] else 0
     n = len(outputs) or 1
     return {"queries": len(outputs), "P@1": p1 / n, "R@3": r3 / n, "MRR": mrr / n,
-            "coverage": replied / n, "precision": right / replied if replied else 1.0}
+            "coverage": replied / n, "precision": right / replied if replied else 1.0,
+            "shown": shown_total / replied if replied else 0.0}
+
+
+def cut_sweep(outputs: list[dict], labels: dict[str, set[str]]) -> None:
+    """Precision of replies and articles shown per reply, for each relative cut of the suggestions."""
+    print("cut  precision  shown  replies-losing-their-right-article")
+    base = score(outputs, labels)
+    for step in range(0, 95, 5):
+        figures = score(outputs, labels, share=step / 100)
+        lost = round((base["precision"] - figures["precision"]) * base["coverage"] * base["queries"])
+        print(f"{step / 100:4.2f} {figures['precision']:9.3f} {figures['shown']:6.2f}  {lost}")
 
 
 def held_out_matches(articles: Path, queries: Path, settings: dict) -> list[list[Match]]:
@@ -109,24 +124,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("split", nargs="?", help="dev or test (none for sets with one queries.jsonl)")
     parser.add_argument("--sweep", action="store_true",
                         help="threshold and margin sweep, with each query's answer held out too (dev only)")
+    parser.add_argument("--cut-sweep", action="store_true",
+                        help="precision and articles shown per relative cut of the suggestions (dev only)")
+    parser.add_argument("--eval-dir", type=Path, default=EVAL, help=f"where the datasets are (default {EVAL})")
     parser.add_argument("--results", type=Path, help="score this saved `kb match` output instead")
     parser.add_argument("--queries", type=Path, help="the labelled queries of --results")
     args = parser.parse_args(argv)
     settings = load_config()
-    articles, queries = dataset_paths(args.dataset, args.split)
+    articles, queries = dataset_paths(args.dataset, args.split, args.eval_dir)
     queries = args.queries or queries
     labels = {str(q["id"]): set(q["answer_ids"]) for q in map(json.loads, open(queries, encoding="utf-8"))}
     if args.results:
         outputs, seconds = [json.loads(line) for line in open(args.results, encoding="utf-8")], 0.0
     else:
         outputs, seconds = run(articles, queries, settings)
-    figures = score(outputs, labels)
+    figures = score(outputs, labels, share=relative_cut(settings))
     threshold, margin = thresholds(settings)
-    print(f"{queries}: {figures['queries']} queries, threshold {threshold}, margin {margin}"
+    print(f"{queries}: {figures['queries']} queries, threshold {threshold}, margin {margin}, "
+          f"relative cut {relative_cut(settings)}"
           + (f", {seconds:.1f} s" if seconds else ""))
     print("  ".join(f"{key} {value:.3f}" for key, value in figures.items() if key != "queries"))
     if args.sweep:
         sweep(outputs, labels, held_out_matches(articles, queries, settings))
+    if args.cut_sweep:
+        cut_sweep(outputs, labels)
 
 
 if __name__ == "__main__":

@@ -252,3 +252,109 @@ def test_the_cleaned_text_is_kept_capped(session):
     assert len(record.text) == ledger.MAX_TEXT
     ledger.record_decision(session, claim(session, "<2@x>", text="kept"), "skip", "list")
     assert ledger.list_records(session, "skipped")[0].text == "kept"  # no text given: unchanged
+
+
+@pytest.mark.parametrize("address, key", [
+    ("victim@example.com", "victim@example.com"),
+    ("victim+1@example.com", "victim@example.com"),
+    ("Victim+news+2@EXAMPLE.com", "victim@example.com"),
+    ("victim@example.com.", "victim@example.com"),
+    ('"victim+3"@example.com', "victim@example.com"),
+    ("first.last@example.com", "first.last@example.com"),  # dots matter at most providers
+    ("First.Last+x@gmail.com", "firstlast@gmail.com"),  # not at Gmail
+    ("first.last@googlemail.com", "firstlast@gmail.com"),
+    ("jürgen@exämple.com", "jürgen@xn--exmple-cua.com"),
+    ("jürgen@xn--exmple-cua.com", "jürgen@xn--exmple-cua.com"),
+    ("+only@example.com", "+only@example.com"),  # nothing before the tag: the address itself
+    ("", ""),
+    ("no-at-sign", "no-at-sign"),
+    ("\udcff@example.com", None),
+])
+def test_sender_key_folds_plus_tags_case_and_gmail_dots(address, key):
+    from kb.autoreply.addresses import sender_key
+
+    result = sender_key(address)
+    if key is None:  # undecodable bytes: any stable key that the database can store
+        assert result == sender_key(address) and result.encode("utf-8")
+    else:
+        assert result == key
+
+
+def test_the_sender_cap_holds_across_plus_tags_and_case(db_app):
+    with session_scope(db_app) as session:
+        first = claim(session, "<0@x>", "victim@example.com")
+        ledger.record_decision(session, first, "reply", "confident")
+        assert ledger.begin_sending(session, first, "<r0@kb>") and ledger.finish_sent(session, first)
+        for n, sender in enumerate(["victim+1@example.com", "Victim@EXAMPLE.com", "victim+abc@Example.COM"], 1):
+            record = claim(session, f"<{n}@x>", sender)
+            ledger.record_decision(session, record, "reply", "confident")
+            assert record.state == "person" and record.reason.startswith("sender-cap: "), sender
+        other = claim(session, "<9@x>", "victim2@example.com")
+        assert ledger.record_decision(session, other, "reply", "confident").state == "new"
+
+
+def sending(session, key="<a1@example.com>", sender="ann@example.com"):
+    """A claimed email whose reply is being sent."""
+    record = claim(session, key, sender)
+    ledger.record_decision(session, record, "reply", "confident: best score 0.500")
+    assert ledger.begin_sending(session, record, f"<r-{key.strip('<>')}>")
+    return record
+
+
+def test_a_permanent_refusal_goes_to_a_person_with_the_servers_answer(session):
+    record = sending(session)
+    assert ledger.refuse_send(session, record, "The SMTP server refused the recipient: 550 5.1.1 no such user")
+    assert record.state == "person" and record.next_attempt_at is None
+    assert record.reason.startswith("send-refused: ") and "550 5.1.1 no such user" in record.reason
+    assert ledger.due_retries(session, utcnow() + timedelta(days=1)) == []
+    # Nothing reached the customer, so the refusal does not use up their auto-reply.
+    later = claim(session, "<a2@example.com>", "ann@example.com")
+    assert ledger.record_decision(session, later, "reply", "confident").state == "new"
+
+
+def test_retries_have_a_limit_then_a_person_takes_the_email(session):
+    record = sending(session)
+    for attempt in range(1, 4):
+        ledger.fail_send(session, record, f"451 busy {attempt}", backoff_base=60, max_attempts=3)
+        if attempt < 3:
+            assert record.state == "retry"
+            age(session, record, next_attempt_at=1)
+            assert ledger.begin_sending(session, record, record.reply_message_id)
+    assert record.state == "person" and record.attempts == 3 and record.next_attempt_at is None
+    assert record.reason.startswith("send-failed: gave up after 3 attempts") and "451 busy 3" in record.reason
+
+
+def test_a_later_success_clears_the_failure_text(session):
+    record = sending(session)
+    ledger.fail_send(session, record, "451 4.3.0 try again later", backoff_base=60)
+    ledger.fail_send(session, record, "x")  # not sending: ignored
+    age(session, record, next_attempt_at=1)
+    assert ledger.begin_sending(session, record, record.reply_message_id)
+    ledger.fail_send(session, record, "421 4.3.2 closing", backoff_base=60)
+    assert "421" in record.reason and "451" not in record.reason  # only the latest failure is kept
+    age(session, record, next_attempt_at=1)
+    assert ledger.begin_sending(session, record, record.reply_message_id) and ledger.finish_sent(session, record)
+    assert record.state == "replied" and record.reason == "confident: best score 0.500"
+
+
+def test_the_migration_gives_existing_records_their_sender_key(db_app):
+    from alembic import command
+
+    from tests.test_postgres import alembic_config
+
+    engine = get_db(db_app).engine
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0002")
+        conn.execute(sa.text(
+            "INSERT INTO mail_records (dedupe_key, message_id, folder, from_addr, reply_to, subject, lang, text, "
+            "state, reason, matches, attempts, marked, created_at, updated_at, reply_message_id, sending_since) "
+            "VALUES (:key, '', 'INBOX', :addr, :addr, '', '', '', 'replied', '', '[]', 0, :no, :now, :now, "
+            ":reply, :now)"), [{"key": f"<{n}@x>", "addr": addr, "no": False, "now": utcnow().replace(tzinfo=None),
+                                "reply": f"<r{n}@kb>"}
+                               for n, addr in enumerate(["victim+old@example.com", "bob@example.com"])])
+        command.upgrade(alembic_config(conn), "head")
+    with session_scope(db_app) as session:
+        keys = dict(session.execute(sa.select(MailRecord.reply_to, MailRecord.sender_key)).all())
+        assert keys == {"victim+old@example.com": "victim@example.com", "bob@example.com": "bob@example.com"}
+        later = claim(session, "<new@x>", "victim@example.com")  # the cap sees the reply sent before the upgrade
+        assert ledger.record_decision(session, later, "reply", "confident").state == "person"

@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 import uuid
+from datetime import timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -23,6 +24,7 @@ from kb.autoreply.models import MailRecord
 from kb.autoreply.worker import Worker
 from kb.cli import run_import
 from kb.db import session_scope
+from kb.models import utcnow
 from kb.web import create_app
 from tests.conftest import REPO, close_app, make_config
 
@@ -329,17 +331,22 @@ def test_smtp_down_for_a_while_then_replies_go_out(mail_app, pymap_server, smtp_
 def test_smtp_refusing_then_accepting(mail_app, pymap_server, smtp_sink):
     smtp_sink.refuse = "451 4.3.0 try again later"
     pymap_server.append(make_email(sender="patient@customer.example"))
-    worker = make_worker(mail_app, retry_base=0.3)
+    worker = make_worker(mail_app, retry_base=60)
     assert worker.run_once()["retry"] == 1
     smtp_sink.refuse = None
     worker.run_once()
     assert smtp_sink.messages == []  # not due yet: the backoff holds
-    time.sleep(0.35)
+    with session_scope(mail_app) as session:  # the minute passes (a wait would be at the mercy of load)
+        [record] = session.scalars(sa.select(MailRecord)).all()
+        assert record.next_attempt_at > utcnow() + timedelta(seconds=50)
+        record.next_attempt_at = utcnow() - timedelta(seconds=1)
+        session.commit()
     worker.run_once()
     [mail] = smtp_sink.wait_for(1)
     assert mail.rcpt_tos == ["patient@customer.example"]
     [record] = records(mail_app)
     assert (record.state, record.attempts) == ("replied", 1)
+    assert record.reason.startswith("confident:") and "451" not in record.reason  # the failure is cleared
 
 
 def test_smtp_connection_breaking_after_data_goes_to_a_person_not_resent(mail_app, pymap_server, smtp_sink,
@@ -493,3 +500,79 @@ def test_a_failure_on_one_email_hands_it_to_a_person_and_goes_on(mail_app, pymap
     assert first.state == "person" and first.reason == "error: RuntimeError: boom"
     assert second.state == "replied"
     assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["second@customer.example"]]
+
+
+def eight_bit_email(sender: bytes, subject: bytes = b"How do I reset my password?") -> bytes:
+    """A customer's email whose From header is raw 8-bit text, as many mail programs send it."""
+    return (b"From: " + sender + b"\r\nTo: support@kb.example\r\nSubject: " + subject
+            + b"\r\nMessage-ID: <" + uuid.uuid4().hex.encode() + b"@customer.example>\r\n"
+            + b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            + b"I forgot my password and cannot sign in. How can I reset the password?\r\n")
+
+
+@pytest.mark.parametrize("sender, name", [
+    ("Jürgen Müller <juergen@customer.example>".encode(), "Jürgen Müller"),
+    ("\"Müller, Jürgen\" <juergen@customer.example>".encode(), "Müller, Jürgen"),
+    ("王小明 <juergen@customer.example>".encode(), "王小明"),
+    (b"J\xfcrgen M\xfcller <juergen@customer.example>", "Jürgen Müller"),  # Latin-1 bytes, not UTF-8
+])
+def test_an_8bit_display_name_gets_its_reply_with_the_name_intact(mail_app, pymap_server, smtp_sink, sender, name):
+    pymap_server.append(eight_bit_email(sender, "Passwort zurücksetzen? How do I reset my password?".encode()))
+    assert make_worker(mail_app).run_once()["replied"] == 1
+    [mail] = smtp_sink.wait_for(1)
+    reply = parsed(mail)
+    assert mail.rcpt_tos == ["juergen@customer.example"]
+    assert reply["To"].addresses[0].display_name == name
+    assert reply["Subject"] == "Re: Passwort zurücksetzen? How do I reset my password?"
+    assert f"Hello {name}," in reply.get_body(("plain",)).get_content()
+    assert reply["Content-Language"] == "en"
+    assert reply["From"].addresses[0].display_name == "Customer support"
+
+
+@pytest.mark.parametrize("where, answer", [
+    ("rcpt", "550 5.1.1 <gone@customer.example>: Recipient address rejected"),
+    ("data", "552 5.3.4 Message size exceeds fixed limit"),
+    ("data", "554 5.7.1 Rejected by policy"),
+])
+def test_a_permanent_smtp_refusal_hands_the_email_to_a_person_at_once(mail_app, pymap_server, smtp_sink, where,
+                                                                       answer):
+    setattr(smtp_sink, "refuse_rcpt" if where == "rcpt" else "refuse", answer)
+    pymap_server.append(make_email(sender="gone@customer.example"))
+    pymap_server.append(make_email(sender="fine@customer.example"))
+    worker = make_worker(mail_app, retry_base=0.05)
+    assert worker.run_once()["person"] == 2
+    first = records(mail_app)[0]
+    assert first.state == "person" and first.reason.startswith("send-refused: ") and answer in first.reason
+    assert "kb-needs-person" in pymap_server.flags()[first.uid]
+    setattr(smtp_sink, "refuse_rcpt" if where == "rcpt" else "refuse", None)
+    time.sleep(0.1)
+    worker.run_once()
+    assert smtp_sink.messages == [] and {r.state for r in records(mail_app)} == {"person"}  # never retried
+
+
+@pytest.mark.parametrize("answer", ["451 4.3.0 Try again later", "421 4.3.2 Service shutting down"])
+def test_temporary_refusals_are_retried_a_limited_number_of_times(app_factory, tmp_path, articles_db, pymap_server,
+                                                                  smtp_sink, answer):
+    app = seeded_app(app_factory, tmp_path, articles_db, **pymap_server.settings(), **smtp_sink.settings(),
+                     AUTOREPLY_SEND_ATTEMPTS=3)
+    smtp_sink.refuse = answer
+    pymap_server.append(make_email(sender="patient@customer.example"))
+    worker = make_worker(app, retry_base=0.05)
+    worker.run_once()
+    wait_until(lambda: (worker.run_once(), records(app)[0].state == "person")[1], timeout=30,
+               what="the retries to run out")
+    [record] = records(app)
+    assert record.attempts == 3 and record.reason.startswith("send-failed: gave up after 3 attempts")
+    assert answer in record.reason
+    assert "kb-needs-person" in pymap_server.flags()[record.uid]
+
+
+def test_plus_addresses_and_case_do_not_get_past_the_sender_cap(mail_app, pymap_server, smtp_sink):
+    senders = ["victim@customer.example", *[f"victim+{n}@customer.example" for n in range(1, 6)],
+               "Victim@CUSTOMER.example", "VICTIM+x@Customer.Example"]
+    for sender in senders:
+        pymap_server.append(make_email(sender=sender))
+    counts = make_worker(mail_app).run_once()
+    assert (counts["replied"], counts["person"]) == (1, len(senders) - 1)
+    assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["victim@customer.example"]]
+    assert all(r.reason.startswith("sender-cap: ") for r in records(mail_app)[1:])

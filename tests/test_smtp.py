@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from email import message_from_bytes, policy
+from email import message_from_bytes, message_from_string, policy
+from email.headerregistry import Address
 from email.message import EmailMessage
 
 import pytest
 
-from kb.autoreply.smtp import SendFailed, SendUncertain, send
+from kb.autoreply.smtp import SendFailed, SendRefused, SendUncertain, send
 from kb.errors import ConfigError
 
 
@@ -125,3 +126,43 @@ def test_untrusted_smtp_certificate_is_refused(smtp_sink_factory, tls_certificat
     with pytest.raises(SendFailed, match="certificate verify failed"):
         send(make_reply(), sink.settings(SMTP_SECURITY="starttls"))
     assert sink.messages == []
+
+
+@pytest.mark.parametrize("where, answer, final", [
+    ("rcpt", "550 5.1.1 <customer@example.com>: no such user here", True),
+    ("data", "552 5.3.4 Message size exceeds fixed limit", True),
+    ("data", "554 5.7.1 Message rejected as spam", True),
+    ("rcpt", "450 4.2.1 mailbox busy, try later", False),
+    ("data", "451 4.3.0 Try again later", False),
+    ("data", "421 4.3.2 Service shutting down", False),
+])
+def test_5xx_refusals_are_final_4xx_can_be_retried_both_with_the_servers_answer(smtp_sink, where, answer, final):
+    setattr(smtp_sink, "refuse_rcpt" if where == "rcpt" else "refuse", answer)
+    with pytest.raises(SendFailed) as failed:
+        send(make_reply(), smtp_sink.settings())
+    assert isinstance(failed.value, SendRefused) == final
+    assert answer in str(failed.value) and f"{smtp_sink.host}:{smtp_sink.port}" in str(failed.value)
+    assert smtp_sink.messages == []
+
+
+def international_reply() -> EmailMessage:
+    """A reply whose recipient has a non-ASCII local part, written with the email package's address objects."""
+    message = make_reply(to="")
+    del message["To"]
+    message["To"] = Address("Jürgen Müller", "jürgen", "example.com")
+    return message
+
+
+def test_a_non_ascii_local_part_without_smtputf8_is_refused_with_a_clear_reason(smtp_sink):
+    with pytest.raises(SendRefused, match="jürgen@example.com.*SMTPUTF8"):
+        send(international_reply(), smtp_sink.settings())
+    assert smtp_sink.messages == []
+
+
+def test_a_non_ascii_local_part_goes_out_when_the_server_announces_smtputf8(smtp_sink_factory):
+    sink = smtp_sink_factory(smtputf8=True)
+    send(international_reply(), sink.settings())
+    [mail] = sink.wait_for(1)
+    assert mail.rcpt_tos == ["jürgen@example.com"]
+    received = message_from_string(mail.data.decode("utf-8"), policy=policy.default)  # SMTPUTF8: raw UTF-8
+    assert received["To"].addresses[0].display_name == "Jürgen Müller"

@@ -2,7 +2,11 @@
 
 Replies are multipart text + HTML, threaded (In-Reply-To, References), marked as automatic
 (RFC 3834 Auto-Submitted, and X-Auto-Response-Suppress for Exchange) so other robots do not
-answer them, and carry a Message-ID at the host of KB_BASE_URL that kb remembers.
+answer them, and carry a Message-ID at the host of KB_BASE_URL that kb remembers. Headers are
+written with the email package's address objects under policy.SMTP: display names and subjects
+in RFC 2047 words, domains in IDNA. Whatever kb copies from the customer's email passes through
+kb.autoreply.outgoing first, so any string makes a valid message. The sentences are in
+kb/autoreply/texts.py.
 """
 
 from __future__ import annotations
@@ -10,52 +14,36 @@ from __future__ import annotations
 import html
 import uuid
 from collections.abc import Mapping, Sequence
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import default as default_policy
+from email.policy import SMTP
 from email.utils import formatdate
 from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from kb.autoreply.addresses import MAX_NAME_CHARS, Unsendable, needs_smtputf8 as _non_ascii, reply_address
 from kb.autoreply.cleaning import clean_subject
+from kb.autoreply.decision import relative_cut, shown_count
 from kb.autoreply.models import MailRecord
+from kb.autoreply.outgoing import body_text, header_text, quote_lines, readable, thread_headers
 from kb.autoreply.parsing import ParsedEmail
 from kb.autoreply.rules import domain_of_base_url
-from kb.autoreply.textproc import normalise_lang
+from kb.autoreply.texts import TEXTS, template_lang
+from kb.errors import ConfigError
 from kb.models import Article
 from kb.rendering import plain_text
 
+__all__ = ["TEXTS", "Unsendable", "build_alert", "build_reply", "message_bytes", "needs_smtputf8",
+           "suggested_articles", "template_lang"]
+
 EXCERPT_CHARS = 160  # about two lines of a mail client
 MAX_ARTICLES = 3
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {"hello": "Hello,", "hello_name": "Hello {name},", "subject": "Your question to support",
-           "intro": "Thank you for your email. These articles may answer your question:",
-           "ask": "Did this solve it? Let us know with one click:",
-           "solved": "Solved", "help": "Still need help",
-           "note": "This is an automatic reply. If the articles do not help, choose \"Still need help\" "
-                   "and a person from our team will answer you.",
-           "sign": "Customer support"},
-    "zh": {"hello": "您好，", "hello_name": "{name}，您好：", "subject": "您的咨询",
-           "intro": "感谢您的来信。以下文章或许能解答您的问题：",
-           "ask": "问题解决了吗？请点击告诉我们：",
-           "solved": "已解决", "help": "仍需帮助",
-           "note": "这是一封自动回复邮件。如果这些文章没有帮助，请点击“仍需帮助”，我们的工作人员会回复您。",
-           "sign": "客户支持"},
-    "nb": {"hello": "Hei,", "hello_name": "Hei {name},", "subject": "Spørsmålet ditt til kundeservice",
-           "intro": "Takk for e-posten din. Disse artiklene kan svare på spørsmålet ditt:",
-           "ask": "Ble problemet løst? Gi oss beskjed med ett klikk:",
-           "solved": "Løst", "help": "Trenger fortsatt hjelp",
-           "note": "Dette er et automatisk svar. Hvis artiklene ikke hjelper, velg «Trenger fortsatt hjelp», "
-                   "så svarer en av oss deg.",
-           "sign": "Kundeservice"},
-}
-
-
-def template_lang(lang: str | None) -> str:
-    """The reply language: the email's when kb has a template for it ("no" is nb), else en."""
-    code = normalise_lang(lang) or ""
-    return code if code in TEXTS else "en"
+QUOTE_LINES = 4  # of the customer's question, quoted at the top of the reply
+QUOTE_CHARS = 300
+MAX_SUBJECT_CHARS = 200
+POLICY = SMTP  # CRLF line ends; non-ASCII header text as RFC 2047 encoded words
 
 
 def new_message_id(base_url: str) -> str:
@@ -72,9 +60,15 @@ def excerpt(article: Article, chars: int = EXCERPT_CHARS) -> str:
     return cut.rstrip(" ,.;:") + "…"
 
 
-def suggested_articles(session: so.Session, record: MailRecord) -> list[tuple[Article, str]]:
-    """The record's matched articles that are still published, with excerpts, best first."""
-    ids = [int(m["article_id"]) for m in record.matches if str(m.get("article_id", "")).isdigit()]
+def suggested_articles(session: so.Session, record: MailRecord,
+                       settings: Mapping[str, Any] | None = None) -> list[tuple[Article, str]]:
+    """The record's matched articles worth showing that are still published, with excerpts, best first.
+
+    An article far below the best one (under AUTOREPLY_RELATIVE_CUT of its score) is not shown.
+    """
+    matches = [m for m in record.matches if str(m.get("article_id", "")).isdigit()]
+    shown = shown_count([float(m.get("score") or 0) for m in matches], relative_cut(settings or {}))
+    ids = [int(m["article_id"]) for m in matches[:shown]]
     found = {a.id: a for a in session.scalars(sa.select(Article).where(
         Article.id.in_(ids), Article.status == "published"))}
     return [(found[i], excerpt(found[i])) for i in ids if i in found][:MAX_ARTICLES]
@@ -85,10 +79,23 @@ def article_url(base_url: str, article: Article) -> str:
     return f"{base_url.rstrip('/')}/articles/{article.slug}"
 
 
-def _text_body(t: Mapping[str, str], greeting: str, items: Sequence[tuple[str, str, str]],
+def support_sender(settings: Mapping[str, Any], texts: Mapping[str, str]) -> Address:
+    """KB_SUPPORT_NAME <KB_SUPPORT_ADDRESS>; without a name, "Customer support" in the email's language."""
+    address = str(settings.get("SUPPORT_ADDRESS") or "")
+    try:
+        return reply_address(settings.get("SUPPORT_NAME") or texts["sender_name"], address)
+    except Unsendable:
+        raise ConfigError(f"KB_SUPPORT_ADDRESS {address!r} is not an email address: set it to the "
+                          "support mailbox's address.") from None
+
+
+def _text_body(t: Mapping[str, str], greeting: str, quote: Sequence[str], items: Sequence[tuple[str, str, str]],
                links: tuple[str, str]) -> str:
     """The plain-text part."""
-    lines = [greeting, "", t["intro"], ""]
+    lines = [greeting, ""]
+    if quote:
+        lines += [t["quote_label"], *(f"> {line}" for line in quote), ""]
+    lines += [t["intro"], ""]
     for title, snippet, url in items:
         lines += [f"* {title}", *([f"  {snippet}"] if snippet else []), f"  {url}", ""]
     lines += [t["ask"], f"{t['solved']}: {links[0]}", f"{t['help']}: {links[1]}", "", t["note"], "",
@@ -96,12 +103,17 @@ def _text_body(t: Mapping[str, str], greeting: str, items: Sequence[tuple[str, s
     return "\n".join(lines) + "\n"
 
 
-def _html_body(t: Mapping[str, str], greeting: str, items: Sequence[tuple[str, str, str]],
+def _html_body(t: Mapping[str, str], greeting: str, quote: Sequence[str], items: Sequence[tuple[str, str, str]],
                links: tuple[str, str], lang: str) -> str:
     """The HTML part; every piece of text is escaped."""
     e = html.escape
     parts = [f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"></head><body>',
-             f"<p>{e(greeting)}</p>", f"<p>{e(t['intro'])}</p>", "<ul>"]
+             f"<p>{e(greeting)}</p>"]
+    if quote:
+        parts += [f"<p>{e(t['quote_label'])}</p>",
+                  '<blockquote style="margin:0 0 1em;padding-left:1em;border-left:3px solid #ccc;color:#555">'
+                  + "<br>".join(e(line) for line in quote) + "</blockquote>"]
+    parts += [f"<p>{e(t['intro'])}</p>", "<ul>"]
     for title, snippet, url in items:
         parts.append(f'<li><a href="{e(url)}">{e(title)}</a>' + (f"<br>{e(snippet)}" if snippet else "") + "</li>")
     parts += ["</ul>", f"<p>{e(t['ask'])}</p>",
@@ -113,60 +125,97 @@ def _html_body(t: Mapping[str, str], greeting: str, items: Sequence[tuple[str, s
 
 def reply_subject(subject: str, lang: str) -> str:
     """"Re: <subject without its Re:/Fwd: prefixes>", or a default when the subject is empty."""
-    return "Re: " + (clean_subject(subject) or TEXTS[template_lang(lang)]["subject"])
+    t = TEXTS[template_lang(lang)]
+    return t["subject_prefix"] + (header_text(clean_subject(readable(subject)), MAX_SUBJECT_CHARS) or t["subject"])
+
+
+def _recipient(record: MailRecord, original: ParsedEmail | None) -> Address:
+    """Where the reply goes (Reply-To, else From), with the sender's name when it goes to the sender."""
+    address = (original.reply_to if original else "") or record.reply_to or record.from_addr
+    sender = original.from_addr if original else record.from_addr
+    same = readable(address).strip().lower() == readable(sender).strip().lower()
+    return reply_address(original.from_name if original and same else "", address)
 
 
 def build_reply(record: MailRecord, original: ParsedEmail | None, articles: Sequence[tuple[Article, str]],
                 *, settings: Mapping[str, Any], links: tuple[str, str], message_id: str) -> EmailMessage:
-    """The auto-reply; without ``original`` (a retry) the record's own fields thread it."""
+    """The auto-reply; without ``original`` (a retry) the record's own fields thread it.
+
+    Unsendable when the customer's address cannot be written into an email.
+    """
     lang = template_lang(record.lang or (original.lang if original else None))
     t = TEXTS[lang]
-    name = (original.from_name if original else "").strip()
+    name = header_text(original.from_name, MAX_NAME_CHARS) if original else ""
     greeting = t["hello_name"].format(name=name) if name else t["hello"]
     base_url = settings.get("BASE_URL") or ""
     items = [(a.title, snippet, article_url(base_url, a)) for a, snippet in articles[:MAX_ARTICLES]]
-    message = EmailMessage(policy=default_policy)
-    message["From"] = settings.get("SUPPORT_ADDRESS") or ""
-    message["To"] = (original.reply_to if original else "") or record.reply_to or record.from_addr
+    quote = quote_lines(original.clean_text if original else record.text, QUOTE_LINES, QUOTE_CHARS)
+    message = EmailMessage(policy=POLICY)
+    message["From"] = support_sender(settings, t)
+    message["To"] = _recipient(record, original)
     message["Subject"] = reply_subject(original.subject if original else record.subject, lang)
-    parent = (original.message_id if original else "") or record.message_id
-    references = list(original.references) if original else []
-    if parent:
-        message["In-Reply-To"] = parent
-        message["References"] = " ".join([r for r in references if r != parent] + [parent])
+    in_reply_to, references = thread_headers((original.message_id if original else "") or record.message_id,
+                                             original.references if original else [])
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = references
     message["Message-ID"] = message_id
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(_text_body(t, greeting, quote, items, links))
+    message.add_alternative(_html_body(t, greeting, quote, items, links, lang), subtype="html")
+    # Set last: add_alternative moves every Content-* header of the message into its first part.
     message["Content-Language"] = lang
-    message.set_content(_text_body(t, greeting, items, links))
-    message.add_alternative(_html_body(t, greeting, items, links, lang), subtype="html")
     return message
 
 
+def _alert_body(record: MailRecord, t: Mapping[str, str], base_url: str) -> str:
+    """The alert's text: who wrote, what they asked, what kb suggested."""
+    sender = body_text(record.from_addr)
+    suggested = [t["alert_suggestion"].format(
+        title=body_text(m.get("title") or m.get("article_id")), score=f"{float(m.get('score') or 0):.2f}",
+        url=f"{base_url}/articles/{body_text(m.get('slug'))}") for m in record.matches] or [t["alert_no_suggestion"]]
+    return "\n".join([
+        t["alert_intro"].format(sender=sender), "",
+        f"From: {sender}", f"Reply-To: {body_text(record.reply_to) or sender}",
+        f"Subject: {header_text(record.subject, 1000)}", f"Message-ID: {body_text(record.message_id)}",
+        t["alert_received"].format(received=f"{record.created_at:%Y-%m-%d %H:%M}"), "", t["alert_wrote"], "",
+        body_text(record.text) or t["alert_no_text"], "", t["alert_suggested"], *suggested, "",
+        t["alert_all"].format(url=f"{base_url}/agent/mail"),
+    ]) + "\n"
+
+
 def build_alert(record: MailRecord, settings: Mapping[str, Any]) -> EmailMessage:
-    """The team alert for a "Still need help" click: who wrote, what they asked, what kb suggested."""
+    """The team alert for a "Still need help" click, in KB_DEFAULT_LANGUAGE."""
+    t = TEXTS[template_lang(settings.get("DEFAULT_LANGUAGE"))]
     base_url = (settings.get("BASE_URL") or "").rstrip("/")
-    suggested = [f"* {m.get('title') or m.get('article_id')} (score {float(m.get('score', 0)):.2f}) "
-                 f"{base_url}/articles/{m.get('slug', '')}" for m in record.matches] or ["(none)"]
-    body = "\n".join([
-        f"{record.from_addr} clicked \"Still need help\" after kb's auto-reply. Please answer them.", "",
-        f"From: {record.from_addr}", f"Reply-To: {record.reply_to or record.from_addr}",
-        f"Subject: {record.subject}", f"Message-ID: {record.message_id}",
-        f"Received: {record.created_at:%Y-%m-%d %H:%M} UTC", "", "What they wrote:", "",
-        record.text or "(the text was not kept)", "", "What kb suggested:", *suggested, "",
-        f"All of kb's mail decisions: {base_url}/agent/mail",
-    ])
-    message = EmailMessage(policy=default_policy)
-    message["From"] = settings.get("SUPPORT_ADDRESS") or ""
+    message = EmailMessage(policy=POLICY)
+    message["From"] = support_sender(settings, t)
     message["To"] = settings.get("TEAM_ADDRESS") or ""
-    message["Reply-To"] = record.reply_to or record.from_addr
-    message["Subject"] = f"[kb] Still need help: {record.subject or '(no subject)'}"
+    try:  # the team answers the customer with one click
+        message["Reply-To"] = reply_address("", record.reply_to or record.from_addr)
+    except Unsendable:
+        pass  # the body still names the address
+    subject = header_text(record.subject, MAX_SUBJECT_CHARS) or t["alert_no_subject"]
+    message["Subject"] = t["alert_subject"].format(subject=subject)
     message["Message-ID"] = new_message_id(base_url)
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
+    in_reply_to, _ = thread_headers(record.message_id, [])
     if record.reply_message_id:  # threads the alert with the reply in the team's mail client
-        message["References"] = " ".join(x for x in (record.message_id, record.reply_message_id) if x)
-    message.set_content(body + "\n")
+        message["References"] = " ".join(x for x in (in_reply_to, record.reply_message_id) if x)
+    message.set_content(_alert_body(record, t, base_url))
     return message
+
+
+def needs_smtputf8(message: EmailMessage) -> bool:
+    """True when an address of the message can only go through an SMTPUTF8 server."""
+    return any(_non_ascii(address.addr_spec) for name in ("From", "To", "Cc", "Reply-To")
+               for header in message.get_all(name, []) for address in getattr(header, "addresses", ()))
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """The message as it is sent (for the Sent folder): raw UTF-8 headers only where an address needs them."""
+    return message.as_bytes(policy=POLICY.clone(utf8=True) if needs_smtputf8(message) else POLICY)

@@ -1,7 +1,8 @@
 """The ledger: every incoming email's record and the small state machine that sends a reply once.
 
     claim -> new -> (record_decision) -> skipped | person | new (reply decided)
-    new | retry -> (begin_sending) -> sending -> (finish_sent) replied | (fail_send) retry
+    new | retry -> (begin_sending) -> sending -> (finish_sent) replied | (fail_send) retry, or
+        person after MAX_SEND_ATTEMPTS | (refuse_send, a 5xx answer) person
     sending, stuck (worker killed) -> (recover_interrupted) person
 
 Exactly-once rests on database constraints and compare-and-set updates, never on timing: the
@@ -20,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from kb.autoreply.addresses import sender_key
 from kb.autoreply.models import MAIL_STATES, MailCursor, MailRecord
 from kb.errors import NotFound, ValidationError
 from kb.models import Article, utcnow
@@ -33,6 +35,9 @@ STILL_NEED_HELP = "still-need-help: the customer clicked \"Still need help\" aft
 # worker was killed between claiming and sending, and the email must not be lost.
 RECLAIM_AFTER_SECONDS = 120
 KEY_LENGTH = 500  # MailRecord.dedupe_key
+MAX_SEND_ATTEMPTS = 10  # refused sends before a person takes the email (KB_AUTOREPLY_SEND_ATTEMPTS)
+DECIDED = "\ndecided: "  # a failed send's reason: its error, then this, then the decision (a success restores it)
+MAX_ERROR = 1000  # of an SMTP error quoted in a reason
 MAX_TEXT = 20_000  # of the cleaned question kept on the record: enough for a person to read
 
 
@@ -107,9 +112,10 @@ def match_dicts(session: so.Session, matches: Iterable[Any]) -> list[dict[str, A
 
 
 def replies_to_sender(session: so.Session, sender: str, since: datetime, *, exclude_id: int = 0) -> int:
-    """How many auto-replies were sent (or begun) to ``sender`` since ``since``."""
+    """Auto-replies sent (or begun) to ``sender``'s mailbox (addresses.sender_key) since ``since``."""
+    # A reply refused for good, or given up on, cleared its sending_since: it does not count.
     return session.scalar(sa.select(sa.func.count()).select_from(MailRecord).where(
-        MailRecord.reply_to == sender.lower(), MailRecord.reply_message_id.is_not(None),
+        MailRecord.sender_key == sender_key(sender), MailRecord.reply_message_id.is_not(None),
         MailRecord.sending_since >= since, MailRecord.id != exclude_id)) or 0
 
 
@@ -142,21 +148,41 @@ def begin_sending(session: so.Session, record: MailRecord, message_id: str) -> b
                 sending_since=utcnow())
 
 
+def _decision(reason: str) -> str:
+    """The decision part of a reason (without the failures of earlier sends)."""
+    return reason.rsplit(DECIDED, 1)[1] if DECIDED in reason else reason
+
+
+def _failure(text: str, error: str, reason: str) -> str:
+    """A reason that says what went wrong with the send first, and keeps the decision."""
+    return f"{text}: {' '.join(error.split())[:MAX_ERROR]}{DECIDED}{_decision(reason)}"
+
+
 def finish_sent(session: so.Session, record: MailRecord) -> bool:
-    """The SMTP server took the reply: sending -> replied (also after a too-eager recovery)."""
+    """The SMTP server took the reply: sending -> replied (also after a too-eager recovery), failures cleared."""
     late = sa.and_(MailRecord.state == "person", MailRecord.reason == UNKNOWN_IF_SENT)
     return _cas(session, record, ["sending", "person"], where=[sa.or_(MailRecord.state == "sending", late)],
-                state="replied", next_attempt_at=None)
+                state="replied", next_attempt_at=None, reason=_decision(record.reason))
 
 
 def fail_send(session: so.Session, record: MailRecord, error: str, *, backoff_base: float = 60,
-              backoff_max: float = 3600) -> bool:
-    """The SMTP server refused, so nothing left: sending -> retry after an exponential backoff."""
+              backoff_max: float = 3600, max_attempts: int = MAX_SEND_ATTEMPTS) -> bool:
+    """Failed for now (4xx, no server): sending -> retry after a growing pause; person after ``max_attempts``."""
     attempts = record.attempts + 1
+    if attempts >= max_attempts:
+        return _cas(session, record, ["sending"], state="person", attempts=attempts, next_attempt_at=None,
+                    sending_since=None, reason=_failure(f"send-failed: gave up after {attempts} attempts; "
+                                                        "the last one", error, record.reason))
     delay = min(backoff_base * 2 ** (attempts - 1), backoff_max)
     return _cas(session, record, ["sending"], state="retry", attempts=attempts,
                 next_attempt_at=utcnow() + timedelta(seconds=delay),
-                reason=f"send-failed (attempt {attempts}, next in {delay:g} s): {error}")
+                reason=_failure(f"send-failed (attempt {attempts}, next in {delay:g} s)", error, record.reason))
+
+
+def refuse_send(session: so.Session, record: MailRecord, error: str) -> bool:
+    """The server refused the recipient or the message for good (5xx): sending -> person, never resent."""
+    return _cas(session, record, ["sending"], state="person", attempts=record.attempts + 1, next_attempt_at=None,
+                sending_since=None, reason=_failure("send-refused", error, record.reason))
 
 
 def due_retries(session: so.Session, now: datetime | None = None) -> list[MailRecord]:

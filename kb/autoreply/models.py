@@ -12,6 +12,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from kb.autoreply.addresses import sender_key
 from kb.models import Base, UTCDateTime, utcnow
 
 # new: claimed, no decision yet (or a reply decided, not yet sent); sending: a worker won the
@@ -19,6 +20,11 @@ from kb.models import Base, UTCDateTime, utcnow
 MAIL_STATES = ("new", "sending", "replied", "person", "skipped", "retry")
 RESOLUTIONS = ("solved", "still_need_help")
 ALERT_STATES = ("pending", "sent")
+
+
+def _sender_key_of_reply_to(context) -> str:
+    """The new row's sender_key: its reply_to folded to one key per mailbox (addresses.sender_key)."""
+    return sender_key(context.get_current_parameters().get("reply_to") or "")
 
 
 class MailRecord(Base):
@@ -33,6 +39,8 @@ class MailRecord(Base):
     uid: so.Mapped[Optional[int]] = so.mapped_column(sa.BigInteger)
     from_addr: so.Mapped[str] = so.mapped_column(sa.String(320), default="", index=True)
     reply_to: so.Mapped[str] = so.mapped_column(sa.String(320), default="")
+    # reply_to without "+tag", case-folded (Gmail: without dots): the per-sender cap counts on it.
+    sender_key: so.Mapped[str] = so.mapped_column(sa.String(320), default=_sender_key_of_reply_to, index=True)
     subject: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
     lang: so.Mapped[str] = so.mapped_column(sa.String(16), default="")
     # The cleaned question, kept so alerts, retries and the agents' page need not refetch the email.

@@ -37,6 +37,21 @@ class Upkeep:
         session.commit()
         session.refresh(record)
 
+    def _record_send_failure(self, session, record: MailRecord, exc: Exception) -> None:
+        """Record a reply that did not surely leave: a 5xx or a broken DATA to a person, else a bounded retry."""
+        if isinstance(exc, smtp.SendRefused):  # sending again cannot help
+            ledger.refuse_send(session, record, str(exc))
+            log.warning("reply to %s refused for good (%s); left for a person", record.reply_to, exc)
+        elif isinstance(exc, smtp.SendFailed):
+            limit = self.settings.get("AUTOREPLY_SEND_ATTEMPTS")
+            ledger.fail_send(session, record, str(exc), backoff_base=self.retry_base,
+                             max_attempts=ledger.MAX_SEND_ATTEMPTS if limit is None else max(1, int(limit)))
+            log.warning("reply to %s refused (%s); %s", record.reply_to, exc,
+                        "retrying later" if record.state == "retry" else "left for a person")
+        else:
+            ledger.send_uncertain(session, record, str(exc))
+            log.warning("reply to %s may or may not have left (%s); left for a person", record.reply_to, exc)
+
     def send_retries(self, mailbox: Mailbox, uidvalidity: int) -> None:
         """Replies refused earlier whose time has come: fetch the email again and send."""
         with session_scope(self.app) as session:

@@ -28,6 +28,7 @@ from kb.autoreply.models import MailRecord
 from kb.autoreply.parsing import ParsedEmail, ParseError, parse_message
 from kb.autoreply.upkeep import Upkeep
 from kb.db import session_scope
+from kb.errors import ConfigError
 from kb.models import Article
 
 log = logging.getLogger("kb.autoreply")
@@ -258,27 +259,26 @@ class Worker(Upkeep):
     # --- replying -------------------------------------------------------------------------------
 
     def send_reply(self, session, mailbox: Mailbox, record: MailRecord, parsed: ParsedEmail | None) -> None:
-        """Compose, win the right to send, send by SMTP, record; a refusal is retried later."""
-        articles = compose.suggested_articles(session, record)
+        """Compose, win the right to send, send by SMTP, record; a 4xx is retried later, a 5xx goes to a person."""
+        articles = compose.suggested_articles(session, record, self.settings)
         if not articles:
             self._hand_over(session, record, "no-article: the suggested articles are no longer published")
             return
         message_id = record.reply_message_id or compose.new_message_id(self.settings["BASE_URL"])
         urls = links.make_feedback_urls(self.settings["BASE_URL"], self.settings["SECRET_KEY"], record.id)
-        message = compose.build_reply(record, parsed, articles, settings=self.settings, links=urls,
-                                      message_id=message_id)
+        try:
+            message = compose.build_reply(record, parsed, articles, settings=self.settings, links=urls,
+                                          message_id=message_id)
+        except (compose.Unsendable, ConfigError) as exc:  # e.g. an address no email can carry
+            self._hand_over(session, record, f"unsendable: {exc}")
+            return
         if not ledger.begin_sending(session, record, message_id):
             return  # another worker won it
         self._step("sending", record)
         try:
             smtp.send(message, self.settings)
-        except smtp.SendFailed as exc:
-            ledger.fail_send(session, record, str(exc), backoff_base=self.retry_base)
-            log.warning("reply to %s refused (%s); retrying later", record.reply_to, exc)
-            return
-        except smtp.SendUncertain as exc:
-            ledger.send_uncertain(session, record, str(exc))
-            log.warning("reply to %s may or may not have left (%s); left for a person", record.reply_to, exc)
+        except (smtp.SendFailed, smtp.SendUncertain) as exc:
+            self._record_send_failure(session, record, exc)
             return
         self._step("sent", record)
         ledger.finish_sent(session, record)
@@ -286,7 +286,7 @@ class Worker(Upkeep):
         sent_folder = self.settings.get("IMAP_SENT_FOLDER")
         if sent_folder:
             try:
-                mailbox.append(sent_folder, message.as_bytes())
+                mailbox.append(sent_folder, compose.message_bytes(message))
             except MailboxGone:
                 raise
             except MailboxError as exc:  # the reply left; only its copy is missing

@@ -35,13 +35,16 @@ class SmtpSink:
     """An aiosmtpd server that keeps what it receives; can require AUTH, refuse mail, or stop."""
 
     def __init__(self, *, user: str | None = None, password: str | None = None,
-                 tls_context: ssl.SSLContext | None = None, implicit_tls: bool = False) -> None:
+                 tls_context: ssl.SSLContext | None = None, implicit_tls: bool = False,
+                 smtputf8: bool = False) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.user, self.password = user, password
         self.tls_context, self.implicit_tls = tls_context, implicit_tls
+        self.smtputf8 = smtputf8  # announce SMTPUTF8 (aiosmtpd does not by default)
         self.messages: list[ReceivedMail] = []
         self.refuse: str | None = None  # e.g. "451 4.3.0 try later": every DATA gets this reply
+        self.refuse_rcpt: str | None = None  # e.g. "550 5.1.1 no such user": every RCPT gets this reply
         self.reply_delay = 0.0  # keep the message, then wait this long before saying 250
         self.quit_reply: str | None = None  # e.g. "250 odd": answer QUIT with this instead of 221
         self._arrived = threading.Condition()
@@ -58,6 +61,14 @@ class SmtpSink:
     async def handle_QUIT(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
         """Answer QUIT as told (aiosmtpd says 221 when this returns its MISSING marker)."""
         return self.quit_reply or "221 Bye"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        """Accept the recipient (as aiosmtpd does without this hook), or refuse it while ``refuse_rcpt`` is set."""
+        if self.refuse_rcpt:
+            return self.refuse_rcpt
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
         """Keep the message, or refuse it while ``refuse`` is set."""
@@ -86,7 +97,8 @@ class SmtpSink:
         """Listen on ``port`` (the same one after a ``stop``)."""
         from aiosmtpd.controller import Controller
 
-        kwargs: dict = {"hostname": self.host, "port": self.port, "ready_timeout": 5}
+        kwargs: dict = {"hostname": self.host, "port": self.port, "ready_timeout": 5,
+                        "enable_SMTPUTF8": self.smtputf8}
         if self.user:
             # AUTH is enforced in handle_DATA: aiosmtpd's auth_required without TLS emits a UserWarning
             kwargs.update(authenticator=self._authenticate,
