@@ -23,7 +23,7 @@ def assert_clean_page(response, status: int = 200) -> str:
     """The page has the expected status, the site's layout, a CSP and nothing inline."""
     assert response.status_code == status
     html = response.get_data(as_text=True)
-    assert 'class="site-header"' in html and "Help Centre" in html
+    assert 'class="site-header"' in html and 'class="brand"' in html
     assert not INLINE_SCRIPT.search(html), "inline <script> in page"
     assert not INLINE_STYLE.search(html), "inline style in page"
     assert not EVENT_HANDLER.search(html), "inline event handler in page"
@@ -61,41 +61,40 @@ def corpus(app, make_article):
 
 
 def category_counts(html: str) -> dict[str, int]:
-    """Category name -> article count as the home page shows them."""
-    cards = re.findall(r'class="category-name">([^<]+)</span>\s*<span class="category-count">(\d+) article', html)
+    """Category name -> number of articles in the page's language, as the home page shows them."""
+    cards = re.findall(r'class="category-name">([^<]+)</span>\s*<span class="category-count">(\d+)', html)
     return {name.replace("&amp;", "&"): int(count) for name, count in cards}
 
 
 def test_home_lists_categories_with_counts(client, corpus):
-    html = assert_clean_page(client.get("/"))
-    assert category_counts(html) == {"Account": 2, "Returns & Refunds": 1, "Shipping": 2}
-    assert 'href="/categories/returns-refunds"' in html
+    html = assert_clean_page(client.get("/en/"))
+    assert category_counts(html) == {"Account": 2, "Shipping": 1}
+    assert 'href="/en/categories/returns-refunds"' in html and "1 article in other languages" in html
     assert 'role="search"' in html and 'name="q"' in html
-    for native in ("English", "中文", "Norsk", "All languages"):
+    for native in ("English", "中文", "Norsk bokmål"):
         assert native in html
     # Nothing read or voted on yet: the newest articles stand in for the most viewed.
     assert "Recently updated" in html and "No votes yet" in html
 
 
-def test_language_switch_filters_and_is_remembered(client, corpus):
-    html = assert_clean_page(client.get("/?lang=zh"))
+def test_home_counts_topics_in_its_language_and_points_to_the_others(client, corpus):
+    html = assert_clean_page(client.get("/zh/"))
     assert category_counts(html) == {"Returns & Refunds": 1}
-    assert 'href="/?lang=zh" lang="zh" hreflang="zh" aria-current="true"' in html
-    assert category_counts(client.get("/").get_data(as_text=True)) == {"Returns & Refunds": 1}
-    assert category_counts(client.get("/?lang=no").get_data(as_text=True)) == {"Shipping": 1}
-    assert category_counts(client.get("/?lang=all").get_data(as_text=True)) == {
-        "Account": 2, "Returns & Refunds": 1, "Shipping": 2}
-    # An unknown language is ignored rather than emptying the page.
-    assert category_counts(client.get("/?lang=xx").get_data(as_text=True))["Account"] == 2
+    assert 'href="/language/zh?next=/zh/" lang="zh" hreflang="zh" rel="nofollow" aria-current="true"' in html
+    # Topics with no Chinese article are still there, after, saying their articles are in other languages.
+    assert html.index(">Returns &amp; Refunds<") < html.index(">Account<") and "其他语言的文章 2 篇" in html
+    html = assert_clean_page(client.get("/nb/"))
+    assert category_counts(html) == {"Shipping": 1}
+    assert html.index(">Shipping<") < html.index(">Account<")
 
 
 def test_home_shows_most_viewed_and_most_helpful(client, corpus):
     for _ in range(3):
-        client.get("/articles/delivery-times")
-    client.get("/articles/change-email")
-    html = client.get("/articles/reset-password").get_data(as_text=True)
-    client.post("/articles/reset-password/vote", data={"helpful": "yes", "csrf_token": csrf_token_from(html)})
-    html = assert_clean_page(client.get("/"))
+        client.get("/en/articles/delivery-times")
+    client.get("/en/articles/change-email")
+    html = client.get("/en/articles/reset-password").get_data(as_text=True)
+    client.post("/en/articles/reset-password/vote", data={"helpful": "yes", "csrf_token": csrf_token_from(html)})
+    html = assert_clean_page(client.get("/en/"))
     viewed = html[html.index('id="viewed-heading"'):html.index('id="helpful-heading"')]
     helpful = html[html.index('id="helpful-heading"'):]
     assert viewed.index("How long does delivery take?") < viewed.index("Change your email address")
@@ -103,8 +102,8 @@ def test_home_shows_most_viewed_and_most_helpful(client, corpus):
 
 
 def test_search_results_are_ranked_and_highlighted(client, corpus, session):
-    html = assert_clean_page(client.get("/search?q=password"))
-    titles = re.findall(r'<h2><a href="/articles/([^"]+)">', html)
+    html = assert_clean_page(client.get("/en/search?q=password"))
+    titles = re.findall(r'<h2><a href="/en/articles/([^"]+)">', html)
     assert titles[0] == "reset-password"
     assert "change-email" in titles and "secret-draft" not in titles
     assert "<mark>" in html.lower()
@@ -112,22 +111,22 @@ def test_search_results_are_ranked_and_highlighted(client, corpus, session):
 
 
 def test_search_escapes_what_the_customer_typed(client, corpus):
-    html = assert_clean_page(client.get("/search", query_string={"q": '<script>alert(1)</script> "password'}))
+    html = assert_clean_page(client.get("/en/search", query_string={"q": '<script>alert(1)</script> "password'}))
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_search_filters_by_category_and_language(client, corpus):
-    html = assert_clean_page(client.get("/search?q=password&category=shipping"))
-    assert "reset-password" not in re.findall(r'<h2><a href="/articles/([^"]+)">', html)
+    html = assert_clean_page(client.get("/en/search?q=password&category=shipping"))
+    assert "reset-password" not in re.findall(r'<h2><a href="/en/articles/([^"]+)">', html)
     assert '<option value="shipping" selected>' in html
-    html = client.get("/search?q=delivery&category=shipping").get_data(as_text=True)
-    assert 'href="/articles/delivery-times"' in html
-    html = assert_clean_page(client.get("/search?q=levering&lang=nb"))
-    assert re.findall(r'<h2><a href="/articles/([^"]+)">', html) == ["nb-levering"]
+    html = client.get("/en/search?q=delivery&category=shipping").get_data(as_text=True)
+    assert 'href="/en/articles/delivery-times"' in html
+    html = assert_clean_page(client.get("/en/search?q=levering&lang=nb"))
+    assert re.findall(r'<h2><a href="/en/articles/([^"]+)">', html) == ["nb-levering"]
     assert '<option value="nb" lang="nb" selected>' in html
-    html = client.get("/search?q=退款&lang=zh").get_data(as_text=True)
-    assert re.findall(r'<h2><a href="/articles/([^"]+)">', html) == ["zh-refund"]
+    html = client.get("/en/search?q=退款&lang=zh").get_data(as_text=True)
+    assert re.findall(r'<h2><a href="/en/articles/([^"]+)">', html) == ["zh-refund"]
 
 
 def test_search_pages(app_factory):
@@ -140,22 +139,22 @@ def test_search_pages(app_factory):
     client = app.test_client()
     seen = []
     for page in (1, 2, 3):
-        html = assert_clean_page(client.get(f"/search?q=parcel&page={page}"))
-        found = re.findall(r'<h2><a href="/articles/([^"]+)">', html)
+        html = assert_clean_page(client.get(f"/en/search?q=parcel&page={page}"))
+        found = re.findall(r'<h2><a href="/en/articles/([^"]+)">', html)
         assert len(found) == (2 if page < 3 else 1)
         seen += found
         assert ('rel="prev"' in html) == (page > 1)
         assert ('rel="next"' in html) == (page < 3)
         assert f'<span aria-current="page">{page}</span>' in html
     assert len(set(seen)) == 5
-    assert 'href="/search?q=parcel&amp;page=3"' in client.get("/search?q=parcel").get_data(as_text=True)
+    assert 'href="/en/search?q=parcel&amp;page=3"' in client.get("/en/search?q=parcel").get_data(as_text=True)
     # Nonsense page numbers fall back to the first page.
-    assert 'aria-current="page">1<' in client.get("/search?q=parcel&page=abc").get_data(as_text=True)
+    assert 'aria-current="page">1<' in client.get("/en/search?q=parcel&page=abc").get_data(as_text=True)
 
 
 def test_did_you_mean(client, corpus):
-    html = assert_clean_page(client.get("/search?q=pasword"))
-    assert re.search(r'Did you mean <a href="/search\?q=password[^"]*"><strong>password</strong></a>\?', html)
+    html = assert_clean_page(client.get("/en/search?q=pasword"))
+    assert re.search(r'Did you mean <a href="/en/search\?q=password[^"]*"><strong>password</strong></a>\?', html)
 
 
 def test_zero_results_page_still_helps(app_factory):
@@ -164,56 +163,61 @@ def test_zero_results_page_still_helps(app_factory):
     with session_scope(app) as s:
         kb_articles.create_article(s, kb_articles.ArticleDraft("Popular article", "Text."), status="published")
     search.process_outbox(app)
-    client.get("/articles/popular-article")
-    html = assert_clean_page(client.get("/search?q=xylophone"))
+    client.get("/en/articles/popular-article")
+    html = assert_clean_page(client.get("/en/search?q=xylophone"))
     assert "No results for “xylophone”" in html
-    assert 'href="/articles/popular-article"' in html
+    assert 'href="/en/articles/popular-article"' in html
     assert 'href="mailto:help@fjellstad.example"' in html
 
 
 def test_empty_query_goes_home_without_logging(client, corpus, session):
     for q in ("", "   ", "\x00"):
-        response = client.get("/search", query_string={"q": q})
-        assert response.status_code == 302 and response.headers["Location"] == "/"
+        response = client.get("/en/search", query_string={"q": q})
+        assert response.status_code == 302 and response.headers["Location"] == "/en/"
     assert session.scalar(sa.select(sa.func.count(SearchLog.id))) == 0
 
 
 @pytest.mark.parametrize("q", ['"unbalanced', "AND", "OR NOT", "title:(", "*", "?", "x" * 2000, "a\x00b", "((((", "退款 AND"])
 def test_hostile_queries_never_break_the_page(client, corpus, q):
-    assert_clean_page(client.get("/search", query_string={"q": q}))
+    assert_clean_page(client.get("/en/search", query_string={"q": q}))
 
 
 def test_article_page(client, corpus, session):
-    html = assert_clean_page(client.get("/articles/reset-password"))
+    html = assert_clean_page(client.get("/en/articles/reset-password"))
     assert "<strong>Forgot password</strong>" in html
     assert '<h2 id="still-stuck">Still stuck?</h2>' in html
     start = html.index('<ol>', html.index('class="breadcrumb"'))
     crumbs = html[start:html.index("</nav>", start)]
-    assert 'href="/"' in crumbs and 'href="/categories/account"' in crumbs
+    assert 'href="/en/"' in crumbs and 'href="/en/categories/account"' in crumbs
     assert text_of(crumbs).startswith("Home Account How do I reset my password?")
     related = html[html.index('id="related-heading"'):]
-    assert 'href="/articles/change-email"' in related
-    assert '<html lang="en">' in html
+    assert 'href="/en/articles/change-email"' in related
+    assert '<html lang="en" dir="ltr">' in html
+    assert '<link rel="canonical" href="http://127.0.0.1:5000/en/articles/reset-password">' in html
     assert 'name="helpful" value="yes"' in html and 'name="helpful" value="no"' in html
-    client.get("/articles/reset-password")
+    client.get("/en/articles/reset-password")
     assert session.scalar(sa.select(Article.views).where(Article.slug == "reset-password")) == 2
 
 
-def test_article_page_sets_its_language(client, corpus):
-    html = assert_clean_page(client.get("/articles/zh-refund"))
-    assert '<html lang="zh">' in html and "如何申请退款？" in html
+def test_article_page_marks_the_language_of_its_text(client, corpus):
+    html = assert_clean_page(client.get("/en/articles/zh-refund"))
+    # The page is English (its address says so); the article's own text is marked as Chinese.
+    assert '<html lang="en" dir="ltr">' in html and "Was this helpful?" in html
+    assert '<h1 lang="zh">如何申请退款？</h1>' in html and '<div class="article-body" lang="zh">' in html
+    assert '<link rel="canonical" href="http://127.0.0.1:5000/zh/articles/zh-refund">' in html
 
 
-@pytest.mark.parametrize("path", ["/articles/secret-draft", "/articles/no-such-article", "/categories/nope", "/nowhere"])
+@pytest.mark.parametrize("path", ["/en/articles/secret-draft", "/en/articles/no-such-article", "/en/categories/nope", "/nowhere", "/en/nowhere"])
 def test_missing_pages_are_real_404s(client, corpus, path):
     html = assert_clean_page(client.get(path), 404)
     assert "404" in html and 'name="q"' in html
 
 
-@pytest.mark.parametrize("path", ["/categories/account?slug=x", "/search?q=reset&endpoint=x",
-                                  "/search?q=reset&_method=POST", "/?_anchor=x&_external=1"])
+@pytest.mark.parametrize("path", ["/en/categories/account?slug=x", "/en/search?q=reset&endpoint=x",
+                                  "/en/search?q=reset&_method=POST", "/en/?_anchor=x&_external=1",
+                                  "/search?q=reset&endpoint=x", "/?_anchor=x&_external=1&lang=zh"])
 def test_stray_query_arguments_never_break_a_page(client, corpus, path):
-    response = client.get(path)
+    response = client.get(path, follow_redirects=True)
     assert response.status_code in (200, 404)
     assert b"_anchor" not in response.data and b"endpoint=x" not in response.data
 
@@ -224,17 +228,20 @@ def test_old_slug_redirects_permanently(client, corpus, session):
                                      article.tags, slug="update-email")
     kb_articles.update_article(session, article, draft)
     session.commit()
-    response = client.get("/articles/change-email")
-    assert response.status_code == 301 and response.headers["Location"] == "/articles/update-email"
-    assert client.get("/articles/update-email").status_code == 200
+    response = client.get("/en/articles/change-email")
+    assert response.status_code == 301 and response.headers["Location"] == "/en/articles/update-email"
+    assert client.get("/en/articles/update-email").status_code == 200
 
 
 def test_category_page_lists_its_articles(client, corpus):
-    html = assert_clean_page(client.get("/categories/account"))
-    assert 'href="/articles/reset-password"' in html and 'href="/articles/change-email"' in html
+    html = assert_clean_page(client.get("/en/categories/account"))
+    assert 'href="/en/articles/reset-password"' in html and 'href="/en/articles/change-email"' in html
     assert "delivery-times" not in html and "secret-draft" not in html
-    html = client.get("/categories/shipping?lang=nb").get_data(as_text=True)
-    assert 'href="/articles/nb-levering"' in html and "delivery-times" not in html
+    html = client.get("/nb/categories/shipping").get_data(as_text=True)
+    # The page's language first; the others after, each marked with its language.
+    assert html.index('href="/nb/articles/nb-levering"') < html.index('href="/nb/articles/delivery-times"')
+    assert '<span class="lang-tag" lang="en">English</span>' in html
+    assert '<span class="lang-tag" lang="nb">' not in html
 
 
 def votes(session) -> list[tuple]:
@@ -244,16 +251,16 @@ def votes(session) -> list[tuple]:
 
 
 def test_voting_once_per_visitor_session(app, client, corpus, session):
-    token = csrf_token_from(client.get("/articles/reset-password").get_data(as_text=True))
-    response = client.post("/articles/reset-password/vote",
+    token = csrf_token_from(client.get("/en/articles/reset-password").get_data(as_text=True))
+    response = client.post("/en/articles/reset-password/vote",
                            data={"helpful": "no", "comment": "Step 2 confused me.", "csrf_token": token})
     assert response.status_code == 303
-    assert response.headers["Location"] == "/articles/reset-password#feedback"
+    assert response.headers["Location"] == "/en/articles/reset-password#feedback"
     [(visitor, helpful, comment)] = votes(session)
     assert (helpful, comment) == (False, "Step 2 confused me.") and len(visitor) == 32
-    html = assert_clean_page(client.get("/articles/reset-password"))
+    html = assert_clean_page(client.get("/en/articles/reset-password"))
     assert "Thanks for your feedback!" in html and 'name="helpful"' not in html
-    again = client.post("/articles/reset-password/vote", data={"helpful": "yes", "csrf_token": token},
+    again = client.post("/en/articles/reset-password/vote", data={"helpful": "yes", "csrf_token": token},
                         follow_redirects=True)
     assert "You already told us about this article" in again.get_data(as_text=True)
     assert len(votes(session)) == 1
@@ -261,45 +268,68 @@ def test_voting_once_per_visitor_session(app, client, corpus, session):
     # where Flask-WTF caches the CSRF token) would otherwise be shared by both clients.
     with app.app_context():
         other = app.test_client()
-        token = csrf_token_from(other.get("/articles/reset-password").get_data(as_text=True))
-        response = other.post("/articles/reset-password/vote", data={"helpful": "yes", "csrf_token": token})
+        token = csrf_token_from(other.get("/en/articles/reset-password").get_data(as_text=True))
+        response = other.post("/en/articles/reset-password/vote", data={"helpful": "yes", "csrf_token": token})
         assert response.status_code == 303
     assert [v[1] for v in votes(session)] == [False, True]
 
 
 def test_vote_without_csrf_token_is_refused(client, corpus, session):
-    response = client.post("/articles/reset-password/vote", data={"helpful": "yes"})
+    response = client.post("/en/articles/reset-password/vote", data={"helpful": "yes"})
     assert_clean_page(response, 400)
     assert "Reload the page" in response.get_data(as_text=True)
     assert votes(session) == []
 
 
 def test_vote_needs_yes_or_no_and_a_published_article(client, corpus, session):
-    token = csrf_token_from(client.get("/articles/reset-password").get_data(as_text=True))
-    assert client.post("/articles/reset-password/vote", data={"helpful": "maybe", "csrf_token": token}).status_code == 400
-    assert client.post("/articles/secret-draft/vote", data={"helpful": "yes", "csrf_token": token}).status_code == 404
+    token = csrf_token_from(client.get("/en/articles/reset-password").get_data(as_text=True))
+    assert client.post("/en/articles/reset-password/vote", data={"helpful": "maybe", "csrf_token": token}).status_code == 400
+    assert client.post("/en/articles/secret-draft/vote", data={"helpful": "yes", "csrf_token": token}).status_code == 404
     assert votes(session) == []
 
 
-def test_sitemap_lists_public_pages_with_absolute_urls(app_factory):
+SITEMAP_NS = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9", "x": "http://www.w3.org/1999/xhtml"}
+
+
+def sitemap_urls(client, path: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """loc -> (lastmod, {hreflang: href}) of one sitemap."""
+    response = client.get(path)
+    assert response.status_code == 200 and response.mimetype == "application/xml"
+    root = ET.fromstring(response.data)
+    return {u.findtext("s:loc", namespaces=SITEMAP_NS): (
+                u.findtext("s:lastmod", namespaces=SITEMAP_NS),
+                {link.get("hreflang"): link.get("href") for link in u.findall("x:link", SITEMAP_NS)})
+            for u in root.findall("s:url", SITEMAP_NS)}
+
+
+def test_sitemap_index_lists_one_sitemap_per_language(app_factory):
     app = app_factory(BASE_URL="https://help.example.com/")
     with session_scope(app) as s:
         kb_articles.create_article(s, kb_articles.ArticleDraft("Public", "x", category="Returns & Refunds"), status="published")
+        kb_articles.create_article(s, kb_articles.ArticleDraft("公开", "x", lang="zh", slug="gongkai", category="Returns & Refunds"),
+                                   status="published")
         kb_articles.create_article(s, kb_articles.ArticleDraft("Hidden", "x", category="Secret"), status="draft")
-    response = app.test_client().get("/sitemap.xml")
-    assert response.status_code == 200 and response.mimetype == "application/xml"
-    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
-    root = ET.fromstring(response.data)
-    urls = {u.findtext("s:loc", namespaces=ns): u.findtext("s:lastmod", namespaces=ns) for u in root.findall("s:url", ns)}
-    assert set(urls) == {"https://help.example.com/", "https://help.example.com/categories/returns-refunds",
-                         "https://help.example.com/articles/public"}
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", lastmod) for lastmod in urls.values())
+    client = app.test_client()
+    index = ET.fromstring(client.get("/sitemap.xml").data)
+    assert [loc.text for loc in index.iter(f"{{{SITEMAP_NS['s']}}}loc")] == [
+        "https://help.example.com/en/sitemap.xml", "https://help.example.com/zh/sitemap.xml",
+        "https://help.example.com/nb/sitemap.xml"]
+    english, chinese, norwegian = (sitemap_urls(client, f"/{code}/sitemap.xml") for code in ("en", "zh", "nb"))
+    base = "https://help.example.com"
+    assert set(english) == {f"{base}/en/", f"{base}/en/categories/returns-refunds", f"{base}/en/articles/public"}
+    assert set(chinese) == {f"{base}/zh/", f"{base}/zh/categories/returns-refunds", f"{base}/zh/articles/gongkai"}
+    assert set(norwegian) == {f"{base}/nb/"}  # no Norwegian articles yet: only its home page
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", lastmod) for lastmod, _ in english.values())
+    assert english[f"{base}/en/"][1] == {"en": f"{base}/en/", "zh": f"{base}/zh/", "nb": f"{base}/nb/"}
+    assert english[f"{base}/en/categories/returns-refunds"][1] == {
+        "en": f"{base}/en/categories/returns-refunds", "zh": f"{base}/zh/categories/returns-refunds"}
+    assert english[f"{base}/en/articles/public"][1] == {}
 
 
 def test_pages_work_without_javascript_and_load_suggestions_as_a_file(client, corpus):
-    html = assert_clean_page(client.get("/"))
+    html = assert_clean_page(client.get("/en/"))
     assert '<script src="/static/suggest.js" defer></script>' in html
-    assert re.search(r'<form class="big-search" action="/search" method="get"', html)
+    assert re.search(r'<form class="big-search" action="/en/search" method="get"', html)
     assert 'data-suggest="/api/suggest"' in html
     for name, needle in (("suggest.js", b"data-suggest"), ("site.css", b".suggest-list")):
         with client.get(f"/static/{name}") as response:  # static files stream: close them
