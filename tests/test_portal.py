@@ -334,3 +334,53 @@ def test_pages_work_without_javascript_and_load_suggestions_as_a_file(client, co
     for name, needle in (("suggest.js", b"data-suggest"), ("site.css", b".suggest-list")):
         with client.get(f"/static/{name}") as response:  # static files stream: close them
             assert response.status_code == 200 and needle in response.data
+
+
+def test_choosing_chinese_once_does_not_hide_results_in_other_languages(app, client, corpus, make_article):
+    make_article("How refunds work", slug="refunds", category="Returns & Refunds", body_md="Refunds take five days.")
+    search.process_outbox(app)
+    # The steps from the issue: choose 中文 once, go home, search "refund".
+    client.get("/?lang=zh", follow_redirects=True)
+    client.get("/", follow_redirects=True)
+    html = client.get("/search?q=refund", follow_redirects=True).text
+    assert "refunds" in re.findall(r'<h2><a href="/\w+/articles/([^"]+)">', html)
+    # The same with today's language switch: the page turns Chinese, the search still covers everything.
+    client.get("/language/zh?next=/zh/")
+    home = client.get("/", follow_redirects=True).text
+    html = client.get(re.search(r'<form class="big-search" action="([^"]+)"', home).group(1), query_string={"q": "refund"}).text
+    assert '<html lang="zh"' in html and 'class="scope-note"' not in html
+    assert "refunds" in re.findall(r'<h2><a href="/zh/articles/([^"]+)">', html)
+
+
+def test_a_search_in_one_language_says_so_with_one_click_to_all(app, client, corpus, make_article):
+    make_article("How refunds work", slug="refunds", category="Returns & Refunds", body_md="Refunds take five days.")
+    search.process_outbox(app)
+    html = assert_clean_page(client.get("/en/search?q=refund&lang=nb"))
+    note = re.search(r'<p class="scope-note" role="status">Only articles in Norsk bokmål were searched\. '
+                     r'<a href="([^"]+)">Search all languages</a></p>', html)
+    assert note, "the page must say it searched only Norwegian"
+    everything = client.get(note.group(1).replace("&amp;", "&")).text
+    assert "refunds" in re.findall(r'<h2><a href="/en/articles/([^"]+)">', everything)
+    assert 'class="scope-note"' not in everything
+
+
+def listed(html: str, heading_id: str) -> list[tuple[str, str]]:
+    """(lang, title) of the articles in one home-page section, in order."""
+    start = html.index(f'id="{heading_id}"')
+    section = html[start:html.index("</section>", start)]
+    return re.findall(r'<a href="[^"]+" lang="(\w+)">([^<]+)</a>', section)
+
+
+def test_home_lists_start_with_the_visitors_language(app, client, make_article):
+    english = [make_article(f"English article {n}") for n in range(2)]
+    chinese = [make_article(f"中文文章 {n}", lang="zh") for n in range(6)]  # imported last: the newest
+    html = client.get("/", headers={"Accept-Language": "en-GB,en"}, follow_redirects=True).text
+    recent = listed(html, "viewed-heading")
+    assert [lang for lang, _ in recent] == ["en", "en", "zh", "zh", "zh"]
+    assert html.count('<span class="lang-tag" lang="zh">中文</span>') == 3  # filled up, and marked
+    for article in (chinese[0], chinese[0], chinese[1], english[1]):
+        client.get(f"/en/articles/{article.slug}")
+    html = client.get("/en/").text
+    assert listed(html, "viewed-heading") == [("en", "English article 1"), ("zh", "中文文章 0"), ("zh", "中文文章 1")]
+    chinese_home = client.get("/zh/").text
+    assert listed(chinese_home, "viewed-heading")[:2] == [("zh", "中文文章 0"), ("zh", "中文文章 1")]

@@ -6,6 +6,7 @@ path to compile the catalogs at install time, before kb's own dependencies exist
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -43,15 +44,22 @@ def catalog_problems(po: Path) -> list[str]:
     return problems
 
 
+def mo_bytes(po: Path) -> bytes:
+    """The compiled form of one .po file."""
+    out = io.BytesIO()
+    write_mo(out, read_catalog(po), use_fuzzy=False)  # a fuzzy guess never reaches a customer
+    return out.getvalue()
+
+
 def compile_po(po: Path, mo: Path | None = None) -> Path:
     """Compile one .po into its .mo (beside it unless ``mo`` is given), atomically."""
     mo = Path(mo or po.with_suffix(".mo"))
-    catalog = read_catalog(po)
+    data = mo_bytes(po)
     mo.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=mo.parent, prefix=".messages-", suffix=".mo")
     try:
         with os.fdopen(fd, "wb") as fh:
-            write_mo(fh, catalog, use_fuzzy=False)  # a fuzzy guess never reaches a customer
+            fh.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, mo)  # readers see the old file or the new one, never half of one
     except BaseException:
@@ -61,9 +69,13 @@ def compile_po(po: Path, mo: Path | None = None) -> Path:
 
 
 def is_stale(po: Path) -> bool:
-    """Whether the .mo beside ``po`` is missing or older than the .po."""
+    """Whether the .mo beside ``po`` is missing or differs from what the .po compiles to.
+
+    Content, not modification times: installing a wheel gives both files the install's time,
+    in no useful order.
+    """
     mo = po.with_suffix(".mo")
-    return not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime
+    return not mo.exists() or mo.read_bytes() != mo_bytes(po)
 
 
 def compile_all(source: Path, target: Path | None = None) -> list[Path]:

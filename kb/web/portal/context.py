@@ -31,8 +31,10 @@ def _absolute(path: str) -> str:
 def same_page(code: str) -> str:
     """The current page in language ``code``; the home page for pages not shown in every language."""
     if request.method == "GET" and has_language(request.endpoint):
-        args = {k: v for k, v in request.args.items() if k in SWITCH_KEEPS}
-        return url_for(request.endpoint, **(request.view_args or {}), **args, **{LANGUAGE_ARG: code})
+        values = {k: v for k, v in request.args.items() if k in SWITCH_KEEPS}
+        values.update(request.view_args or {})
+        values[LANGUAGE_ARG] = code
+        return url_for(request.endpoint, **values)
     return url_for("portal.home", **{LANGUAGE_ARG: code})
 
 
