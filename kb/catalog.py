@@ -141,9 +141,13 @@ def home_lists(session: so.Session, lang: str, limit: int = 5) -> HomeLists:
 
 
 def popular(session: so.Session, lang: str, limit: int = 5) -> list[Article]:
-    """Articles to offer when a search found nothing: the most read, else the newest; ``lang`` first."""
-    return (language_first(partial(most_viewed, session), lang, limit)
-            or language_first(partial(recently_updated, session), lang, limit))
+    """Articles to offer when a search found nothing: most read, then newest, in ``lang`` before others."""
+    found: dict[int, Article] = {}
+    for fetch in (partial(most_viewed, lang=lang), partial(recently_updated, lang=lang),
+                  partial(most_viewed, other_than=lang), partial(recently_updated, other_than=lang)):
+        for article in fetch(session, limit=limit):
+            found.setdefault(article.id, article)
+    return list(found.values())[:limit]
 
 
 def record_view(session: so.Session, article: Article) -> None:

@@ -1,7 +1,8 @@
 """End-to-end flows in a real browser: Debian's Chromium driven by Playwright.
 
 The app runs in a thread on a free port with the indexer thread on, as in production, so a
-publish reaches search by itself. Screenshots of every step go to test-artifacts/screenshots/.
+publish reaches search by itself. Screenshots of every step go to test-artifacts/screenshots/,
+and of every portal page in each language on a phone (390 px) and a desktop (1280 px).
 """
 
 from __future__ import annotations
@@ -51,11 +52,17 @@ def live_app(tmp_path_factory):
     """The app on its own database with the starter articles and one agent, indexer thread on."""
     tmp = tmp_path_factory.mktemp("browser")
     app = create_app(make_config(tmp, TESTING=False, INDEXER=True, INDEXER_POLL_SECONDS=0.2))
+    app.add_url_rule("/<lang:lang_code>/test-server-error", "test_server_error", _server_error)
     assert content.bootstrap(app) is not None
     with session_scope(app) as session:
         create_agent(session, email=AGENT_EMAIL, name="Ingrid Agent", role="admin", password=AGENT_PASSWORD)
     yield app
     close_app(app)
+
+
+def _server_error(lang_code: str):
+    """A page that fails, to see the 500 page as a visitor does."""
+    raise RuntimeError("a deliberate failure for the browser tests")
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +91,10 @@ class Shots:
         self.page.screenshot(path=str(SCREENSHOTS / f"{self.flow}-{self.count:02d}-{step}.png"), full_page=True)
 
 
-def open_page(browser, *, javascript: bool = True):
+def open_page(browser, *, javascript: bool = True, viewport: dict | None = None):
     """A fresh context (own cookies) and page; CSP violations and script errors are collected."""
-    context = browser.new_context(java_script_enabled=javascript, viewport={"width": 1200, "height": 900})
+    context = browser.new_context(java_script_enabled=javascript, viewport=viewport or {"width": 1200, "height": 900},
+                                  locale="en-GB")
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.problems = []
@@ -144,7 +152,7 @@ def test_customer_searches_opens_an_article_and_votes(page, base_url, live_app):
     shot("results")
 
     first.locator("h2 a").click()
-    expect(page).to_have_url(base_url + "/articles/reset-password")
+    expect(page).to_have_url(base_url + "/en/articles/reset-password")
     expect(page.get_by_role("heading", level=1)).to_have_text("How do I reset my password?")
     expect(page.locator("nav.breadcrumb")).to_contain_text("Account")
     shot("article")
@@ -235,7 +243,7 @@ def test_search_and_vote_work_without_javascript(nojs_page, base_url, live_app):
     shot("results")
 
     results.first.click()
-    expect(page).to_have_url(re.compile(r"/articles/"))
+    expect(page).to_have_url(re.compile(r"/en/articles/"))
     slug = page.url.rsplit("/", 1)[1]
     shot("article")
     page.locator("#vote-comment").fill("Missing the bank transfer case.")
@@ -259,3 +267,60 @@ def test_the_preview_button_works_without_javascript(nojs_page, base_url):
     assert page.locator("#preview script").count() == 0
     expect(page.locator("#title")).to_have_value("A draft previewed without JavaScript")
     shot("preview")
+
+
+# --- Every portal page in every language, on a phone and on a desktop ----------------------
+
+VIEWPORTS = {"mobile": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
+PORTAL_PAGES = {"home": "/{lang}/", "search": "/{lang}/search?q=refund",
+                "filtered": "/{lang}/search?q=refund&lang=zh", "no-results": "/{lang}/search?q=xylophone",
+                "category": "/{lang}/categories/returns-refunds", "article": "/{lang}/articles/return-an-item",
+                "404": "/{lang}/no-such-page", "500": "/{lang}/test-server-error"}
+STATUS = {"404": 404, "500": 500}
+
+
+def page_width(page) -> int:
+    """How wide the page is: more than the viewport means it scrolls sideways."""
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def assert_fits(page, viewport: dict, where: str) -> None:
+    """No sideways scrolling, and every visible button lies wholly inside the screen."""
+    assert page_width(page) <= viewport["width"], f"{where} is {page_width(page)} px wide"
+    for button in page.locator("button:visible").all():
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], f"{where}: a button is clipped"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh", "nb"])
+@pytest.mark.parametrize("device", VIEWPORTS)
+def test_portal_pages_fit_the_screen_in_every_language(browser, base_url, device, lang):
+    viewport = VIEWPORTS[device]
+    context, page = open_page(browser, viewport=viewport)
+    shots = SCREENSHOTS / "portal"
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        for name, path in PORTAL_PAGES.items():
+            response = page.goto(base_url + path.format(lang=lang))
+            assert response.status == STATUS.get(name, 200), name
+            assert page.evaluate("document.documentElement.lang") == lang
+            page.screenshot(path=str(shots / f"{device}-{lang}-{name}.png"), full_page=True)
+            assert_fits(page, viewport, f"{path.format(lang=lang)} at {viewport['width']} px")
+            # The console reports an error page's own status; anything else is a fault of the page.
+            assert [p for p in page.problems if not p.startswith("Failed to load resource")] == [], name
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("path", ["/agent/", "/agent/admin/agents", "/agent/articles/new"])
+def test_agent_pages_fit_a_phone(browser, base_url, path):
+    viewport = VIEWPORTS["mobile"]
+    context, page = open_page(browser, viewport=viewport)
+    try:
+        log_in(page, base_url)
+        page.goto(base_url + path)
+        name = path.strip("/").replace("/", "-")
+        page.screenshot(path=str(SCREENSHOTS / f"mobile-{name}.png"), full_page=True)
+        assert page_width(page) <= viewport["width"], f"{path} is {page_width(page)} px wide"
+    finally:
+        context.close()
