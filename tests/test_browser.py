@@ -324,3 +324,16 @@ def test_agent_pages_fit_a_phone(browser, base_url, path):
         assert page_width(page) <= viewport["width"], f"{path} is {page_width(page)} px wide"
     finally:
         context.close()
+
+
+def test_the_language_switch_works_without_javascript(nojs_page, base_url):
+    from playwright.sync_api import expect
+
+    page = nojs_page
+    page.goto(base_url + "/en/search?q=refund")
+    page.locator(".lang-switch").get_by_role("link", name="中文").click()
+    expect(page).to_have_url(re.compile(r"/zh/search\?q=refund$"))
+    expect(page.locator("html")).to_have_attribute("lang", "zh")
+    expect(page.locator("ol.results li.result").first).to_be_visible()
+    page.goto(base_url + "/")  # the choice is remembered for addresses without a language
+    expect(page).to_have_url(base_url + "/zh/")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Response, abort, current_app, redirect, request, url_for
-from werkzeug.urls import urlencode
 
 from kb import catalog
 from kb.db import get_session
@@ -48,7 +49,7 @@ def unprefixed(rest: str = ""):
     lang = offered_language(args.get("lang")) or portal_language()
     if request.path != "/search":
         args.pop("lang", None)
-    query = urlencode(args)
+    query = urlencode(list(args.items(multi=True)))
     # 307 keeps a POST a POST (a vote form loaded before the move); 302: it depends on the visitor.
     response = redirect(f"/{lang}{request.path}" + (f"?{query}" if query else ""),
                         307 if request.method == "POST" else 302)
