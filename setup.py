@@ -28,6 +28,7 @@ class BuildWithCatalogs(build_py):
     """build_py that also compiles kb/translations/*/LC_MESSAGES/messages.po to .mo."""
 
     def run(self):
+        """Compile the catalogs, then build as usual (which copies nothing in editable mode)."""
         target = SOURCE if self.editable_mode else Path(self.build_lib) / "kb" / "translations"
         for mo in _compiling().compile_all(SOURCE, target):
             self.announce(f"compiled {mo}", level=2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from xml.etree import ElementTree as ET
 
 import pytest
 import sqlalchemy as sa
@@ -286,44 +285,6 @@ def test_vote_needs_yes_or_no_and_a_published_article(client, corpus, session):
     assert client.post("/en/articles/reset-password/vote", data={"helpful": "maybe", "csrf_token": token}).status_code == 400
     assert client.post("/en/articles/secret-draft/vote", data={"helpful": "yes", "csrf_token": token}).status_code == 404
     assert votes(session) == []
-
-
-SITEMAP_NS = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9", "x": "http://www.w3.org/1999/xhtml"}
-
-
-def sitemap_urls(client, path: str) -> dict[str, tuple[str, dict[str, str]]]:
-    """loc -> (lastmod, {hreflang: href}) of one sitemap."""
-    response = client.get(path)
-    assert response.status_code == 200 and response.mimetype == "application/xml"
-    root = ET.fromstring(response.data)
-    return {u.findtext("s:loc", namespaces=SITEMAP_NS): (
-                u.findtext("s:lastmod", namespaces=SITEMAP_NS),
-                {link.get("hreflang"): link.get("href") for link in u.findall("x:link", SITEMAP_NS)})
-            for u in root.findall("s:url", SITEMAP_NS)}
-
-
-def test_sitemap_index_lists_one_sitemap_per_language(app_factory):
-    app = app_factory(BASE_URL="https://help.example.com/")
-    with session_scope(app) as s:
-        kb_articles.create_article(s, kb_articles.ArticleDraft("Public", "x", category="Returns & Refunds"), status="published")
-        kb_articles.create_article(s, kb_articles.ArticleDraft("公开", "x", lang="zh", slug="gongkai", category="Returns & Refunds"),
-                                   status="published")
-        kb_articles.create_article(s, kb_articles.ArticleDraft("Hidden", "x", category="Secret"), status="draft")
-    client = app.test_client()
-    index = ET.fromstring(client.get("/sitemap.xml").data)
-    assert [loc.text for loc in index.iter(f"{{{SITEMAP_NS['s']}}}loc")] == [
-        "https://help.example.com/en/sitemap.xml", "https://help.example.com/zh/sitemap.xml",
-        "https://help.example.com/nb/sitemap.xml"]
-    english, chinese, norwegian = (sitemap_urls(client, f"/{code}/sitemap.xml") for code in ("en", "zh", "nb"))
-    base = "https://help.example.com"
-    assert set(english) == {f"{base}/en/", f"{base}/en/categories/returns-refunds", f"{base}/en/articles/public"}
-    assert set(chinese) == {f"{base}/zh/", f"{base}/zh/categories/returns-refunds", f"{base}/zh/articles/gongkai"}
-    assert set(norwegian) == {f"{base}/nb/"}  # no Norwegian articles yet: only its home page
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", lastmod) for lastmod, _ in english.values())
-    assert english[f"{base}/en/"][1] == {"en": f"{base}/en/", "zh": f"{base}/zh/", "nb": f"{base}/nb/"}
-    assert english[f"{base}/en/categories/returns-refunds"][1] == {
-        "en": f"{base}/en/categories/returns-refunds", "zh": f"{base}/zh/categories/returns-refunds"}
-    assert english[f"{base}/en/articles/public"][1] == {}
 
 
 def test_pages_work_without_javascript_and_load_suggestions_as_a_file(client, corpus):

@@ -1,4 +1,4 @@
-"""The translation layer: complete catalogs compiled at install, and the language of each page.
+"""The language of each page: from its address, then the visitor's choice, then the browser.
 
 A page's language comes from its address (/zh/...), then the visitor's choice (the language
 switch's cookie), then Accept-Language, then KB_DEFAULT_LANGUAGE.
@@ -7,142 +7,21 @@ switch's cookie), then Accept-Language, then KB_DEFAULT_LANGUAGE.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urlsplit
+from xml.etree import ElementTree as ET
 
 import pytest
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.support import Translations
 
+from kb import articles as kb_articles
 from kb import search
-from kb.errors import ConfigError
-from kb.i18n import TRANSLATIONS_DIR, compiling, translations
-from tests.conftest import REPO, csrf_token_from
+from kb.db import session_scope
+from kb.i18n import translations
+from tests.conftest import csrf_token_from
 from tests.test_portal import assert_clean_page
 
 LANGUAGES = ("en", "zh", "nb")
-CATALOGS = compiling.po_files(TRANSLATIONS_DIR)
 
-
-# --- The catalogs -------------------------------------------------------------------------
-
-def code_messages() -> set:
-    """Every msgid the code and templates use, extracted as `pybabel extract -F babel.cfg` does."""
-    with open(REPO / "babel.cfg", encoding="utf-8") as fh:
-        method_map, options_map = parse_mapping_cfg(fh, str(REPO / "babel.cfg"))
-    return {message for _file, _line, message, _comments, _context in extract_from_dir(REPO, method_map, options_map)}
-
-
-def catalog_messages(po: Path) -> dict:
-    """msgid (a tuple for plurals) -> msgstr of one catalog."""
-    return {m.id: m.string for m in compiling.read_catalog(po) if m.id}
-
-
-def test_there_is_a_catalog_for_chinese_and_norwegian():
-    assert {"zh", "nb"} <= set(CATALOGS)
-
-
-@pytest.mark.parametrize("code", sorted(CATALOGS))
-def test_every_catalog_is_complete_and_compiles(code, tmp_path):
-    po = CATALOGS[code]
-    assert compiling.catalog_problems(po) == []  # no fuzzy, untranslated or mismatched entries
-    mo = compiling.compile_po(po, tmp_path / "messages.mo")
-    with open(mo, "rb") as fh:
-        compiled = Translations(fh)
-    assert compiled.gettext("Hi, how can we help?") != "Hi, how can we help?"
-    assert compiled.ngettext("%(num)d article", "%(num)d articles", 2) != "%(num)d articles"
-
-
-@pytest.mark.parametrize("code", sorted(CATALOGS))
-def test_catalogs_hold_exactly_the_messages_of_the_code(code):
-    in_code, in_catalog = code_messages(), set(catalog_messages(CATALOGS[code]))
-    assert in_code, "extraction found no messages: is babel.cfg right?"
-    assert in_code - in_catalog == set(), "run the update commands in README, Translations"
-    assert in_catalog - in_code == set(), "messages no longer in the code: run pybabel update"
-
-
-@pytest.mark.parametrize("code", sorted(CATALOGS))
-def test_translations_keep_the_html_and_placeholders_of_their_source(code):
-    # Templates trust translated text as HTML (only the %(...)s values are escaped).
-    for msgid, msgstr in catalog_messages(CATALOGS[code]).items():
-        for source, text in zip(msgid if isinstance(msgid, tuple) else [msgid] * 9,
-                                msgstr if isinstance(msgstr, tuple) else [msgstr]):
-            assert sorted(re.findall(r"<[^>]*>", text)) == sorted(re.findall(r"<[^>]*>", source)), text
-            assert set(re.findall(r"%\(\w+\)[sd]", text)) == set(re.findall(r"%\(\w+\)[sd]", source)), text
-            # No quote or bracket of its own: the text may stand in an attribute value.
-            assert text.count('"') <= source.count('"') and text.count("<") <= source.count("<"), text
-
-
-def test_install_compiles_the_catalogs(tmp_path):
-    """setup.py's build_py compiles every .po: into the build for a wheel, beside it for -e."""
-    tree = tmp_path / "src"
-    shutil.copy(REPO / "setup.py", tmp_path / "setup.py")
-    shutil.copytree(REPO / "kb" / "i18n", tree / "kb" / "i18n", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(TRANSLATIONS_DIR, tree / "kb" / "translations", ignore=shutil.ignore_patterns("*.mo", "*.pot"))
-    shutil.move(tmp_path / "setup.py", tree / "setup.py")
-    run = dict(cwd=tree, capture_output=True, text=True, timeout=120)
-    wheel = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path / "build")], **run)
-    assert wheel.returncode == 0, wheel.stderr
-    editable = subprocess.run([sys.executable, "-c", (
-        "import runpy, sys; sys.argv = ['setup.py', '--version']; ns = runpy.run_path('setup.py')\n"
-        "from setuptools.dist import Distribution\n"
-        "cmd = ns['BuildWithCatalogs'](Distribution()); cmd.ensure_finalized(); cmd.editable_mode = True; cmd.run()")], **run)
-    assert editable.returncode == 0, editable.stderr
-    for code in CATALOGS:
-        for mo in (tmp_path / "build" / "kb" / "translations" / code / "LC_MESSAGES" / "messages.mo",
-                   tree / "kb" / "translations" / code / "LC_MESSAGES" / "messages.mo"):
-            assert mo.read_bytes() == compiling.mo_bytes(CATALOGS[code])
-
-
-def test_the_installed_catalogs_are_compiled_and_current():
-    for po in CATALOGS.values():
-        assert not compiling.is_stale(po), f"{po} is newer than its .mo: restart kb or run pybabel compile"
-
-
-def copy_catalogs(tmp_path: Path) -> Path:
-    """kb's catalogs in a folder of their own (a test may change them)."""
-    folder = tmp_path / "translations"
-    shutil.copytree(TRANSLATIONS_DIR, folder, ignore=shutil.ignore_patterns("*.mo", "*.pot"))
-    return folder
-
-
-def test_a_changed_catalog_is_compiled_at_start(app_factory, tmp_path):
-    folder = copy_catalogs(tmp_path)
-    po = folder / "nb" / "LC_MESSAGES" / "messages.po"
-    po.write_text(po.read_text(encoding="utf-8").replace('"Hei! Hva kan vi hjelpe deg med?"', '"Hei, hva lurer du på?"'),
-                  encoding="utf-8")
-    app = app_factory(BABEL_TRANSLATION_DIRECTORIES=str(folder))
-    assert "Hei, hva lurer du på?" in app.test_client().get("/nb/").text
-    assert not compiling.is_stale(po)
-
-
-def test_a_language_without_a_catalog_is_refused_at_start(app_factory):
-    with pytest.raises(ConfigError, match=r"KB_LANGUAGES: kb has no translation for 'fr'.*fr/LC_MESSAGES/messages\.po"):
-        app_factory(LANGUAGES="en,fr")
-
-
-def test_a_fourth_language_is_a_file(app_factory, tmp_path, make_article):
-    folder = copy_catalogs(tmp_path)
-    german = folder / "de" / "LC_MESSAGES" / "messages.po"
-    german.parent.mkdir(parents=True)
-    german.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n"Language: de\\n"\n\n'
-                      'msgid "Hi, how can we help?"\nmsgstr "Hallo, wie können wir helfen?"\n\n'
-                      'msgid "Search"\nmsgstr "Suchen"\n', encoding="utf-8")
-    app = app_factory(LANGUAGES="en,zh,nb,de", BABEL_TRANSLATION_DIRECTORIES=str(folder))
-    client = app.test_client()
-    html = client.get("/de/").text
-    assert '<html lang="de" dir="ltr">' in html and "Hallo, wie können wir helfen?" in html and ">Suchen<" in html
-    assert 'hreflang="de" rel="nofollow">Deutsch</a>' in client.get("/zh/").text
-    assert client.get("/", headers={"Accept-Language": "de-AT, en;q=0.5"}).location == "/de/"
-    assert "/de/sitemap.xml" in client.get("/sitemap.xml").text
-
-
-# --- The language of a page ----------------------------------------------------------------
 
 @pytest.fixture
 def corpus(app, make_article):
@@ -385,3 +264,40 @@ def test_the_page_does_not_stick_to_the_language_of_a_previous_request(app, clie
         assert '<html lang="zh"' in client.get("/zh/").text
         assert '<html lang="nb"' in client.get("/nb/").text
 
+
+SITEMAP_NS = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9", "x": "http://www.w3.org/1999/xhtml"}
+
+
+def sitemap_urls(client, path: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """loc -> (lastmod, {hreflang: href}) of one sitemap."""
+    response = client.get(path)
+    assert response.status_code == 200 and response.mimetype == "application/xml"
+    root = ET.fromstring(response.data)
+    return {u.findtext("s:loc", namespaces=SITEMAP_NS): (
+                u.findtext("s:lastmod", namespaces=SITEMAP_NS),
+                {link.get("hreflang"): link.get("href") for link in u.findall("x:link", SITEMAP_NS)})
+            for u in root.findall("s:url", SITEMAP_NS)}
+
+
+def test_sitemap_index_lists_one_sitemap_per_language(app_factory):
+    app = app_factory(BASE_URL="https://help.example.com/")
+    with session_scope(app) as s:
+        kb_articles.create_article(s, kb_articles.ArticleDraft("Public", "x", category="Returns & Refunds"), status="published")
+        kb_articles.create_article(s, kb_articles.ArticleDraft("公开", "x", lang="zh", slug="gongkai", category="Returns & Refunds"),
+                                   status="published")
+        kb_articles.create_article(s, kb_articles.ArticleDraft("Hidden", "x", category="Secret"), status="draft")
+    client = app.test_client()
+    index = ET.fromstring(client.get("/sitemap.xml").data)
+    assert [loc.text for loc in index.iter(f"{{{SITEMAP_NS['s']}}}loc")] == [
+        "https://help.example.com/en/sitemap.xml", "https://help.example.com/zh/sitemap.xml",
+        "https://help.example.com/nb/sitemap.xml"]
+    english, chinese, norwegian = (sitemap_urls(client, f"/{code}/sitemap.xml") for code in ("en", "zh", "nb"))
+    base = "https://help.example.com"
+    assert set(english) == {f"{base}/en/", f"{base}/en/categories/returns-refunds", f"{base}/en/articles/public"}
+    assert set(chinese) == {f"{base}/zh/", f"{base}/zh/categories/returns-refunds", f"{base}/zh/articles/gongkai"}
+    assert set(norwegian) == {f"{base}/nb/"}  # no Norwegian articles yet: only its home page
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", lastmod) for lastmod, _ in english.values())
+    assert english[f"{base}/en/"][1] == {"en": f"{base}/en/", "zh": f"{base}/zh/", "nb": f"{base}/nb/"}
+    assert english[f"{base}/en/categories/returns-refunds"][1] == {
+        "en": f"{base}/en/categories/returns-refunds", "zh": f"{base}/zh/categories/returns-refunds"}
+    assert english[f"{base}/en/articles/public"][1] == {}
