@@ -1,14 +1,16 @@
-"""What the portal's home page lists: categories, popular articles, the sitemap.
+"""What the portal's pages list: categories, popular and recent articles, the sitemap.
 
 Plain functions over a session, so the portal, the API and any later report share them.
-Only published articles ever appear here.
+Only published articles ever appear here. Lists for a visitor come in their language first,
+filled up from other languages only when it has too few.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import NamedTuple
+from functools import partial
+from typing import Callable, NamedTuple
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -17,8 +19,7 @@ from kb import visitors
 from kb.articles import slugify
 from kb.models import Article, Vote
 
-# Native names for the language switch; an unknown code shows as itself.
-LANGUAGE_NAMES = {"en": "English", "zh": "中文", "nb": "Norsk"}
+ArticleFetch = Callable[..., list[Article]]
 
 
 class Category(NamedTuple):
@@ -29,17 +30,30 @@ class Category(NamedTuple):
     count: int
 
 
+class Topic(NamedTuple):
+    """A category for one language's home page: its articles in that language and in others."""
+
+    name: str
+    slug: str
+    count: int
+    others: int
+
+
+class HomeLists(NamedTuple):
+    """The home page's lists; ``recent`` stands in for ``most_viewed`` until articles are read."""
+
+    most_viewed: list[Article]
+    recent: list[Article]
+    most_helpful: list[Article]
+
+
 class SitemapEntry(NamedTuple):
-    """One page for the sitemap: kind is "home", "category" or "article"."""
+    """One page for the sitemap: kind is "home", "category" or "article"; lang None is every language."""
 
     kind: str
     slug: str
+    lang: str | None
     lastmod: datetime | None
-
-
-def language_name(code: str) -> str:
-    """The language's own name for its code (English, 中文, Norsk)."""
-    return LANGUAGE_NAMES.get(code, code)
 
 
 def category_slug(name: str) -> str:
@@ -47,9 +61,11 @@ def category_slug(name: str) -> str:
     return slugify(name) or re.sub(r"[\W_]+", "-", name.lower()).strip("-")
 
 
-def _published(stmt: sa.Select, lang: str | None) -> sa.Select:
-    """Restrict a query on Article to published articles, optionally of one language."""
+def _published(stmt: sa.Select, lang: str | None, other_than: str | None = None) -> sa.Select:
+    """Restrict a query on Article to published articles, optionally of one language (or not of one)."""
     stmt = stmt.where(Article.status == "published")
+    if other_than:
+        stmt = stmt.where(Article.lang != other_than)
     return stmt.where(Article.lang == lang) if lang else stmt
 
 
@@ -60,6 +76,17 @@ def categories(session: so.Session, lang: str | None = None) -> list[Category]:
     return [Category(name, category_slug(name), count) for name, count in session.execute(stmt)]
 
 
+def topics(session: so.Session, lang: str) -> list[Topic]:
+    """Every category with published articles: those with articles in ``lang`` first, by name."""
+    stmt = _published(sa.select(Article.category, Article.lang, sa.func.count(Article.id)), None)
+    stmt = stmt.where(Article.category != "").group_by(Article.category, Article.lang)
+    counts: dict[str, list[int]] = {}
+    for name, article_lang, count in session.execute(stmt):
+        counts.setdefault(name, [0, 0])[0 if article_lang == lang else 1] += count
+    found = [Topic(name, category_slug(name), mine, others) for name, (mine, others) in counts.items()]
+    return sorted(found, key=lambda topic: (topic.count == 0, topic.name.casefold()))
+
+
 def category_by_slug(session: so.Session, slug: str) -> str | None:
     """The name of the category whose slug is ``slug``, or None."""
     for category in categories(session):
@@ -68,20 +95,60 @@ def category_by_slug(session: so.Session, slug: str) -> str | None:
     return None
 
 
-def most_viewed(session: so.Session, lang: str | None = None, limit: int = 5) -> list[Article]:
+def category_articles(session: so.Session, name: str, lang: str) -> list[Article]:
+    """The published articles of one category, those in ``lang`` first, each group by title."""
+    stmt = _published(sa.select(Article), None).where(Article.category == name)
+    return sorted(session.scalars(stmt), key=lambda a: (a.lang != lang, a.title.casefold()))
+
+
+def most_viewed(session: so.Session, lang: str | None = None, limit: int = 5, *,
+                other_than: str | None = None) -> list[Article]:
     """The published articles read most often, most read first (articles never read are left out)."""
-    stmt = _published(sa.select(Article), lang).where(Article.views > 0)
+    stmt = _published(sa.select(Article), lang, other_than).where(Article.views > 0)
     return list(session.scalars(stmt.order_by(Article.views.desc(), Article.title).limit(limit)))
 
 
-def most_helpful(session: so.Session, lang: str | None = None, limit: int = 5) -> list[Article]:
+def recently_updated(session: so.Session, lang: str | None = None, limit: int = 5, *,
+                     other_than: str | None = None) -> list[Article]:
+    """The published articles changed last, newest first."""
+    stmt = _published(sa.select(Article), lang, other_than)
+    return list(session.scalars(stmt.order_by(Article.updated_at.desc(), Article.id).limit(limit)))
+
+
+def most_helpful(session: so.Session, lang: str | None = None, limit: int = 5, *,
+                 other_than: str | None = None) -> list[Article]:
     """Published articles with the most "helpful" votes, ties broken by the share of yes votes."""
     yes = sa.func.sum(sa.case((Vote.helpful.is_(True), 1), else_=0))
-    stmt = (_published(sa.select(Article), lang).join(Vote, Vote.article_id == Article.id)
+    stmt = (_published(sa.select(Article), lang, other_than).join(Vote, Vote.article_id == Article.id)
             .group_by(Article.id).having(yes > 0)
             .order_by(yes.desc(), (yes * 1.0 / sa.func.count(Vote.id)).desc(), Article.title)
             .limit(limit))
     return list(session.scalars(stmt))
+
+
+def language_first(fetch: ArticleFetch, lang: str, limit: int) -> list[Article]:
+    """``fetch``'s articles in ``lang``, filled up to ``limit`` from other languages."""
+    found = fetch(lang=lang, limit=limit)
+    if len(found) < limit:
+        found += fetch(other_than=lang, limit=limit - len(found))
+    return found
+
+
+def home_lists(session: so.Session, lang: str, limit: int = 5) -> HomeLists:
+    """Most viewed (or, while nothing in ``lang`` has been read, recently updated) and most helpful."""
+    viewed = language_first(partial(most_viewed, session), lang, limit) if most_viewed(session, lang, 1) else []
+    recent = [] if viewed else language_first(partial(recently_updated, session), lang, limit)
+    return HomeLists(viewed, recent, language_first(partial(most_helpful, session), lang, limit))
+
+
+def popular(session: so.Session, lang: str, limit: int = 5) -> list[Article]:
+    """Articles to offer when a search found nothing: most read, then newest, in ``lang`` before others."""
+    found: dict[int, Article] = {}
+    for fetch in (partial(most_viewed, lang=lang), partial(recently_updated, lang=lang),
+                  partial(most_viewed, other_than=lang), partial(recently_updated, other_than=lang)):
+        for article in fetch(session, limit=limit):
+            found.setdefault(article.id, article)
+    return list(found.values())[:limit]
 
 
 def record_view(session: so.Session, article: Article) -> None:
@@ -106,17 +173,18 @@ def count_view(session: so.Session, article: Article, *, visitor: str, client: s
 
 
 def sitemap_entries(session: so.Session) -> list[SitemapEntry]:
-    """Every public page: home, each category and each published article, with last change."""
+    """Every public page: home, each category per language, each published article, with last change."""
     newest = session.scalar(_published(sa.select(sa.func.max(Article.updated_at)), None))
-    entries = [SitemapEntry("home", "", newest)]
-    stmt = _published(sa.select(Article.category, sa.func.max(Article.updated_at)), None)
-    stmt = stmt.where(Article.category != "").group_by(Article.category).order_by(Article.category)
-    seen: set[str] = set()
-    for name, lastmod in session.execute(stmt):
+    entries = [SitemapEntry("home", "", None, newest)]
+    stmt = _published(sa.select(Article.category, Article.lang, sa.func.max(Article.updated_at)), None)
+    stmt = stmt.where(Article.category != "").group_by(Article.category, Article.lang)
+    seen: set[tuple[str, str]] = set()
+    for name, lang, lastmod in session.execute(stmt.order_by(Article.category, Article.lang)):
         slug = category_slug(name)
-        if slug and slug not in seen:
-            seen.add(slug)
-            entries.append(SitemapEntry("category", slug, lastmod))
-    rows = session.execute(_published(sa.select(Article.slug, Article.updated_at), None).order_by(Article.slug))
-    entries.extend(SitemapEntry("article", slug, updated) for slug, updated in rows)
+        if slug and (slug, lang) not in seen:
+            seen.add((slug, lang))
+            entries.append(SitemapEntry("category", slug, lang, lastmod))
+    rows = session.execute(_published(sa.select(Article.slug, Article.lang, Article.updated_at), None)
+                           .order_by(Article.slug))
+    entries.extend(SitemapEntry("article", slug, lang, updated) for slug, lang, updated in rows)
     return entries

@@ -43,13 +43,13 @@ def test_draft_is_not_on_the_portal_until_published(app, agent_client):
     assert article.status == "draft" and article.slug == "change-your-delivery-address"
     assert article.author_id is not None
     assert "Draft saved" in agent_client.get(response.location).text
-    assert agent_client.get("/articles/change-your-delivery-address").status_code == 404
+    assert agent_client.get("/en/articles/change-your-delivery-address").status_code == 404
 
     response = save_edit(agent_client, article_id, "publish", title="Change your delivery address")
     assert article_row(app, article_id).status == "published"
     page = agent_client.get(response.location).text
-    assert 'Published — <a href="/articles/change-your-delivery-address">view on the portal</a>' in page
-    portal = agent_client.get("/articles/change-your-delivery-address")
+    assert 'Published — <a href="/en/articles/change-your-delivery-address">view on the portal</a>' in page
+    portal = agent_client.get("/en/articles/change-your-delivery-address")
     assert portal.status_code == 200 and "Change your delivery address" in portal.text
 
 
@@ -62,13 +62,13 @@ def test_published_article_is_findable_in_search(app, agent_client):
 
 def test_unpublish_and_archive_take_the_article_off_the_portal(app, agent_client):
     article_id = created_id(save_new(agent_client, "publish", title="Gift cards"))
-    assert agent_client.get("/articles/gift-cards").status_code == 200
+    assert agent_client.get("/en/articles/gift-cards").status_code == 200
     save_edit(agent_client, article_id, "unpublish", title="Gift cards")
     assert article_row(app, article_id).status == "draft"
-    assert agent_client.get("/articles/gift-cards").status_code == 404
+    assert agent_client.get("/en/articles/gift-cards").status_code == 404
     save_edit(agent_client, article_id, "archive", title="Gift cards")
     assert article_row(app, article_id).status == "archived"
-    assert agent_client.get("/articles/gift-cards").status_code == 404
+    assert agent_client.get("/en/articles/gift-cards").status_code == 404
 
 
 def test_title_change_keeps_the_slug(app, agent_client):
@@ -99,9 +99,9 @@ def test_slug_change_redirects_the_old_address(app, agent_client):
     article_id = created_id(save_new(agent_client, "publish", title="Return an item"))
     save_edit(agent_client, article_id, "publish", title="Return an item", slug="returns")
     assert article_row(app, article_id).slug == "returns"
-    response = agent_client.get("/articles/return-an-item")
-    assert response.status_code == 301 and response.location.endswith("/articles/returns")
-    assert agent_client.get("/articles/returns").status_code == 200
+    response = agent_client.get("/en/articles/return-an-item")
+    assert response.status_code == 301 and response.location.endswith("/en/articles/returns")
+    assert agent_client.get("/en/articles/returns").status_code == 200
 
 
 def test_validation_errors_are_shown_and_input_kept(app, agent_client):

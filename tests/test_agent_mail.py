@@ -46,7 +46,7 @@ def test_support_agents_see_every_decision_with_scores_and_why(app, client, sess
     # newest first
     assert text.index("customer3@example.org") < text.index("customer2@example.org") < text.index("customer1@example.org")
     assert "Where is &lt;my&gt; parcel?" in text  # escaped
-    assert 'href="/articles/track-your-parcel"' in text and "0.61" in text and "why: parcel, track" in text
+    assert 'href="/en/articles/track-your-parcel"' in text and "0.61" in text and "why: parcel, track" in text
     assert "low-score: best score 0.050" in text and "auto-submitted: auto-replied" in text
     assert "Solved" in text and "Text of email 2" in text
     assert "3 emails" in text

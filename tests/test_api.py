@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import datetime
 
 import pytest
@@ -57,7 +59,7 @@ def test_search_shape_and_values(client, corpus, session):
     slugs = [r["slug"] for r in data["results"]]
     assert data["total"] == len(slugs) == 3 and "draft-tips" not in slugs
     first = data["results"][0]
-    assert first["url"] == f"http://127.0.0.1:5000/articles/{first['slug']}"
+    assert first["url"] == f"http://127.0.0.1:5000/{first['lang']}/articles/{first['slug']}"
     assert "<mark>" in first["snippet"].lower()
     assert first["lang"] == "en" and first["category"] == "Account"
     scores = [r["score"] for r in data["results"]]
@@ -71,7 +73,7 @@ def test_search_url_uses_base_url(app_factory):
         kb_articles.create_article(s, kb_articles.ArticleDraft("Gift cards", "Gift cards never expire."), status="published")
     search.process_outbox(app)
     [result] = app.test_client().get("/api/search?q=gift").get_json()["results"]
-    assert result["url"] == "https://help.example.com/articles/gift-cards"
+    assert result["url"] == "https://help.example.com/en/articles/gift-cards"
 
 
 def test_search_limit_and_page(client, corpus):
@@ -186,7 +188,7 @@ def test_suggest_shape(client, corpus):
     assert data["suggestions"], "a prefix of a title word should suggest something"
     for item in data["suggestions"]:
         assert set(item) == {"title", "slug", "url"}
-        assert item["url"] == f"http://127.0.0.1:5000/articles/{item['slug']}"
+        assert re.fullmatch(rf"http://127\.0\.0\.1:5000/(en|zh|nb)/articles/{item['slug']}", item["url"])
     assert "draft-tips" not in [i["slug"] for i in data["suggestions"]]
     assert "reset-password" in [i["slug"] for i in data["suggestions"]]
 

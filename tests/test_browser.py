@@ -1,7 +1,8 @@
 """End-to-end flows in a real browser: Debian's Chromium driven by Playwright.
 
 The app runs in a thread on a free port with the indexer thread on, as in production, so a
-publish reaches search by itself. Screenshots of every step go to test-artifacts/screenshots/.
+publish reaches search by itself. Screenshots of every step go to test-artifacts/screenshots/,
+and of every portal page in each language on a phone (390 px) and a desktop (1280 px).
 """
 
 from __future__ import annotations
@@ -51,11 +52,17 @@ def live_app(tmp_path_factory):
     """The app on its own database with the starter articles and one agent, indexer thread on."""
     tmp = tmp_path_factory.mktemp("browser")
     app = create_app(make_config(tmp, TESTING=False, INDEXER=True, INDEXER_POLL_SECONDS=0.2))
+    app.add_url_rule("/<lang:lang_code>/test-server-error", "test_server_error", _server_error)
     assert content.bootstrap(app) is not None
     with session_scope(app) as session:
         create_agent(session, email=AGENT_EMAIL, name="Ingrid Agent", role="admin", password=AGENT_PASSWORD)
     yield app
     close_app(app)
+
+
+def _server_error(lang_code: str):
+    """A page that fails, to see the 500 page as a visitor does."""
+    raise RuntimeError("a deliberate failure for the browser tests")
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +91,10 @@ class Shots:
         self.page.screenshot(path=str(SCREENSHOTS / f"{self.flow}-{self.count:02d}-{step}.png"), full_page=True)
 
 
-def open_page(browser, *, javascript: bool = True):
+def open_page(browser, *, javascript: bool = True, viewport: dict | None = None):
     """A fresh context (own cookies) and page; CSP violations and script errors are collected."""
-    context = browser.new_context(java_script_enabled=javascript, viewport={"width": 1200, "height": 900})
+    context = browser.new_context(java_script_enabled=javascript, viewport=viewport or {"width": 1200, "height": 900},
+                                  locale="en-GB")
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.problems = []
@@ -144,7 +152,7 @@ def test_customer_searches_opens_an_article_and_votes(page, base_url, live_app):
     shot("results")
 
     first.locator("h2 a").click()
-    expect(page).to_have_url(base_url + "/articles/reset-password")
+    expect(page).to_have_url(base_url + "/en/articles/reset-password")
     expect(page.get_by_role("heading", level=1)).to_have_text("How do I reset my password?")
     expect(page.locator("nav.breadcrumb")).to_contain_text("Account")
     shot("article")
@@ -235,7 +243,7 @@ def test_search_and_vote_work_without_javascript(nojs_page, base_url, live_app):
     shot("results")
 
     results.first.click()
-    expect(page).to_have_url(re.compile(r"/articles/"))
+    expect(page).to_have_url(re.compile(r"/en/articles/"))
     slug = page.url.rsplit("/", 1)[1]
     shot("article")
     page.locator("#vote-comment").fill("Missing the bank transfer case.")
@@ -259,3 +267,16 @@ def test_the_preview_button_works_without_javascript(nojs_page, base_url):
     assert page.locator("#preview script").count() == 0
     expect(page.locator("#title")).to_have_value("A draft previewed without JavaScript")
     shot("preview")
+
+
+def test_the_language_switch_works_without_javascript(nojs_page, base_url):
+    from playwright.sync_api import expect
+
+    page = nojs_page
+    page.goto(base_url + "/en/search?q=refund")
+    page.locator(".lang-switch").get_by_role("link", name="中文").click()
+    expect(page).to_have_url(re.compile(r"/zh/search\?q=refund$"))
+    expect(page.locator("html")).to_have_attribute("lang", "zh")
+    expect(page.locator("ol.results li.result").first).to_be_visible()
+    page.goto(base_url + "/")  # the choice is remembered for addresses without a language
+    expect(page).to_have_url(base_url + "/zh/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from kb import catalog, feedback
+from kb.i18n import language_name
 from kb.models import Article
 
 
@@ -61,9 +62,10 @@ def test_sitemap_entries_cover_public_pages_only(session, make_article):
     make_article("Public", category="Account", slug="public")
     make_article("Draft", category="Secret", status="draft", slug="draft")
     entries = catalog.sitemap_entries(session)
-    assert [(e.kind, e.slug) for e in entries] == [("home", ""), ("category", "account"), ("article", "public")]
+    assert [(e.kind, e.slug, e.lang) for e in entries] == [("home", "", None), ("category", "account", "en"),
+                                                          ("article", "public", "en")]
     assert all(e.lastmod is not None for e in entries)
 
 
 def test_language_names_are_native():
-    assert [catalog.language_name(c) for c in ("en", "zh", "nb", "xx")] == ["English", "中文", "Norsk", "xx"]
+    assert [language_name(c) for c in ("en", "zh", "nb", "de", "xx")] == ["English", "中文", "Norsk bokmål", "Deutsch", "xx"]

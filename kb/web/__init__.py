@@ -33,13 +33,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _init_web(app: Flask) -> None:
     """Security headers, CSRF, error pages and the blueprints of each audience."""
-    from kb.web import errors, security
+    from kb.web import errors, i18n, security
     from kb.web.agent import bp as agent_bp
     from kb.web.api import bp as api_bp
     from kb.web.media import bp as media_bp
     from kb.web.portal import bp as portal_bp
 
     security.init_app(app)
+    i18n.init_app(app)  # before the blueprints: their rules use its URL converter
     errors.init_app(app)
     app.register_blueprint(portal_bp)
     app.register_blueprint(api_bp, url_prefix="/api")

@@ -11,6 +11,7 @@ unknown ``lang`` is a 400 with ``{"error"}``, so a typo does not silently search
 from __future__ import annotations
 
 from flask import abort, current_app, redirect, request, url_for
+from flask_babel import gettext as _
 
 from kb import articles as kb_articles
 from kb import search as kb_search
@@ -19,7 +20,8 @@ from kb.db import get_session
 from kb.models import Article
 from kb.rendering import render_markdown
 from kb.web.api import bp
-from kb.web.portal.context import offered_language
+from kb.web.i18n import offered_language
+from kb.web.portal.context import canonical_article_url
 
 DEFAULT_LIMIT, MAX_LIMIT = 10, 50
 DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS = 8, 20
@@ -49,13 +51,14 @@ def _lang_arg() -> str | None:
     lang = offered_language(raw)
     if lang is None:
         offered = ", ".join(configured_languages(current_app.config))
-        abort(400, description=f"Unknown language {raw[:20]!r}: use one of {offered}, or leave lang out.")
+        abort(400, description=_("Unknown language \"%(lang)s\": use one of %(offered)s, or leave lang out.",
+                                 lang=raw[:20], offered=offered))
     return lang
 
 
 def article_url(article: Article) -> str:
-    """The article's absolute portal URL, from BASE_URL."""
-    return current_app.config["BASE_URL"].rstrip("/") + url_for("portal.article", slug=article.slug)
+    """The article's absolute portal URL in its own language, from BASE_URL."""
+    return canonical_article_url(article)
 
 
 @bp.get("/search")
@@ -81,7 +84,7 @@ def article(slug: str):
     if new_slug:
         return redirect(url_for("api.article", slug=new_slug), 301)
     if found is None:
-        abort(404, description=f"No published article has the slug {slug[:200]!r}.")
+        abort(404, description=_("No published article has the slug \"%(slug)s\".", slug=slug[:200]))
     return {"slug": found.slug, "title": found.title, "lang": found.lang, "category": found.category,
             "tags": list(found.tags or []), "body_markdown": found.body_md,
             "body_html": render_markdown(found.body_md), "updated_at": found.updated_at.isoformat()}

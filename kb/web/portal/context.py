@@ -1,4 +1,4 @@
-"""What every page's layout needs: the language choice, the support address, page links."""
+"""What every page's layout needs: its language, links to it in the others, the support address."""
 
 from __future__ import annotations
 
@@ -6,41 +6,14 @@ import secrets
 
 from flask import current_app, request, session, url_for
 
-from kb.articles import LANG_ALIASES
-from kb.catalog import language_name
-from kb.config import configured_languages
+from kb.i18n import language_name, text_direction
+from kb.models import Article
+from kb.web.i18n import (LANGUAGE_ARG, current_language, default_language, has_language, offered_language,
+                         offered_languages)
 
-ALL_LANGUAGES = "all"
-# Pages whose own URL the language switch links back to (keeping their query string).
-SWITCH_IN_PLACE = {"portal.home", "portal.search", "portal.category"}
-
-
-def offered_languages() -> list[str]:
-    """The language codes of config LANGUAGES, in order."""
-    return configured_languages(current_app.config)
-
-
-def offered_language(code: str | None) -> str | None:
-    """``code`` (aliases such as ``no`` allowed) if the portal offers it, else None."""
-    code = str(code or "").strip().lower()
-    code = LANG_ALIASES.get(code, code)
-    return code if code in offered_languages() else None
-
-
-def remember_language() -> None:
-    """Store a ``?lang=`` choice in the visitor's session; ``lang=all`` clears it."""
-    if "lang" not in request.args:
-        return
-    wanted = request.args["lang"]
-    if wanted in ("", ALL_LANGUAGES):
-        session.pop("lang", None)
-    elif offered_language(wanted):
-        session["lang"] = offered_language(wanted)
-
-
-def chosen_language() -> str | None:
-    """The visitor's language choice, or None for all languages."""
-    return offered_language(session.get("lang"))
+# Query arguments a page keeps in another language; others (slug, endpoint, _anchor...) would
+# clash with url_for's own parameters.
+SWITCH_KEEPS = ("q", "category", "lang", "page")
 
 
 def visitor_id(create: bool = False) -> str | None:
@@ -50,18 +23,42 @@ def visitor_id(create: bool = False) -> str | None:
     return session.get("visitor")
 
 
-SWITCH_KEEPS = ("q", "category")
+def _absolute(path: str) -> str:
+    """``path`` on the public address (BASE_URL)."""
+    return current_app.config["BASE_URL"].rstrip("/") + path
+
+
+def same_page(code: str) -> str:
+    """The current page in language ``code``; the home page for pages not shown in every language."""
+    if request.method == "GET" and has_language(request.endpoint):
+        values = {k: v for k, v in request.args.items() if k in SWITCH_KEEPS}
+        values.update(request.view_args or {})
+        values[LANGUAGE_ARG] = code
+        return url_for(request.endpoint, **values)
+    return url_for("portal.home", **{LANGUAGE_ARG: code})
 
 
 def switch_url(code: str) -> str:
-    """The current page with the language set to ``code`` (or home for other pages)."""
-    if request.endpoint in SWITCH_IN_PLACE:
-        # Only the arguments these pages read: others (slug, endpoint, _anchor...) would clash
-        # with url_for's own parameters.
-        args = {k: v for k, v in request.args.items() if k in SWITCH_KEEPS}
-        args["lang"] = code
-        return url_for(request.endpoint, **(request.view_args or {}), **args)
-    return url_for("portal.home", lang=code)
+    """The language switch's link: remember ``code`` as the visitor's choice, then show this page in it."""
+    return url_for("portal.choose_language", code=code, next=same_page(code))
+
+
+def alternates() -> list[tuple[str, str]]:
+    """(hreflang, absolute URL) of this page in every language, and x-default: the address without one."""
+    links = [(code, _absolute(same_page(code))) for code in offered_languages()]
+    default_path = same_page(default_language())
+    links.append(("x-default", _absolute(default_path[default_path.index("/", 1):])))
+    return links
+
+
+def canonical_language(lang: str) -> str:
+    """The language an article's own address uses: its own, if the portal offers it."""
+    return offered_language(lang) or default_language()
+
+
+def canonical_article_url(article: Article) -> str:
+    """The article's absolute address in its own language, for search engines, the API and emails."""
+    return _absolute(url_for("portal.article", slug=article.slug, **{LANGUAGE_ARG: canonical_language(article.lang)}))
 
 
 def page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
@@ -77,11 +74,13 @@ def page_numbers(current: int, last: int, around: int = 2) -> list[int | None]:
 
 def layout_context() -> dict:
     """Variables base.html uses on every page, including error pages and the editor."""
-    has_request = bool(request)
+    lang = current_language()
     return {
+        "page_lang": lang,
+        "page_dir": text_direction(lang),
         "languages": [(code, language_name(code)) for code in offered_languages()],
-        "chosen_lang": chosen_language() if has_request else None,
         "support_address": current_app.config["SUPPORT_ADDRESS"],
         "switch_url": switch_url,
+        "alternates": alternates,
         "language_name": language_name,
     }

@@ -1,41 +1,45 @@
-"""Portal pages for customers: home, search, categories, articles, votes and the sitemap.
+"""Portal pages for customers, each under its language: /<lang>/, search, categories, articles, votes.
 
-Views stay thin: the queries live in kb.catalog, kb.feedback, kb.articles and kb.search.
+Views stay thin: the queries live in kb.catalog, kb.feedback, kb.articles and kb.search. The
+page's language (the URL's) is the interface language; which articles a search covers is a
+separate, per-search filter (``?lang=``), never remembered.
 """
 
 from __future__ import annotations
 
-from flask import (Response, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from kb import articles as kb_articles
 from kb import catalog, feedback
 from kb import search as kb_search
 from kb.db import get_session
 from kb.rendering import render_markdown
+from kb.web.i18n import LANGUAGE_ARG, current_language, offered_language
 from kb.web.portal import bp
-from kb.web.portal.context import (ALL_LANGUAGES, chosen_language, layout_context, page_numbers,
-                                   remember_language, visitor_id)
-from kb.web.portal.sitemap import sitemap_xml
-from kb.web.portal import feedback_links  # noqa: F401  (registers the auto-reply feedback links)
 from kb.web.portal import counting
+from kb.web.portal.context import canonical_article_url, layout_context, page_numbers, visitor_id
 
 HOME_LIST_SIZE = 5
+PAGE = "/<lang:lang_code>"  # every page's address starts with its language
 
-bp.before_request(remember_language)
 bp.app_context_processor(layout_context)
 
 
-@bp.get("/")
+@bp.url_value_preprocessor
+def _drop_language(_endpoint, values) -> None:
+    """The views read the language from Flask-Babel, not from an argument."""
+    if values:
+        values.pop(LANGUAGE_ARG, None)
+
+
+@bp.get(PAGE + "/")
 def home():
-    """Search box, categories with counts, most viewed and most helpful articles."""
-    session, lang = get_session(), chosen_language()
-    most_viewed = catalog.most_viewed(session, lang, HOME_LIST_SIZE)
-    # A new help centre has no views yet: show what changed last rather than nothing.
-    recent = [] if most_viewed else kb_articles.published_articles(session, lang=lang, limit=HOME_LIST_SIZE)
-    return render_template("portal/home.html", categories=catalog.categories(session, lang),
-                           most_viewed=most_viewed, recent=recent,
-                           most_helpful=catalog.most_helpful(session, lang, HOME_LIST_SIZE))
+    """Search box, topics with counts, most viewed and most helpful articles, in the page's language first."""
+    session, lang = get_session(), current_language()
+    lists = catalog.home_lists(session, lang, HOME_LIST_SIZE)
+    return render_template("portal/home.html", topics=catalog.topics(session, lang), most_viewed=lists.most_viewed,
+                           recent=lists.recent, most_helpful=lists.most_helpful)
 
 
 def _page_arg() -> int:
@@ -44,43 +48,35 @@ def _page_arg() -> int:
     return max(int(page), 1) if page.isascii() and page.isdigit() and len(page) < 7 else 1
 
 
-@bp.get("/search")
+@bp.get(PAGE + "/search")
 def search():
     """Ranked results with snippets, filters, pages, "did you mean" and a helpful zero-results page."""
     q = " ".join(request.args.get("q", "").replace("\x00", " ").split())
     if not q:
         return redirect(url_for("portal.home"))
-    session, lang = get_session(), chosen_language()
+    session = get_session()
+    content_lang = offered_language(request.args.get("lang"))  # only when this search asks for it
     category_slug = request.args.get("category", "")
     category = catalog.category_by_slug(session, category_slug) if category_slug else None
     per_page = current_app.config["SEARCH_PAGE_SIZE"]
-    result = kb_search.search_articles(session, q, lang=lang, category=category,
+    result = kb_search.search_articles(session, q, lang=content_lang, category=category,
                                        page=_page_arg(), per_page=per_page)
     last_page = max(1, -(-result.total // per_page))
-    popular = [] if result.total else _popular(session, lang)
-    return render_template("portal/search.html", q=q, result=result, lang=lang,
+    popular = [] if result.total else catalog.popular(session, current_language(), HOME_LIST_SIZE)
+    return render_template("portal/search.html", q=q, result=result, content_lang=content_lang,
                            category=category, category_slug=category_slug if category else "",
-                           categories=catalog.categories(session, lang), popular=popular,
-                           last_page=last_page, pages=page_numbers(result.page, last_page),
-                           all_languages=ALL_LANGUAGES)
+                           categories=catalog.categories(session, content_lang), popular=popular,
+                           last_page=last_page, pages=page_numbers(result.page, last_page))
 
 
-def _popular(session, lang: str | None) -> list:
-    """Articles to offer when nothing matched: the most read, else the newest."""
-    articles = catalog.most_viewed(session, lang, HOME_LIST_SIZE) or catalog.most_viewed(session, None, HOME_LIST_SIZE)
-    return articles or kb_articles.published_articles(session, lang=lang, limit=HOME_LIST_SIZE)
-
-
-@bp.get("/categories/<slug>")
+@bp.get(PAGE + "/categories/<slug>")
 def category(slug: str):
-    """The published articles of one category (in the chosen language when it has any)."""
-    session, lang = get_session(), chosen_language()
+    """The published articles of one category, those in the page's language first."""
+    session = get_session()
     name = catalog.category_by_slug(session, slug)
     if name is None:
-        abort(404, description="There is no such category. It may have been renamed.")
-    articles = kb_articles.published_articles(session, lang=lang, category=name) if lang else []
-    articles = articles or kb_articles.published_articles(session, category=name)
-    articles.sort(key=lambda a: a.title.casefold())
+        abort(404, description=_("There is no such category. It may have been renamed."))
+    articles = catalog.category_articles(session, name, current_language())
     return render_template("portal/category.html", name=name, slug=slug, articles=articles)
 
 
@@ -93,11 +89,11 @@ def _published_or_404(slug: str, *, follow: bool = False):
     elif new_slug:
         abort(redirect(url_for("portal.article", slug=new_slug), 301))
     if article is None:
-        abort(404, description="This article does not exist or is no longer published.")
+        abort(404, description=_("This article does not exist or is no longer published."))
     return article
 
 
-@bp.get("/articles/<slug>")
+@bp.get(PAGE + "/articles/<slug>")
 def article(slug: str):
     """The rendered article, its breadcrumb, related articles and the helpful vote form.
 
@@ -105,32 +101,25 @@ def article(slug: str):
     """
     session = get_session()
     art = _published_or_404(slug)
-    return render_template("portal/article.html", article=art, page_lang=art.lang,
-                           body_html=render_markdown(art.body_md),
+    return render_template("portal/article.html", article=art, body_html=render_markdown(art.body_md),
+                           canonical_url=canonical_article_url(art),
                            category_slug=catalog.category_slug(art.category) if art.category else "",
                            related=kb_search.related_articles(session, art, limit=5),
                            voted=feedback.has_voted(session, art, visitor_id(create=True)))
 
 
-@bp.post("/articles/<slug>/vote")
+@bp.post(PAGE + "/articles/<slug>/vote")
 def vote(slug: str):
     """Record "Was this helpful?" once per visitor session, then go back to the article."""
     art = _published_or_404(slug, follow=True)
     answer = request.form.get("helpful", "")
     if answer not in ("yes", "no"):
-        abort(400, description="Choose Yes or No to tell us whether the article helped.")
+        abort(400, description=_("Choose Yes or No to tell us whether the article helped."))
     outcome = counting.record_vote(art, answer == "yes", request.form.get("comment", ""))
     if outcome == feedback.ALREADY_VOTED:
-        flash("You already told us about this article. Thank you!", "info")
+        flash(_("You already told us about this article. Thank you!"), "info")
     elif outcome == feedback.CLIENT_LIMIT:
-        flash("Thank you! We already counted the answers from your network for this article today.", "info")
+        flash(_("Thank you! We already counted the answers from your network for this article today."), "info")
     else:
-        flash("Thanks for your feedback!", "success")
+        flash(_("Thanks for your feedback!"), "success")
     return redirect(url_for("portal.article", slug=art.slug, _anchor="feedback"), 303)
-
-
-@bp.get("/sitemap.xml")
-def sitemap():
-    """The sitemap of every public page, with absolute URLs from BASE_URL."""
-    xml = sitemap_xml(catalog.sitemap_entries(get_session()), current_app.config["BASE_URL"])
-    return Response(xml, mimetype="application/xml")

@@ -4,7 +4,8 @@
  * script. For each <input data-suggest="/api/suggest">, typing asks the JSON API for matching
  * article titles (debounced) and shows them as a listbox under the box (ARIA combobox pattern):
  * Up/Down move, Enter opens the highlighted article, Esc closes the list.
- * Titles are inserted with textContent, never as HTML.
+ * Titles are inserted with textContent, never as HTML. The page gives the words screen readers
+ * hear in its own language (data-suggest-label, data-suggest-status).
  */
 (function () {
   "use strict";
@@ -22,6 +23,8 @@
     var lang = input.getAttribute("data-suggest-lang") || "";
     // Link to this site's own article pages (the API's absolute URLs use BASE_URL).
     var articleBase = input.getAttribute("data-article-base") || "/articles/";
+    var label = input.getAttribute("data-suggest-label") || "Suggested articles";
+    var statusText = input.getAttribute("data-suggest-status") || "Use the arrow keys to choose a suggestion.";
     var listId = (input.id || "search-" + (++counter)) + "-suggestions";
     var list = document.createElement("ul");
     var status = document.createElement("p");
@@ -33,7 +36,7 @@
     list.id = listId;
     list.className = "suggest-list";
     list.setAttribute("role", "listbox");
-    list.setAttribute("aria-label", "Suggested articles");
+    list.setAttribute("aria-label", label);
     list.hidden = true;
     status.className = "visually-hidden";
     status.setAttribute("role", "status");
@@ -84,9 +87,7 @@
       active = -1;
       list.hidden = suggestions.length === 0;
       input.setAttribute("aria-expanded", suggestions.length ? "true" : "false");
-      status.textContent = suggestions.length
-        ? suggestions.length + (suggestions.length === 1 ? " suggestion" : " suggestions") + ". Use the arrow keys to choose."
-        : "";
+      status.textContent = suggestions.length ? statusText : "";
     }
 
     function fetchSuggestions(text) {

@@ -1,0 +1,96 @@
+"""The languages kb speaks: its gettext catalogs, their names, and choosing one for a visitor.
+
+Request-free, so the web, the CLI and the mail worker share it. Messages are written in English
+in the code (the source language, which needs no catalog); each other language is one file,
+``kb/translations/<code>/LC_MESSAGES/messages.po``, compiled to a .mo when kb is installed
+(setup.py) and again at start if the .po has changed since (``ensure_compiled``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable
+
+from babel import Locale, UnknownLocaleError
+from babel.support import NullTranslations, Translations
+
+from kb.errors import ConfigError
+from kb.i18n import compiling
+
+SOURCE_LANGUAGE = "en"
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+# Tags browsers send that mean one of kb's codes; anything else is matched on its first subtag.
+TAG_ALIASES = {"no": "nb", "nn": "nb"}
+log = logging.getLogger(__name__)
+
+
+def language_tag(tag: str | None) -> str:
+    """kb's code for a language tag: ``zh-Hans-CN`` is ``zh``, ``nb_NO`` and ``no`` are ``nb``."""
+    primary = str(tag or "").strip().lower().replace("_", "-").split("-")[0]
+    return TAG_ALIASES.get(primary, primary)
+
+
+def negotiate(wanted: Iterable[str], offered: list[str]) -> str | None:
+    """The first of ``wanted`` (tags in order of preference) that kb offers, or None."""
+    for tag in wanted:
+        code = language_tag(tag)
+        if code in offered:
+            return code
+    return None
+
+
+def _locale(code: str) -> Locale | None:
+    """Babel's Locale for a code, None if CLDR does not know it."""
+    try:
+        return Locale.parse(code)
+    except (UnknownLocaleError, ValueError):
+        return None
+
+
+def language_name(code: str) -> str:
+    """The language's own name (English, 中文, Norsk bokmål), from CLDR; an unknown code is itself."""
+    locale = _locale(code)
+    name = locale.get_display_name(code) if locale else None
+    return name[:1].upper() + name[1:] if name else code
+
+
+def text_direction(code: str) -> str:
+    """``ltr`` or ``rtl``, for the page's dir attribute."""
+    locale = _locale(code)
+    return locale.text_direction if locale else "ltr"
+
+
+def check_languages(languages: list[str], directory: Path = TRANSLATIONS_DIR) -> None:
+    """Refuse a language that has no catalog: its pages would be English under another lang tag."""
+    catalogs = compiling.po_files(directory)
+    for code in languages:
+        if code != SOURCE_LANGUAGE and code not in catalogs:
+            raise ConfigError(f"KB_LANGUAGES: kb has no translation for {code!r}. Add "
+                              f"{directory / code / 'LC_MESSAGES' / 'messages.po'} (see README, Translations) "
+                              "or remove it from KB_LANGUAGES.")
+
+
+def ensure_compiled(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
+    """Compile the catalogs whose .mo is missing or older than the .po.
+
+    Installing kb compiles them; this covers a .po edited (or merged) since, so a restart is
+    all a translator needs. Returns the files written.
+    """
+    written = []
+    for po in compiling.po_files(directory).values():
+        if compiling.is_stale(po):
+            try:
+                written.append(compiling.compile_po(po))
+            except OSError as exc:
+                raise ConfigError(f"{po}: cannot write the compiled catalog ({exc}); run "
+                                  f"`pybabel compile -d {directory}` as the owner of that folder") from exc
+            log.info("compiled %s", po)
+    return written
+
+
+def translations(code: str, directory: Path = TRANSLATIONS_DIR) -> NullTranslations:
+    """The compiled messages of one language, for work done outside a web request (emails)."""
+    if code == SOURCE_LANGUAGE:
+        return NullTranslations()
+    return Translations.load(str(directory), [code], compiling.DOMAIN)

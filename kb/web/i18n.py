@@ -1,0 +1,104 @@
+"""The web's language: Flask-Babel, the language in the portal's URLs, and the visitor's choice.
+
+A portal page's language comes from its URL (``/zh/search?q=``), so a shared link shows what
+its sender saw. An address without one (``/``, old links) goes to the visitor's language: the
+one they chose with the language switch (a cookie), else their browser's ``Accept-Language``,
+else ``KB_DEFAULT_LANGUAGE``. ``KB_LANGUAGES`` lists the languages; each needs a catalog.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from flask import Flask, current_app, has_request_context, request
+from flask_babel import Babel, get_locale, refresh
+from werkzeug.routing import BaseConverter
+
+from kb.config import configured_languages
+from kb.i18n import SOURCE_LANGUAGE, TRANSLATIONS_DIR, check_languages, ensure_compiled, language_tag, negotiate
+
+LANGUAGE_COOKIE = "kb_lang"
+LANGUAGE_ARG = "lang_code"  # the URL part of every portal rule: /<lang:lang_code>/...
+# Pages whose text is not in the catalogs yet stay in the source language, so that a page's
+# lang attribute never claims a language its text is not in.
+UNTRANSLATED_PATHS = ("/agent",)
+
+
+def init_app(app: Flask) -> None:
+    """Check and compile the catalogs, set up Flask-Babel and the ``lang`` URL converter."""
+    directory = Path(app.config.get("BABEL_TRANSLATION_DIRECTORIES") or TRANSLATIONS_DIR)
+    languages = configured_languages(app.config)
+    check_languages(languages, directory)
+    ensure_compiled(directory)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(directory)
+    Babel(app, locale_selector=select_locale, default_locale=SOURCE_LANGUAGE)
+    app.jinja_env.policies["ext.i18n.trimmed"] = True  # msgids without the template's line breaks
+    app.url_map.converters["lang"] = _language_converter(languages)
+    app.url_defaults(_add_language)
+    # Each request chooses its own locale, also when a test holds one app context for several.
+    app.before_request(refresh)
+
+
+def _language_converter(languages: list[str]) -> type[BaseConverter]:
+    """A URL converter that matches only the offered language codes."""
+    pattern = "|".join(map(re.escape, languages)) or "(?!)"
+    return type("LanguageConverter", (BaseConverter,), {"regex": f"(?:{pattern})"})
+
+
+def offered_languages() -> list[str]:
+    """The language codes of KB_LANGUAGES, in order."""
+    return configured_languages(current_app.config)
+
+
+def offered_language(code: str | None) -> str | None:
+    """kb's code for ``code`` (``no``, ``zh-CN`` allowed) if the portal offers it, else None."""
+    code = language_tag(code)
+    return code if code in offered_languages() else None
+
+
+def default_language() -> str:
+    """KB_DEFAULT_LANGUAGE if offered, else the first offered language."""
+    offered = offered_languages()
+    return offered_language(current_app.config["DEFAULT_LANGUAGE"]) or (offered[0] if offered else SOURCE_LANGUAGE)
+
+
+def url_language() -> str | None:
+    """The language at the start of the request's path (``/zh/...``), if it is offered."""
+    if not has_request_context():
+        return None
+    first = request.path.lstrip("/").split("/", 1)[0]
+    return first if first in offered_languages() else None
+
+
+def portal_language() -> str:
+    """The URL's language, else the visitor's choice, else Accept-Language, else the default."""
+    if not has_request_context():
+        return default_language()
+    accepted = [tag for tag, quality in request.accept_languages if quality > 0]
+    wanted = [url_language() or "", request.cookies.get(LANGUAGE_COOKIE, ""), *accepted]
+    return negotiate(wanted, offered_languages()) or default_language()
+
+
+def select_locale() -> str:
+    """Flask-Babel's locale selector: the portal's language, the source language for the editor."""
+    if has_request_context() and request.path.startswith(UNTRANSLATED_PATHS):
+        return SOURCE_LANGUAGE
+    return portal_language()
+
+
+def current_language() -> str:
+    """The language of the page being rendered (``force_locale`` included)."""
+    locale = get_locale()
+    return str(locale) if locale else default_language()
+
+
+def has_language(endpoint: str | None) -> bool:
+    """Whether the endpoint's address starts with a language (``/<lang>/...``)."""
+    return endpoint in current_app.view_functions and current_app.url_map.is_endpoint_expecting(endpoint, LANGUAGE_ARG)
+
+
+def _add_language(endpoint: str, values: dict) -> None:
+    """url_for fills in the language of portal URLs: the current page's if offered, else the visitor's."""
+    if LANGUAGE_ARG not in values and has_language(endpoint):
+        values[LANGUAGE_ARG] = offered_language(current_language()) or portal_language()
