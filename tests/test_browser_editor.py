@@ -95,7 +95,7 @@ def test_an_uploaded_image_goes_in_at_the_cursor_and_customers_see_it_once_publi
     expect(page.locator(".flash")).to_contain_text("Published")
     context, customer = open_page(browser)
     try:
-        customer.goto(base_url + "/articles/where-to-find-your-settings")
+        customer.goto(base_url + "/en/articles/where-to-find-your-settings")
         customer.wait_for_function("() => { const i = document.querySelector('.article-body img');"
                                    " return i && i.complete && i.naturalWidth === 40; }")
         Shots(customer, "editor-image-portal")("customer-sees-the-image")

@@ -63,7 +63,7 @@ def test_saving_a_live_article_keeps_the_changes_from_customers(app, agent_clien
     assert (article.status, article.body_md, article.pending_revision) == ("published", LIVE_TEXT, 2)
 
     customer = app.test_client()
-    assert "zebrafinch" not in customer.get("/articles/gift-cards").text
+    assert "zebrafinch" not in customer.get("/en/articles/gift-cards").text
     assert customer.get("/api/articles/gift-cards").json["body_markdown"] == LIVE_TEXT
     search.process_outbox(app)
     assert customer.get("/api/search?q=zebrafinch").json["total"] == 0
@@ -86,7 +86,7 @@ def test_publish_changes_makes_the_draft_live_and_reindexes_it(app, agent_client
     article = stored(app, live_id)
     assert (article.body_md, article.pending_revision) == (DRAFT_TEXT, None)
     customer = app.test_client()
-    assert "zebrafinch" in customer.get("/articles/gift-cards").text
+    assert "zebrafinch" in customer.get("/en/articles/gift-cards").text
     assert search.process_outbox(app) >= 1
     assert [r["slug"] for r in customer.get("/api/search?q=zebrafinch").json["results"]] == ["gift-cards"]
     assert revision_rows(app, live_id)[-1] == (3, "published", False, "Edith Editor", "Published the draft (revision 2)")
@@ -118,13 +118,13 @@ def test_a_slug_change_in_a_draft_waits_for_publishing(app, agent_client, live_i
     save_edit(agent_client, live_id, "save", title="Gift cards", body_md=LIVE_TEXT, category="Billing", slug="vouchers")
     customer = app.test_client()
     assert stored(app, live_id).slug == "gift-cards"
-    assert customer.get("/articles/gift-cards").status_code == 200
-    assert customer.get("/articles/vouchers").status_code == 404
+    assert customer.get("/en/articles/gift-cards").status_code == 200
+    assert customer.get("/en/articles/vouchers").status_code == 404
     assert 'value="vouchers"' in agent_client.get(f"/agent/articles/{live_id}/edit").text  # the draft's slug
     save_edit(agent_client, live_id, "publish", title="Gift cards", body_md=LIVE_TEXT, category="Billing", slug="vouchers")
-    assert customer.get("/articles/vouchers").status_code == 200
-    old = customer.get("/articles/gift-cards")
-    assert old.status_code == 301 and old.location.endswith("/articles/vouchers")
+    assert customer.get("/en/articles/vouchers").status_code == 200
+    old = customer.get("/en/articles/gift-cards")
+    assert old.status_code == 301 and old.location.endswith("/en/articles/vouchers")
 
 
 def test_a_draft_slug_another_article_uses_is_refused_at_the_slug_field(app, agent_client, live_id):
@@ -174,7 +174,7 @@ def test_restoring_into_a_live_article_asks_first_and_goes_into_a_draft(app, age
     assert "into a draft (revision 3)" in agent_client.get(response.location).text
     article = stored(app, live_id)
     assert (article.body_md, article.pending_revision) == (DRAFT_TEXT, 3)
-    assert "zebrafinch" in app.test_client().get("/articles/gift-cards").text
+    assert "zebrafinch" in app.test_client().get("/en/articles/gift-cards").text
 
     response = post_form(agent_client, url, {"base_revision": "3", "mode": "live"}, form_page=url)
     assert "Restored revision 1 as revision 4" in agent_client.get(response.location).text
@@ -283,7 +283,7 @@ def test_unpublishing_a_live_article_with_a_draft_keeps_the_editor_text(app, age
     save_edit(agent_client, live_id, "unpublish", title="Gift cards", body_md=DRAFT_TEXT)
     article = stored(app, live_id)
     assert (article.status, article.body_md, article.pending_revision) == ("draft", DRAFT_TEXT, None)
-    assert app.test_client().get("/articles/gift-cards").status_code == 404
+    assert app.test_client().get("/en/articles/gift-cards").status_code == 404
 
 
 def test_nul_characters_never_reach_the_database(app, agent_client):

@@ -8,6 +8,7 @@ whose payload is not what kb signs.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import pytest
@@ -61,25 +62,25 @@ def hostile_urls(app):
             for value in HUGE_IDS if numeric else HOSTILE_TEXT:
                 path = rule.rule
                 for other in rule.arguments:
-                    raw = value if other == name else "1"
+                    raw = value if other == name else ("en" if other == "lang_code" else "1")
                     encoded = quote(raw.encode("utf-8", "surrogatepass"), safe="%") if not numeric else raw
-                    path = path.replace(f"<{other}>", encoded).replace(f"<int:{other}>", encoded)
-                    path = path.replace(f"<path:{other}>", encoded)
+                    path = re.sub(rf"<(?:\w+:)?{other}>", lambda _m: encoded, path)
                 yield from ((method, path) for method in methods)
 
 
 def test_the_walk_covers_every_route_with_an_argument(admin_client):
     app, _ = admin_client
     walked = {url.split("/")[1] for _, url in hostile_urls(app)}
-    assert {"agent", "articles", "mail", "api", "categories"} <= walked
+    assert {"agent", "en", "articles", "mail", "api", "categories"} <= walked
 
 
 def test_hostile_ids_and_tokens_are_400_or_404_never_500(admin_client):
     app, client = admin_client
     seen = 0
     for method, url in hostile_urls(app):
-        response = client.open(url, method=method)
-        assert response.status_code in (400, 404), (method, url[:120], response.status_code)
+        response = client.open(url, method=method, follow_redirects=True)  # old addresses redirect
+        # A POST to an old address is redirected (307) to a page that may only take GET.
+        assert response.status_code in ((400, 404, 405) if response.history else (400, 404)), (method, url[:120], response.status_code)
         seen += 1
     assert seen > 200
     assert client.get("/agent/").status_code == 200  # still logged in: every answer was a clean refusal

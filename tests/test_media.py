@@ -179,7 +179,7 @@ def test_customers_see_only_the_images_of_published_articles(app, agent_client):
     save_edit(agent_client, article_id, "publish", title="Settings", body_md=f"![Settings]({url})\n")
     shown = customer.get(url)
     assert shown.status_code == 200 and shown.headers["Cache-Control"] == "public, max-age=3600"
-    assert f'<img alt="Settings" src="{url}">' in customer.get("/articles/settings").text
+    assert f'<img alt="Settings" src="{url}">' in customer.get("/en/articles/settings").text
 
     other = upload(agent_client, images.gif()).json["url"]
     save_edit(agent_client, article_id, "save", title="Settings", body_md=f"![Settings]({url})\n\n![New]({other})\n")
@@ -228,5 +228,5 @@ def test_images_and_drafts_round_trip_on_postgres(app_factory, pg_database_url):
     customer = app.test_client()
     image = customer.get(url)
     assert image.status_code == 200 and image.data == images.JPEG_3X2  # bytes intact through bytea
-    assert "Draft text" not in customer.get("/articles/our-shop").text
+    assert "Draft text" not in customer.get("/en/articles/our-shop").text
     assert "Draft text" in client.get(f"/agent/articles/{article_id}/edit").text

@@ -349,8 +349,9 @@ def test_home_lists_start_with_the_visitors_language(app, client, make_article):
     recent = listed(html, "viewed-heading")
     assert [lang for lang, _ in recent] == ["en", "en", "zh", "zh", "zh"]
     assert html.count('<span class="lang-tag" lang="zh">中文</span>') == 3  # filled up, and marked
-    for article in (chinese[0], chinese[0], chinese[1], english[1]):
-        client.get(f"/en/articles/{article.slug}")
+    for address, article in (("192.0.2.1", chinese[0]), ("192.0.2.2", chinese[0]),
+                             ("192.0.2.1", chinese[1]), ("192.0.2.1", english[1])):
+        read_article(app.test_client(), article.slug, address)
     html = client.get("/en/").text
     assert listed(html, "viewed-heading") == [("en", "English article 1"), ("zh", "中文文章 0"), ("zh", "中文文章 1")]
     chinese_home = client.get("/zh/").text

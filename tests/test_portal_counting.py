@@ -30,7 +30,7 @@ def person(app, address: str = OFFICE, agent: str = BROWSER):
 
 def read_article(client, slug: str = "tents", **headers) -> str:
     """Open the article as a browser does: the page, then its counter image (with the cookie)."""
-    html = client.get(f"/articles/{slug}", headers=headers).text
+    html = client.get(f"/en/articles/{slug}", headers=headers).text
     assert f'src="/articles/{slug}/seen"' in html
     response = client.get(f"/articles/{slug}/seen", headers=headers)
     assert response.status_code == 200 and response.mimetype == "image/gif"
@@ -39,8 +39,8 @@ def read_article(client, slug: str = "tents", **headers) -> str:
 
 def vote(client, slug: str = "tents", helpful: str = "yes"):
     """Open the article and answer "Was this helpful?"."""
-    token = csrf_token_from(client.get(f"/articles/{slug}").text)
-    return client.post(f"/articles/{slug}/vote", data={"helpful": helpful, "csrf_token": token},
+    token = csrf_token_from(client.get(f"/en/articles/{slug}").text)
+    return client.post(f"/en/articles/{slug}/vote", data={"helpful": helpful, "csrf_token": token},
                        follow_redirects=True)
 
 
@@ -98,7 +98,7 @@ def test_one_person_reloading_counts_once(app, article):
 
 def test_the_page_alone_and_cookieless_requests_never_count(app, article):
     for _ in range(5):
-        assert person(app).get("/articles/tents").status_code == 200  # link previews, mail scanners
+        assert person(app).get("/en/articles/tents").status_code == 200  # link previews, mail scanners
         assert person(app).get("/articles/tents/seen").status_code == 200  # no cookie support
     assert views(app) == 0
 
@@ -111,8 +111,8 @@ def test_bots_and_http_libraries_never_count(app, article, agent):
         read_article(person(app, agent=agent))
     assert views(app) == 0
     client = person(app, agent=agent)
-    token = csrf_token_from(client.get("/articles/tents").text)
-    response = client.post("/articles/tents/vote", data={"helpful": "yes", "csrf_token": token})
+    token = csrf_token_from(client.get("/en/articles/tents").text)
+    response = client.post("/en/articles/tents/vote", data={"helpful": "yes", "csrf_token": token})
     assert response.status_code == 403 and "Automated requests cannot vote" in response.text
     assert vote_count(app) == 0
 
@@ -126,7 +126,7 @@ def test_prefetches_never_count(app, article, headers):
 
 def test_head_requests_never_count(app, article):
     reader = person(app)
-    reader.get("/articles/tents")
+    reader.get("/en/articles/tents")
     assert reader.head("/articles/tents/seen").status_code == 200
     assert views(app) == 0
 
