@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from kb import render_cache
 from kb.errors import ValidationError
 from kb.models import STATUSES, Agent, Article, IndexOutbox, Revision, SlugRedirect, utcnow
+from kb.render_limits import MAX_BODY_CHARS
 
 LANG_ALIASES = {"no": "nb", "nb-no": "nb", "no-no": "nb", "nn": "nb", "zh-cn": "zh", "zh-hans": "zh", "en-us": "en", "en-gb": "en"}
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -41,6 +43,9 @@ class ArticleDraft:
         if len(title) > 300:
             raise ValidationError("The title is longer than 300 characters.")
         body = normalise_body(self.body_md)
+        if len(body) > MAX_BODY_CHARS:
+            raise ValidationError(f"The article is {len(body):,} characters long; the most is {MAX_BODY_CHARS:,}. "
+                                  "Split it into several articles.")
         tags = normalise_tags(self.tags)
         slug = self.slug.strip().lower() if self.slug else None
         if slug and not SLUG_RE.match(slug):
@@ -120,6 +125,7 @@ def create_article(session: so.Session, draft: ArticleDraft, *, author: Agent | 
                       category=draft.category, tags=draft.tags, status=status, author=author,
                       views=0, created_at=now, updated_at=now,
                       published_at=now if status == "published" else None)
+    render_cache.refresh(article)  # saving renders once, so page views never have to
     session.add(article)
     session.flush()
     _add_revision(session, article, author, note)
@@ -143,6 +149,8 @@ def update_article(session: so.Session, article: Article, draft: ArticleDraft, *
         rename_slug(session, article, new_slug)
     for name in changed:
         setattr(article, name, getattr(draft, name))
+    if "body_md" in changed:
+        render_cache.refresh(article)
     article.updated_at = utcnow()
     _add_revision(session, article, author, note or "Edited")
     enqueue_index(session, article.id)

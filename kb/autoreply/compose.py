@@ -24,7 +24,7 @@ from kb.autoreply.parsing import ParsedEmail
 from kb.autoreply.rules import domain_of_base_url
 from kb.autoreply.textproc import normalise_lang
 from kb.models import Article
-from kb.rendering import plain_text
+from kb.render_cache import article_text
 
 EXCERPT_CHARS = 160  # about two lines of a mail client
 MAX_ARTICLES = 3
@@ -65,7 +65,7 @@ def new_message_id(base_url: str) -> str:
 
 def excerpt(article: Article, chars: int = EXCERPT_CHARS) -> str:
     """About two lines of the article's text, cut at a word."""
-    text = plain_text(article.body_md)
+    text = article_text(article)
     if len(text) <= chars:
         return text
     cut = text[:chars].rsplit(" ", 1)[0] if " " in text[:chars] else text[:chars]

@@ -11,7 +11,8 @@ from kb.config import configured_languages
 from kb.db import get_session
 from kb.errors import ValidationError
 from kb.models import STATUSES, Article
-from kb.rendering import render_markdown
+from kb.render_limits import MAX_BODY_CHARS
+from kb.rendering import render
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 from kb.web.agent.forms import ArticleForm
@@ -91,8 +92,9 @@ def _draft_from(form: ArticleForm) -> kb_articles.ArticleDraft:
 
 def _render_editor(form: ArticleForm, article: Article | None, *, error: str | None = None, status: int = 200):
     """The editor page, its preview rendered from the form's Markdown exactly as the portal would."""
+    preview = render(form.body_md.data)  # never raises; a problem is shown to the agent beside the preview
     return render_template("agent/edit.html", form=form, article=article, error=error,
-                           preview_html=Markup(render_markdown(form.body_md.data or "")),
+                           preview_html=Markup(preview.html), preview_problem=preview.problem,
                            categories=categories(get_session()),
                            portal_url=portal_url(article) if article else None), status
 
@@ -180,8 +182,12 @@ def _flash_result(article: Article, action: str, changed: bool) -> None:
 
 @bp.post("/preview")
 def preview():
-    """JSON ``{"body_markdown"}`` in, ``{"html"}`` out: the portal's own rendering, sanitised."""
+    """JSON ``{"body_markdown"}`` in, ``{"html", "problem"}`` out: the portal's own rendering, sanitised."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("body_markdown"), str):
         return {"error": 'Send JSON like {"body_markdown": "# Title"}.'}, 400
-    return {"html": render_markdown(data["body_markdown"])}
+    if len(data["body_markdown"]) > MAX_BODY_CHARS:
+        return {"error": f"The article is longer than {MAX_BODY_CHARS:,} characters: split it into several "
+                         "articles to preview and save it."}, 413
+    preview = render(data["body_markdown"])
+    return {"html": preview.html, "problem": preview.problem}

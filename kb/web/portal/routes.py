@@ -9,10 +9,9 @@ from flask import (Response, abort, current_app, flash, redirect, render_templat
                    url_for)
 
 from kb import articles as kb_articles
-from kb import catalog, feedback
+from kb import catalog, feedback, render_cache
 from kb import search as kb_search
 from kb.db import get_session
-from kb.rendering import render_markdown
 from kb.web.portal import bp
 from kb.web.portal.context import (ALL_LANGUAGES, chosen_language, layout_context, page_numbers,
                                    remember_language, visitor_id)
@@ -101,11 +100,11 @@ def article(slug: str):
     """The rendered article, its breadcrumb, related articles and the helpful vote form."""
     session = get_session()
     art = _published_or_404(slug)
+    body_html = render_cache.article_html(session, art)  # cached: a page view does not render Markdown
     if request.method == "GET":
         catalog.record_view(session, art)
-        session.commit()
-    return render_template("portal/article.html", article=art, page_lang=art.lang,
-                           body_html=render_markdown(art.body_md),
+    session.commit()
+    return render_template("portal/article.html", article=art, page_lang=art.lang, body_html=body_html,
                            category_slug=catalog.category_slug(art.category) if art.category else "",
                            related=kb_search.related_articles(session, art, limit=5),
                            voted=feedback.has_voted(session, art, visitor_id()))

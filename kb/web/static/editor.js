@@ -8,6 +8,7 @@
   if (!textarea || !window.fetch) { return; }
   var pane = document.getElementById(textarea.getAttribute("data-preview-target"));
   var status = document.getElementById("preview-status");
+  var problem = document.getElementById("preview-problem");
   var tokenField = textarea.form && textarea.form.querySelector("input[name=csrf_token]");
   if (!pane || !tokenField) { return; }
   var timer = null;
@@ -15,6 +16,13 @@
 
   function say(text) {
     if (status) { status.textContent = text; }
+  }
+
+  // Why the text would be shown as plain text (or cannot be previewed), from the server.
+  function warn(text) {
+    if (!problem) { return; }
+    problem.textContent = text || "";
+    problem.hidden = !text;
   }
 
   function refresh() {
@@ -29,13 +37,18 @@
       },
       body: JSON.stringify({ body_markdown: textarea.value })
     }).then(function (response) {
+      if (response.status === 413) {
+        return response.json().then(function (data) { throw new Error(data.error); });
+      }
       if (!response.ok) { throw new Error("HTTP " + response.status); }
       return response.json();
     }).then(function (data) {
       if (ticket !== sent) { return; }  // a newer request is on its way: keep the order
       pane.innerHTML = data.html;       // sanitised by the server with nh3
+      warn(data.problem);
       say("");
-    }).catch(function () {
+    }).catch(function (error) {
+      if (ticket === sent && error && error.message && error.message.indexOf("HTTP") !== 0) { warn(error.message); }
       if (ticket === sent) { say("(not updated: use the Preview button)"); }
     });
   }
