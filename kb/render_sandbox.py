@@ -246,4 +246,7 @@ def _limit_child() -> None:
 
 if __name__ == "__main__":
     _limit_child()
-    serve()
+    try:
+        serve()
+    except BrokenPipeError:
+        pass  # the parent went away (a worker exiting): nothing to answer
