@@ -18,6 +18,7 @@ from kb import render_cache
 from kb.errors import ValidationError
 from kb.models import STATUSES, Agent, Article, IndexOutbox, Revision, SlugRedirect, utcnow
 from kb.render_limits import MAX_BODY_CHARS
+from kb.rendering import clean_text
 
 LANG_ALIASES = {"no": "nb", "nb-no": "nb", "no-no": "nb", "nn": "nb", "zh-cn": "zh", "zh-hans": "zh", "en-us": "en", "en-gb": "en"}
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -54,8 +55,11 @@ class ArticleDraft:
 
 
 def normalise_body(text: str | None) -> str:
-    """Unix line ends, no trailing spaces, exactly one final newline (so exports round-trip)."""
-    lines = str(text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    """Unix line ends, no trailing spaces, exactly one final newline (so exports round-trip).
+
+    NUL and unpaired surrogates become U+FFFD: PostgreSQL (and the sanitiser) refuse them.
+    """
+    lines = clean_text(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     body = "\n".join(line.rstrip() for line in lines).strip("\n")
     return body + "\n" if body else ""
 

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from kb import render_cache, search
+from kb.articles import ArticleDraft, create_article
 from kb.content import import_path
 from kb.db import session_scope
 from kb.models import Article, IndexOutbox
@@ -16,6 +17,7 @@ from kb.rendering import RENDERER_VERSION
 from tests.agent_helpers import save_edit
 from tests.test_agent_editor import agent_client  # noqa: F401  (fixture)
 from tests.test_agent_editor import article_row as stored
+from tests.test_postgres import db_app, db_url  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 from tests.poison import NAMED, POISON
 from tests.test_rendering import assert_inert
 
@@ -139,3 +141,13 @@ def test_import_refuses_a_body_over_the_size_limit_and_imports_the_rest(app, tmp
     with session_scope(app) as session:
         poison = session.scalar(sa.select(Article).where(Article.slug == "poison"))
         assert "Line 1 opens more than 200" in poison.render_error
+
+
+def test_poison_article_with_nul_and_surrogates_is_stored_with_its_cache_on_both_databases(db_app):
+    body = POISON["emphasis-stars-4kb"] + "\n\nNUL\x00 and a lone \ud800 surrogate <b>bold</b>"
+    with session_scope(db_app) as session:
+        article = create_article(session, ArticleDraft("Poison", body), status="published")
+    row = stored(db_app, article.id)
+    assert "\x00" not in row.body_md + row.body_html and "NUL\ufffd" in row.body_text
+    assert "Line 1 opens more than 200" in row.render_error and "&lt;b&gt;bold&lt;/b&gt;" in row.body_html
+    assert db_app.test_client().get("/articles/poison").status_code == 200
