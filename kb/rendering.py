@@ -12,8 +12,12 @@ from __future__ import annotations
 import html
 import logging
 import re
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
+from typing import Iterable
 
 import markdown
 import nh3
@@ -27,6 +31,12 @@ log = logging.getLogger(__name__)
 RENDER_TIME_LIMIT = 1.0
 # Stored with cached HTML: a cache made by another renderer (or other limits) is made again.
 RENDERER_VERSION = f"kb-1 markdown-{markdown.__version__} nh3-{version('nh3')}"
+# Recent renders of article-sized texts, so rendering the same text again (an editor save after its
+# preview, an import after ``prerender``) is free. Bounded: at most MEMO_SIZE texts of MEMO_MAX_CHARS.
+MEMO_SIZE, MEMO_MAX_CHARS = 256, 20_000
+PRERENDER_THREADS = 2  # renderer processes used at once by ``prerender``
+_memo: OrderedDict[str, "Rendered"] = OrderedDict()
+_memo_lock = threading.Lock()
 
 EXTENSIONS = ["tables", "fenced_code", "toc", "sane_lists"]
 EXTENSION_CONFIGS = {"toc": {"slugify": slugify_unicode, "permalink": False}}
@@ -86,6 +96,28 @@ def render(text: str | None) -> Rendered:
     text = clean_text(text)
     if not text.strip():
         return Rendered("", "")
+    with _memo_lock:
+        if text in _memo:
+            _memo.move_to_end(text)
+            return _memo[text]
+    rendered = _render_bounded(text)
+    if rendered.final and len(text) <= MEMO_MAX_CHARS:
+        with _memo_lock:
+            _memo[text] = rendered
+            while len(_memo) > MEMO_SIZE:
+                _memo.popitem(last=False)
+    return rendered
+
+
+def prerender(texts: Iterable[str]) -> None:
+    """Render several texts in parallel renderer processes, so ``render`` then finds them done."""
+    todo = [text for text in texts if len(text) <= MEMO_MAX_CHARS][:MEMO_SIZE]
+    with ThreadPoolExecutor(max_workers=PRERENDER_THREADS, thread_name_prefix="kb-prerender") as pool:
+        list(pool.map(render, todo))
+
+
+def _render_bounded(text: str) -> Rendered:
+    """Render a cleaned, non-empty text within the size, shape and time limits."""
     if len(text) > MAX_BODY_CHARS:
         return fallback(text, shape_problem(text))
     try:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from kb.render_limits import MAX_BODY_CHARS
-from kb.rendering import BUSY, TOO_SLOW, plain_text, render, render_markdown
+from kb.rendering import BUSY, TOO_SLOW, plain_text, prerender, render, render_markdown
 from tests.poison import POISON
 from tests.test_rendering import assert_inert
 
@@ -104,3 +104,11 @@ def test_ordinary_nesting_and_code_are_not_refused():
     rendered = render(body)
     assert rendered.problem == ""
     assert "<ul>" in rendered.html and "<table>" in rendered.html and "<pre>" in rendered.html
+
+
+def test_prerendered_texts_are_not_rendered_again():
+    texts = [f"Article *{n}*" for n in range(5)]
+    prerender(texts)
+    rendered = [render(text) for text in texts]
+    assert [r.html for r in rendered] == [f"<p>Article <em>{n}</em></p>" for n in range(5)]
+    assert all(render(text) is r for text, r in zip(texts, rendered))  # kept, not made again
