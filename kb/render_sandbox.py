@@ -49,7 +49,11 @@ class SandboxTimeout(SandboxError):
 
 
 class SandboxFailed(SandboxError):
-    """Rendering raised in the child; the message is the kind (recursion, memory or the class name)."""
+    """Rendering failed in the child; the message is the kind (recursion, memory, crashed or a class name)."""
+
+
+class SandboxGone(SandboxError):
+    """The child had stopped before it was sent the text (killed from outside): a new one can take it."""
 
 
 class Child:
@@ -77,7 +81,7 @@ class Child:
             self.proc.stdin.write(_HEADER.pack(len(payload)) + payload)
             self.proc.stdin.flush()
         except OSError as exc:
-            raise SandboxError(f"the renderer process stopped ({exc})") from exc
+            raise SandboxGone(f"the renderer process had stopped ({exc})") from exc
         deadline = time.monotonic() + limit
         fd = self.proc.stdout.fileno()
         try:
@@ -86,6 +90,8 @@ class Child:
         except TimeoutError:
             used = self._cpu_seconds() - cpu_before
             raise SandboxTimeout(f"rendering took longer than {limit:g} s", busy=used < limit / 2) from None
+        except SandboxError as exc:  # it died while rendering this very text
+            raise SandboxFailed("crashed") from exc
 
     def _cpu_seconds(self) -> float:
         """CPU time the child has used so far (from /proc; 0 where there is none)."""
@@ -141,13 +147,19 @@ class Pool:
 
         SandboxTimeout, SandboxFailed or SandboxError when rendering failed.
         """
-        child = self._checkout()
-        try:
-            reply = child.render(text, limit)
-        except BaseException:
-            child.kill()  # it may be mid-render: never hand it out again
-            self._start_spare()
-            raise
+        for attempt in (1, 2):
+            child = self._checkout()
+            try:
+                reply = child.render(text, limit)
+                break
+            except SandboxGone:
+                child.kill()  # an idle child killed from outside: take a new one, once
+                if attempt == 2:
+                    raise
+            except BaseException:
+                child.kill()  # it may be mid-render: never hand it out again
+                self._start_spare()
+                raise
         if reply.get("error") == "memory":
             child.kill()  # a child that ran out of memory may be left in a bad state
             self._start_spare()
@@ -174,8 +186,11 @@ class Pool:
                 for child in self._idle:
                     child.forget()
                 self._idle, self._pid = [], os.getpid()
-            if self._idle:
-                return self._idle.pop()
+            while self._idle:
+                child = self._idle.pop()
+                if child.proc.poll() is None:
+                    return child
+                child.forget()  # killed from outside while idle (and now reaped)
         return Child()
 
     def _checkin(self, child: Child) -> None:

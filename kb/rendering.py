@@ -73,6 +73,8 @@ FAILURES = {
                   "backslash before punctuation meant literally (\\* \\_ \\[ \\>)."),
     "memory": ("Rendering needed too much memory, so the article is shown as plain text. Make it shorter or "
                "split it into several articles."),
+    "crashed": ("The renderer stopped while rendering this text, so the article is shown as plain text. "
+                "Simplify the Markdown around the last change."),
 }
 UNAVAILABLE = "The renderer could not be started, so the article is shown as plain text for now; kb tries again."
 

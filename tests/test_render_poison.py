@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import html
+import os
+import signal
 import time
 
 import pytest
 
 from kb.render_limits import MAX_BODY_CHARS
+from kb.render_sandbox import POOL
 from kb.rendering import BUSY, TOO_SLOW, plain_text, prerender, render, render_markdown
 from tests.poison import POISON
 from tests.test_rendering import assert_inert
@@ -112,3 +115,11 @@ def test_prerendered_texts_are_not_rendered_again():
     rendered = [render(text) for text in texts]
     assert [r.html for r in rendered] == [f"<p>Article <em>{n}</em></p>" for n in range(5)]
     assert all(render(text) is r for text, r in zip(texts, rendered))  # kept, not made again
+
+
+def test_a_renderer_process_killed_from_outside_is_replaced():
+    render("warm *up*")
+    for child in list(POOL._idle):  # what the OOM killer or an operator's kill -9 would do
+        os.kill(child.proc.pid, signal.SIGKILL)
+        child.proc.wait()
+    assert render("*still* fine").html == "<p><em>still</em> fine</p>"
