@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from kb.models import Article, IndexOutbox
-from kb.rendering import RENDERER_VERSION, Rendered, render
+from kb.rendering import BUSY, BUSY_GAVE_UP, RENDERER_VERSION, Rendered, render
 
 RETRY = "retry"
 
@@ -76,12 +76,16 @@ def needs_retry(article: Article) -> bool:
 def accept(article: Article) -> None:
     """Keep the cache as it is for good (after the last retry), until the body or renderer changes."""
     article.render_key = f"{RENDERER_VERSION}#{_key_parts(article)[1]}"
+    if article.render_error == BUSY:
+        article.render_error = BUSY_GAVE_UP
 
 
 def queue_stale(session: so.Session) -> int:
     """Queue every article whose cache is missing or from another renderer; returns how many."""
+    queued = sa.select(IndexOutbox.id).where(IndexOutbox.article_id == Article.id)
     stale = sa.select(Article.id).where(sa.or_(Article.render_key.is_(None),
-                                               Article.render_key.not_like(f"{RENDERER_VERSION}#%")))
+                                               Article.render_key.not_like(f"{RENDERER_VERSION}#%")),
+                                        ~queued.exists())  # several workers starting at once queue it once
     ids = list(session.scalars(stale))
     session.add_all(IndexOutbox(article_id=article_id) for article_id in ids)
     return len(ids)

@@ -67,6 +67,8 @@ TOO_SLOW = (f"Rendering took longer than {RENDER_TIME_LIMIT:g} s, so the article
             "split them; write a backslash before punctuation meant literally (\\[ \\*).")
 BUSY = (f"The server was too busy to render the article within {RENDER_TIME_LIMIT:g} s, so it is shown as plain "
         "text for now; kb tries again.")
+BUSY_GAVE_UP = (f"The server was too busy to render the article within {RENDER_TIME_LIMIT:g} s, three times, so it "
+                "is shown as plain text. Save the article again when the server is quieter.")
 FAILURES = {
     "recursion": ("The Markdown is nested too deeply to render (lists, quotes, emphasis, links or HTML inside "
                   "one another), so the article is shown as plain text. Reduce the nesting, or write a "

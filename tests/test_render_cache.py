@@ -151,3 +151,19 @@ def test_poison_article_with_nul_and_surrogates_is_stored_with_its_cache_on_both
     assert "\x00" not in row.body_md + row.body_html and "NUL\ufffd" in row.body_text
     assert "Line 1 opens more than 200" in row.render_error and "&lt;b&gt;bold&lt;/b&gt;" in row.body_html
     assert db_app.test_client().get("/articles/poison").status_code == 200
+
+
+def test_plain_text_kept_while_the_server_was_busy_is_rendered_again_by_the_indexer(app, client, make_article):
+    article = make_article("Poncho", body_md="Packs *small*.")
+    search.process_outbox(app)
+    busy_key = "retry#" + render_cache.body_digest("Packs *small*.\n")
+    set_columns(app, article.id, body_html='<div class="render-fallback"><p>Packs *small*.</p></div>',
+                render_key=busy_key, render_error="busy")
+    assert "render-fallback" in client.get("/articles/poncho").text  # shown, not rendered on the view
+    with session_scope(app) as session:
+        render_cache.queue_stale(session)
+        render_cache.queue_stale(session)  # a second worker starting at the same time
+        assert session.scalar(sa.select(sa.func.count()).select_from(IndexOutbox)) == 1
+    search.process_outbox(app)
+    row = stored(app, article.id)
+    assert row.body_html == "<p>Packs <em>small</em>.</p>" and row.render_error == ""
