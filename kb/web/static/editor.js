@@ -37,8 +37,12 @@
       },
       body: JSON.stringify({ body_markdown: textarea.value })
     }).then(function (response) {
-      if (response.status === 413) {
-        return response.json().then(function (data) { throw new Error(data.error); });
+      if (response.status === 413) {  // too long to preview: the server says what to do
+        return response.json().then(function (data) {
+          var tooLong = new Error("HTTP 413");
+          tooLong.notice = data.error;
+          throw tooLong;
+        });
       }
       if (!response.ok) { throw new Error("HTTP " + response.status); }
       return response.json();
@@ -48,8 +52,9 @@
       warn(data.problem);
       say("");
     }).catch(function (error) {
-      if (ticket === sent && error && error.message && error.message.indexOf("HTTP") !== 0) { warn(error.message); }
-      if (ticket === sent) { say("(not updated: use the Preview button)"); }
+      if (ticket !== sent) { return; }
+      if (error && error.notice) { warn(error.notice); }
+      say("(not updated: use the Preview button)");
     });
   }
 
