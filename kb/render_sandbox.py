@@ -62,8 +62,11 @@ class Child:
     def __init__(self):
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self.proc = subprocess.Popen([sys.executable, "-m", "kb.render_sandbox"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "kb.render_sandbox"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, env=env)
+        except OSError as exc:  # no interpreter to run, no processes left, no memory to fork
+            raise SandboxError(f"the renderer process could not be started ({exc})") from exc
         try:
             ready = _read_exact(self.proc.stdout.fileno(), len(READY), time.monotonic() + START_TIMEOUT)
         except (SandboxError, TimeoutError) as exc:

@@ -78,7 +78,7 @@ FAILURES = {
     "crashed": ("The renderer stopped while rendering this text, so the article is shown as plain text. "
                 "Simplify the Markdown around the last change."),
 }
-UNAVAILABLE = "The renderer could not be started, so the article is shown as plain text for now; kb tries again."
+UNAVAILABLE = "The renderer failed, so the article is shown as plain text for now; kb tries again."
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,29 @@ def _render_bounded(text: str) -> Rendered:
         return fallback(text, FAILURES.get(kind, f"The renderer failed ({kind}), so the article is shown as "
                                                   "plain text. Simplify the Markdown around the last change."))
     except SandboxError:
-        log.warning("the Markdown renderer is unavailable", exc_info=True)
-        return fallback(text, UNAVAILABLE, final=False)
+        log.warning("the Markdown renderer process is unavailable; rendering in this process", exc_info=True)
+        return _render_here(text)
     if reply.get("problem"):
         return fallback(text, reply["problem"])
     return Rendered(reply["html"], reply["text"])
+
+
+def _render_here(text: str) -> Rendered:
+    """Render without a child process (none could start): the shape limits apply, the time limit cannot.
+
+    Never final, so the text is rendered again, within the time limit, once a child starts.
+    """
+    problem = shape_problem(text)
+    if problem:
+        return fallback(text, problem, final=False)
+    try:
+        body_html = markdown_to_html(text)
+        return Rendered(body_html, html_to_text(body_html), final=False)
+    except RecursionError:
+        return fallback(text, FAILURES["recursion"], final=False)
+    except Exception:  # noqa: BLE001 - rendering must never raise
+        log.warning("rendering failed", exc_info=True)
+        return fallback(text, UNAVAILABLE, final=False)
 
 
 def render_markdown(text: str | None) -> str:

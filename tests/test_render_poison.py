@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -123,3 +124,12 @@ def test_a_renderer_process_killed_from_outside_is_replaced():
         os.kill(child.proc.pid, signal.SIGKILL)
         child.proc.wait()
     assert render("*still* fine").html == "<p><em>still</em> fine</p>"
+
+
+def test_without_a_renderer_process_kb_renders_in_process_and_keeps_the_shape_limits(monkeypatch):
+    POOL.close()  # no idle renderer left, and none can start:
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    rendered = render("*in process* 4f1c")
+    assert rendered.html == "<p><em>in process</em> 4f1c</p>" and not rendered.final  # made again later
+    poison = render(POISON["list-nested-300"] + "\n<!-- 4f1c -->")
+    assert "Line 101 is nested" in poison.problem and not poison.final
