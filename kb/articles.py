@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from kb import render_cache
 from kb.errors import FieldError, ValidationError
 from kb.media.store import sync_media_uses
 from kb.models import STATUSES, Agent, Article, IndexOutbox, Revision, SlugRedirect, utcnow
+from kb.render_limits import MAX_BODY_CHARS
+from kb.rendering import clean_text
 from kb.revisions import add_revision, get_revision
 
 LANG_ALIASES = {"no": "nb", "nb-no": "nb", "no-no": "nb", "nn": "nb", "zh-cn": "zh", "zh-hans": "zh", "en-us": "en", "en-gb": "en"}
@@ -45,6 +48,10 @@ class ArticleDraft:
             errors["title"] = "The title is empty: give the article a title."
         elif len(title) > 300:
             errors["title"] = "The title is longer than 300 characters."
+        body = normalise_body(self.body_md)
+        if len(body) > MAX_BODY_CHARS:
+            errors["body_md"] = (f"The article is {len(body):,} characters long; the most is {MAX_BODY_CHARS:,}. "
+                                 "Split it into several articles.")
         slug = _text(self.slug).strip().lower() or None
         if slug and not SLUG_RE.match(slug):
             errors["slug"] = f"Slug {slug!r}: use lowercase letters, digits and single hyphens."
@@ -54,18 +61,21 @@ class ArticleDraft:
             errors.update(exc.errors)
         if errors:
             raise FieldError(errors)
-        return ArticleDraft(title, normalise_body(self.body_md), lang, " ".join(_text(self.category).split()),
+        return ArticleDraft(title, body, lang, " ".join(_text(self.category).split()),
                             normalise_tags(self.tags), slug)
 
 
 def _text(value) -> str:
-    """A form or file value as text without NUL characters, which PostgreSQL cannot store."""
-    return str(value or "").replace("\x00", "")
+    """A form or file value as text that every database stores (NUL and lone surrogates replaced)."""
+    return clean_text(value)
 
 
 def normalise_body(text: str | None) -> str:
-    """Unix line ends, no trailing spaces, exactly one final newline (so exports round-trip)."""
-    lines = _text(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    """Unix line ends, no trailing spaces, exactly one final newline (so exports round-trip).
+
+    NUL and unpaired surrogates become U+FFFD: PostgreSQL (and the sanitiser) refuse them.
+    """
+    lines = clean_text(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     body = "\n".join(line.rstrip() for line in lines).strip("\n")
     return body + "\n" if body else ""
 
@@ -135,6 +145,7 @@ def create_article(session: so.Session, draft: ArticleDraft, *, author: Agent | 
                       category=draft.category, tags=draft.tags, status=status, author=author,
                       views=0, created_at=now, updated_at=now,
                       published_at=now if status == "published" else None)
+    render_cache.refresh(article)  # saving renders once, so page views never have to
     session.add(article)
     session.flush()
     sync_media_uses(session, article)
@@ -163,6 +174,8 @@ def update_article(session: so.Session, article: Article, draft: ArticleDraft, *
     for name in changed:
         setattr(article, name, getattr(draft, name))
     default_note = status_note(article.status, new_status) if new_status else "Edited"
+    if "body_md" in changed:
+        render_cache.refresh(article)
     article.updated_at = utcnow()
     if new_status:
         _apply_status(article, new_status)

@@ -208,10 +208,16 @@ def export_command(path: Path) -> None:
 @cli.command()
 def reindex() -> None:
     """Rebuild the search index from the database."""
-    with command_app() as app, progress_bar("Indexing") as progress:
-        started = time.perf_counter()
-        count = search.rebuild(app, progress=progress)
-    click.echo(f"Indexed {count} published articles in {time.perf_counter() - started:.1f}s")
+    from kb.db import session_scope
+
+    with command_app() as app:
+        with progress_bar("Indexing") as progress:
+            started = time.perf_counter()
+            count = search.rebuild(app, progress=progress)
+        click.echo(f"Indexed {count} published articles in {time.perf_counter() - started:.1f}s")
+        with session_scope(app) as session:
+            for article in search.skipped_articles(session):  # the rest went in: say which did not, and why
+                click.echo(f"Skipped {article.slug}: {article.index_error}")
 
 
 

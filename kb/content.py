@@ -30,6 +30,7 @@ from kb.articles import (ArticleDraft, article_by_old_slug, create_article, get_
 from kb.db import session_scope
 from kb.errors import ImportFileError, KBError, ValidationError
 from kb.models import STATUSES, Article
+from kb.rendering import prerender
 
 KEYS = ("title", "slug", "lang", "category", "tags", "status")
 IMPORT_NOTE = "Imported from file"
@@ -216,6 +217,17 @@ def _begin_writing(session: so.Session) -> None:
         raw.execute("BEGIN IMMEDIATE")
 
 
+def _prerender(files: list[Path]) -> None:
+    """Render the bodies of the next files in parallel before their (one by one) upsert renders them."""
+    bodies = []
+    for file in files:
+        try:
+            bodies.append(read_article_file(file).draft.body_md)
+        except KBError:
+            pass  # reported by the import itself
+    prerender(bodies)
+
+
 def import_path(session: so.Session, path: str | Path, progress: Progress | None = None) -> ImportReport:
     """Upsert every article file under ``path`` by slug and commit; a bad file is reported, not fatal."""
     files, refused = article_files(Path(path))
@@ -224,6 +236,7 @@ def import_path(session: so.Session, path: str | Path, progress: Progress | None
     for done, file in enumerate(files, start=1):
         if done % BATCH_SIZE == 1:
             session.commit()  # short write transactions, so a running server's indexer is not starved
+            _prerender(files[done - 1:done - 1 + BATCH_SIZE])
             _begin_writing(session)
         try:
             parsed = read_article_file(file)

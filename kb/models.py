@@ -91,6 +91,14 @@ class Article(Base):
     # The number of the revision holding unpublished changes to this article, if any (kb.drafts).
     # The columns above stay what customers see until that draft is published.
     pending_revision: so.Mapped[Optional[int]] = so.mapped_column()
+    # Derived from body_md by kb.render_cache, so page views never render Markdown. The key says
+    # which renderer made it from which body; a cache with another key is made again.
+    body_html: so.Mapped[Optional[str]] = so.mapped_column(sa.Text)
+    body_text: so.Mapped[Optional[str]] = so.mapped_column(sa.Text)
+    render_key: so.Mapped[Optional[str]] = so.mapped_column(sa.String(200))
+    # For agents: why the body is shown as plain text, or why search skips the article ("" if fine).
+    render_error: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
+    index_error: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
 
     author: so.Mapped[Optional[Agent]] = so.relationship()
     revisions: so.Mapped[list["Revision"]] = so.relationship(
@@ -224,3 +232,7 @@ class PortalCount(Base):
     client: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
     day: so.Mapped[date] = so.mapped_column(primary_key=True, index=True)
     count: so.Mapped[int] = so.mapped_column(default=0)
+    # A row whose article failed waits until retry_at; after a few attempts the indexer gives up.
+    attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    retry_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    last_error: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")

@@ -33,7 +33,7 @@ from kb.autoreply.rules import domain_of_base_url
 from kb.autoreply.texts import TEXTS, template_lang
 from kb.errors import ConfigError
 from kb.models import Article
-from kb.rendering import plain_text
+from kb.render_cache import article_text
 
 __all__ = ["TEXTS", "Unsendable", "build_alert", "build_reply", "message_bytes", "needs_smtputf8",
            "suggested_articles", "template_lang"]
@@ -53,7 +53,7 @@ def new_message_id(base_url: str) -> str:
 
 def excerpt(article: Article, chars: int = EXCERPT_CHARS) -> str:
     """About two lines of the article's text, cut at a word."""
-    text = plain_text(article.body_md)
+    text = article_text(article)
     if len(text) <= chars:
         return text
     cut = text[:chars].rsplit(" ", 1)[0] if " " in text[:chars] else text[:chars]

@@ -172,9 +172,9 @@ class Matcher:
 def published_match_articles(session) -> list[MatchArticle]:
     """The published articles of the database as matcher input (id = the Article's id)."""
     from kb.articles import published_articles
-    from kb.rendering import plain_text
+    from kb.render_cache import article_text  # the text kept with each article: no rendering per refit
 
-    return [MatchArticle(str(a.id), a.title, plain_text(a.body_md), a.lang) for a in published_articles(session)]
+    return [MatchArticle(str(a.id), a.title, article_text(a), a.lang) for a in published_articles(session)]
 
 
 class ModelHolder:

@@ -22,7 +22,7 @@ from kb.search.service import IndexHit, IndexPage, SearchService, paging
 
 __all__ = ["IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
            "remove_from_index", "query_index", "search_articles", "suggest_titles",
-           "related_articles", "process_outbox", "rebuild"]
+           "related_articles", "process_outbox", "rebuild", "skipped_articles"]
 log = logging.getLogger(__name__)
 
 
@@ -156,3 +156,9 @@ def process_outbox(app: Flask | None = None) -> int:
 def rebuild(app: Flask | None = None, progress: Callable[[int, int], None] | None = None) -> int:
     """Rebuild the whole index from the database aside, then switch; returns the article count."""
     return indexer.rebuild(_service(app), progress)
+
+
+def skipped_articles(session: so.Session) -> list[Article]:
+    """Published articles the index could not take, each with its reason in ``index_error``."""
+    return list(session.scalars(sa.select(Article).where(Article.status == "published", Article.index_error != "")
+                                .order_by(Article.slug)))

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import timedelta
 from typing import Callable
 
 import sqlalchemy as sa
 
+from kb import render_cache
 from kb.db import session_scope
-from kb.models import Article, IndexOutbox
+from kb.models import Article, IndexOutbox, utcnow
 from kb.search.schema import SCHEMA_VERSION, document, stamp
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# An article that fails is tried this many times in all, waiting RETRY_DELAYS seconds in between.
+MAX_ATTEMPTS = 3
+RETRY_DELAYS = (10, 60)
 
 
 def process_outbox(service) -> int:
@@ -37,40 +43,110 @@ def process_outbox(service) -> int:
 
 
 def _pending(app) -> bool:
-    """Whether the outbox holds anything (a cheap check before taking the write lock)."""
+    """Whether the outbox holds a row due now (a cheap check before taking the write lock)."""
     with session_scope(app) as session:
-        return session.scalar(sa.select(IndexOutbox.id).limit(1)) is not None
+        return session.scalar(sa.select(IndexOutbox.id).where(_due()).limit(1)) is not None
+
+
+def _due():
+    """Outbox rows to apply now: new ones, and failed ones whose retry time has come."""
+    return sa.or_(IndexOutbox.retry_at.is_(None), IndexOutbox.retry_at <= utcnow())
 
 
 def _apply_batch(service) -> int:
-    """Index or delete the articles of up to BATCH outbox rows, then delete exactly those rows."""
+    """Index or delete the articles of up to BATCH due outbox rows; a failing article is skipped.
+
+    Rows of articles that went in are deleted; a failing article's rows wait for a retry (see
+    ``_settle``), so the rest of the batch, and everything queued after it, still goes in.
+    """
     _gen, writer = service.store.writer()
     committed = False
     try:
         with session_scope(service.app) as session:
-            rows = session.execute(sa.select(IndexOutbox.id, IndexOutbox.article_id, IndexOutbox.queued_at)
+            rows = session.execute(sa.select(IndexOutbox.id, IndexOutbox.article_id, IndexOutbox.queued_at,
+                                             IndexOutbox.attempts).where(_due())
                                    .order_by(IndexOutbox.id).limit(BATCH)).all()
-            ids = {row.article_id for row in rows}
-            articles = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(ids)))}
-            for article_id in sorted(ids):
-                article = articles.get(article_id)
-                if article is not None and article.status == "published":
-                    writer.update_document(**document(article))
-                else:
-                    writer.delete_by_term("id", str(article_id))
+            attempts = {}
+            for row in rows:
+                attempts[row.article_id] = min(attempts.get(row.article_id, row.attempts), row.attempts)
+            articles = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(attempts)))}
+            failed = {}
+            for article_id in sorted(attempts):
+                last_try = attempts[article_id] + 1 >= MAX_ATTEMPTS
+                problem = _apply_one(service, writer, rows, article_id, articles.get(article_id), last_try)
+                if problem:
+                    failed[article_id] = problem
             writer.commit()
             committed = True
-        _delete_outbox_rows(service.app, [(row.id, row.queued_at) for row in rows])
+        _settle(service.app, rows, failed)
         return len(rows)
     finally:
         if not committed:
             writer.cancel()
 
 
+def _apply_one(service, writer, rows, article_id: int, article: Article | None, last_try: bool) -> str:
+    """Bring one article's index entry up to date; returns why it must be tried again ("" if done)."""
+    if article is None or article.status != "published":
+        writer.delete_by_term("id", str(article_id))
+        return ""
+    try:
+        doc = document(article)
+    except Exception as exc:  # noqa: BLE001 - one bad article must not hold up the others
+        log.warning("search indexer: skipping article %s", article_id, exc_info=True)
+        return _record_failure(article, exc, last_try)
+    try:
+        writer.update_document(**doc)
+    except Exception as exc:
+        # The writer may hold half of this document: record why, and let the batch start again without it.
+        _settle(service.app, [row for row in rows if row.article_id == article_id],
+                {article_id: _record_failure(article, exc, last_try)}, article_problem=article.index_error)
+        raise
+    article.index_error = ""
+    if render_cache.needs_retry(article):
+        if not last_try:
+            return "the server was too busy to render the article; trying again"
+        render_cache.accept(article)
+    return ""
+
+
+def _record_failure(article: Article, exc: Exception, last_try: bool) -> str:
+    """Note on the article, for agents, why search skips it; returns the reason."""
+    reason = f"{type(exc).__name__}: {exc}"[:500]
+    article.index_error = (f"Search skips this article ({reason}). Save the article to try again." if last_try
+                           else f"Search could not take this article yet ({reason}); kb tries again shortly.")
+    return reason
+
+
+def _settle(app, rows, failed: dict[int, str], article_problem: str | None = None) -> None:
+    """Delete the rows of articles that went in; give failed ones a retry time, or give up on them.
+
+    An article's attempts count from its newest row, so saving it again starts the count over.
+    """
+    done = [(row.id, row.queued_at) for row in rows if row.article_id not in failed]
+    _delete_outbox_rows(app, done)
+    if not failed:
+        return
+    with session_scope(app) as session:
+        for article_id, reason in failed.items():
+            mine = [row for row in rows if row.article_id == article_id]
+            tries = min(row.attempts for row in mine) + 1
+            match = sa.tuple_(IndexOutbox.id, IndexOutbox.queued_at).in_([(row.id, row.queued_at) for row in mine])
+            if tries >= MAX_ATTEMPTS:
+                session.execute(sa.delete(IndexOutbox).where(match))
+            else:
+                session.execute(sa.update(IndexOutbox).where(match).values(
+                    attempts=tries, last_error=reason, retry_at=utcnow() + timedelta(seconds=RETRY_DELAYS[tries - 1])))
+            if article_problem is not None:
+                session.execute(sa.update(Article).where(Article.id == article_id).values(index_error=article_problem))
+
+
 def rebuild(service, progress: Callable[[int, int], None] | None = None) -> int:
     """Build a new generation from the published articles, switch to it; returns the count."""
     with service.store.rebuild_lock(), service.write_lock:
-        return _rebuild_locked(service, progress)
+        count = _rebuild_locked(service, progress)
+    service.stale = False  # whatever failed at start, the index is now made from the database
+    return count
 
 
 def _rebuild_locked(service, progress) -> int:
@@ -88,17 +164,33 @@ def _rebuild_locked(service, progress) -> int:
             writer = store.index(gen).writer(limitmb=128)
             if progress:
                 progress(0, len(articles))
+            indexed = 0
             for done, article in enumerate(articles, 1):
-                writer.add_document(**document(article))
+                indexed += _add_for_rebuild(writer, article)
                 if progress:
                     progress(done, len(articles))
             writer.commit()
         store.switch(gen)
         _delete_outbox_rows(app, seen)
-        return len(articles)
+        with session_scope(app) as session:
+            render_cache.queue_stale(session)  # plain-text stand-ins of a busy moment get another try
+        return indexed
     finally:
         if old_writer is not None:
             old_writer.cancel()
+
+
+def _add_for_rebuild(writer, article: Article) -> int:
+    """Add one article to a new generation; 0 (and the reason noted for agents) if it fails."""
+    try:
+        doc = document(article)
+    except Exception as exc:  # noqa: BLE001 - one bad article must not stop the rebuild
+        log.warning("search rebuild: skipping article %s", article.id, exc_info=True)
+        _record_failure(article, exc, last_try=True)
+        return 0
+    writer.add_document(**doc)
+    article.index_error = ""
+    return 1
 
 
 def _try_writer(store, gen):
@@ -137,11 +229,15 @@ def is_stale(service) -> bool:
     if gen is None or store.schema_version(gen) != SCHEMA_VERSION:
         return True
     with session_scope(service.app) as session:
-        in_db = {(str(a.id), stamp(a)) for a in session.scalars(
-            sa.select(Article).where(Article.status == "published"))}
+        published = session.execute(sa.select(Article.id, Article.updated_at, Article.index_error)
+                                     .where(Article.status == "published")).all()
+    # Articles search could not take are missing from the index on purpose: no rebuild for them.
+    skipped = {str(a.id) for a in published if a.index_error}
+    in_db = {(str(a.id), stamp(a)) for a in published if not a.index_error}
     try:
         with store.index(gen).searcher() as searcher:
-            in_index = {(fields["id"], fields.get("updated", "")) for fields in searcher.all_stored_fields()}
+            in_index = {(fields["id"], fields.get("updated", "")) for fields in searcher.all_stored_fields()
+                        if fields["id"] not in skipped}
     except Exception:  # noqa: BLE001 - an unreadable index is simply rebuilt
         log.warning("the search index %s is unreadable; rebuilding it", gen, exc_info=True)
         return True
@@ -157,6 +253,8 @@ def ensure_fresh(service) -> bool:
             _rebuild_locked(service, None)
             return True
         _delete_outbox_rows(service.app, seen)
+        with session_scope(service.app) as session:
+            render_cache.queue_stale(session)  # e.g. after an upgrade of the renderer
         return False
 
 
@@ -167,6 +265,7 @@ class Indexer(threading.Thread):
         super().__init__(name="kb-indexer", daemon=True)
         self.service, self.poll = service, poll
         self.stopping = threading.Event()
+        self.fresh_retry_at, self.fresh_failures = 0.0, 0
 
     def run(self) -> None:
         """Loop until stopped; an error is logged and the loop goes on."""
@@ -177,9 +276,19 @@ class Indexer(threading.Thread):
             if self.stopping.is_set():
                 break
             try:
+                self._make_fresh_if_needed()
                 process_outbox(self.service)
             except Exception:  # noqa: BLE001 - the thread must survive a bad batch or a busy lock
                 log.exception("search indexer: applying queued changes failed; will retry")
+
+    def _make_fresh_if_needed(self) -> None:
+        """Retry the start-up freshness check that failed, waiting longer after each failure."""
+        if not self.service.stale or time.monotonic() < self.fresh_retry_at:
+            return
+        self.fresh_failures += 1
+        self.fresh_retry_at = time.monotonic() + min(300, 5 * 2 ** self.fresh_failures)
+        ensure_fresh(self.service)
+        self.service.stale, self.fresh_failures = False, 0
 
     def stop(self) -> None:
         """Ask the loop to end and wait for it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from whoosh.fields import ID, STORED, TEXT, Schema
 
 from kb.models import Article
-from kb.rendering import plain_text
+from kb.render_cache import article_text
 from kb.search.analysis import GROUPS, analyzer, group_for, spell_analyzer
 
 # Bump when the schema or the analysis changes: an index of another version is rebuilt on start.
@@ -42,7 +42,7 @@ def stamp(article: Article) -> str:
 def document(article: Article) -> dict:
     """The index document of a published article."""
     group = group_for(article.lang)
-    plain = plain_text(article.body_md or "")
+    plain = article_text(article)  # the cached text; rendered (and cached) only if missing or stale
     tags = " ".join(article.tags or [])
     return {
         "id": str(article.id),

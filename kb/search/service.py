@@ -93,20 +93,34 @@ class SearchService:
         self.wake = threading.Event()
         self.thread: indexer.Indexer | None = None
         self._listeners = []
+        # Set when making the index fresh failed at start: the indexer thread tries again.
+        self.stale = False
 
     def start(self) -> None:
         """Make the index fresh, hook commits, and start the indexer thread if configured."""
         if "zh" in [code.strip() for code in str(self.app.config.get("LANGUAGES", "")).split(",")]:
             warm_jieba_in_background()
+        self._check_index_folder()
         try:
             indexer.ensure_fresh(self)
-        except OSError as exc:
-            raise ConfigError(f"Cannot use the search index folder {self.store.root}: {exc.strerror or exc}. "
-                              "Set KB_INDEX_DIR to a writable folder on a local disk.") from exc
+        except Exception:  # noqa: BLE001 - start-up must never depend on every article (or on search)
+            log.exception("could not bring the search index up to date at start; serving anyway, "
+                          "the indexer tries again")
+            self.stale = True
         self._listen()
         if self.app.config["INDEXER"]:
             self.thread = indexer.Indexer(self, float(self.app.config["INDEXER_POLL_SECONDS"]))
             self.thread.start()
+
+    def _check_index_folder(self) -> None:
+        """ConfigError unless the index folder can be created and written."""
+        try:
+            self.store.root.mkdir(parents=True, exist_ok=True)
+            with open(self.store.root / ".rebuild.lock", "a"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"Cannot use the search index folder {self.store.root}: {exc.strerror or exc}. "
+                              "Set KB_INDEX_DIR to a writable folder on a local disk.") from exc
 
     def _listen(self) -> None:
         """Wake the indexer as soon as a session that queued index changes commits."""

@@ -16,7 +16,8 @@ from kb.config import configured_languages
 from kb.db import get_session
 from kb.errors import FieldError, ValidationError
 from kb.models import STATUSES, Article
-from kb.rendering import render_markdown
+from kb.render_limits import MAX_BODY_CHARS
+from kb.rendering import render
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 from kb.web.agent.forms import ArticleForm, ImageForm
@@ -90,15 +91,20 @@ def _draft_from(form: ArticleForm) -> kb_articles.ArticleDraft:
 
 def _render_editor(form: ArticleForm, article: Article | None, *, error: Exception | str | None = None,
                    status: int = 200):
-    """The editor page; a field's error is shown at that field, others at the top."""
+    """The editor page; a field's error is shown at that field, others at the top.
+
+    The preview is rendered from the form's Markdown exactly as the portal would; it never raises,
+    and a problem is shown to the agent beside it.
+    """
     if isinstance(error, FieldError):
         error = show_at_fields(form, error)
     session = get_session()
+    preview = render(form.body_md.data)
     return render_template("agent/edit.html", form=form, article=article, error=str(error) if error else None,
                            invalid=[field for field in form if field.errors],
                            state=drafts.draft_state(session, article) if article else None,
                            unsaved=request.method == "POST", image_form=ImageForm(),
-                           preview_html=Markup(render_markdown(form.body_md.data or "")),
+                           preview_html=Markup(preview.html), preview_problem=preview.problem,
                            categories=categories(session), portal_url=portal_url(article) if article else None), status
 
 
@@ -214,8 +220,12 @@ def discard_draft(article_id: int):
 
 @bp.post("/preview")
 def preview():
-    """JSON ``{"body_markdown"}`` in, ``{"html"}`` out: the portal's own rendering, sanitised."""
+    """JSON ``{"body_markdown"}`` in, ``{"html", "problem"}`` out: the portal's own rendering, sanitised."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("body_markdown"), str):
         return {"error": 'Send JSON like {"body_markdown": "# Title"}.'}, 400
-    return {"html": render_markdown(data["body_markdown"])}
+    if len(data["body_markdown"]) > MAX_BODY_CHARS:
+        return {"error": f"The article is longer than {MAX_BODY_CHARS:,} characters: split it into several "
+                         "articles to preview and save it."}, 413
+    preview = render(data["body_markdown"])
+    return {"html": preview.html, "problem": preview.problem}

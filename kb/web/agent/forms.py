@@ -12,6 +12,7 @@ from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAr
 from wtforms.validators import InputRequired, Length
 
 from kb.models import ROLES
+from kb.render_limits import MAX_BODY_CHARS
 
 # Plain strings (value = label): WTForms 3.3 deprecates (value, label) tuples.
 ROLE_CHOICES = list(ROLES)
@@ -30,7 +31,7 @@ class ArticleForm(FlaskForm):
 
     title = StringField("Title", validators=[Length(max=300)])
     slug = StringField("Slug", validators=[Length(max=200)])
-    body_md = TextAreaField("Markdown", validators=[Length(max=500_000)])
+    body_md = TextAreaField("Markdown", validators=[Length(max=MAX_BODY_CHARS)])
     lang = SelectField("Language", choices=[], validate_choice=False)
     category = StringField("Category", validators=[Length(max=120)])
     tags = StringField("Tags", validators=[Length(max=1000)])

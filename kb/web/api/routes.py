@@ -14,11 +14,11 @@ from flask import abort, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 
 from kb import articles as kb_articles
+from kb import render_cache
 from kb import search as kb_search
 from kb.config import configured_languages
 from kb.db import get_session
 from kb.models import Article
-from kb.rendering import render_markdown
 from kb.web.api import bp
 from kb.web.i18n import offered_language
 from kb.web.portal.context import canonical_article_url
@@ -80,14 +80,17 @@ def search():
 @bp.get("/articles/<slug>")
 def article(slug: str):
     """One published article as Markdown and sanitised HTML; an old slug redirects to the new one."""
-    found, new_slug = kb_articles.resolve_public(get_session(), slug)
+    session = get_session()
+    found, new_slug = kb_articles.resolve_public(session, slug)
     if new_slug:
         return redirect(url_for("api.article", slug=new_slug), 301)
     if found is None:
         abort(404, description=_("No published article has the slug \"%(slug)s\".", slug=slug[:200]))
+    body_html = render_cache.article_html(session, found)  # cached: no Markdown rendering per request
+    session.commit()
     return {"slug": found.slug, "title": found.title, "lang": found.lang, "category": found.category,
             "tags": list(found.tags or []), "body_markdown": found.body_md,
-            "body_html": render_markdown(found.body_md), "updated_at": found.updated_at.isoformat()}
+            "body_html": body_html, "updated_at": found.updated_at.isoformat()}
 
 
 @bp.get("/suggest")

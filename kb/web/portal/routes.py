@@ -11,10 +11,9 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 
 from kb import articles as kb_articles
-from kb import catalog, feedback
+from kb import catalog, feedback, render_cache
 from kb import search as kb_search
 from kb.db import get_session
-from kb.rendering import render_markdown
 from kb.web.i18n import LANGUAGE_ARG, current_language, offered_language
 from kb.web.portal import bp
 from kb.web.portal import counting
@@ -101,7 +100,9 @@ def article(slug: str):
     """
     session = get_session()
     art = _published_or_404(slug)
-    return render_template("portal/article.html", article=art, body_html=render_markdown(art.body_md),
+    body_html = render_cache.article_html(session, art)  # cached: a page view does not render Markdown
+    session.commit()
+    return render_template("portal/article.html", article=art, body_html=body_html,
                            canonical_url=canonical_article_url(art),
                            category_slug=catalog.category_slug(art.category) if art.category else "",
                            related=kb_search.related_articles(session, art, limit=5),

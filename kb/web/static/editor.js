@@ -17,6 +17,14 @@
     if (element) { element.textContent = text; }
   }
 
+  // Why the text would be shown as plain text (or cannot be previewed), from the server.
+  function warn(text) {
+    var problem = document.getElementById("preview-problem");
+    if (!problem) { return; }
+    problem.textContent = text || "";
+    problem.hidden = !text;
+  }
+
   function livePreview() {
     var pane = document.getElementById(textarea.getAttribute("data-preview-target"));
     if (!pane || !tokenField || !window.fetch) { return; }
@@ -35,14 +43,24 @@
         },
         body: JSON.stringify({ body_markdown: textarea.value })
       }).then(function (response) {
+        if (response.status === 413) {  // too long to preview: the server says what to do
+          return response.json().then(function (data) {
+            var tooLong = new Error("HTTP 413");
+            tooLong.notice = data.error;
+            throw tooLong;
+          });
+        }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
         return response.json();
       }).then(function (data) {
         if (ticket !== sent) { return; }  // a newer request is on its way: keep the order
         pane.innerHTML = data.html;       // sanitised by the server with nh3
+        warn(data.problem);
         setText("preview-status", "");
-      }).catch(function () {
-        if (ticket === sent) { setText("preview-status", "(not updated: use the Preview button)"); }
+      }).catch(function (error) {
+        if (ticket !== sent) { return; }
+        if (error && error.notice) { warn(error.notice); }
+        setText("preview-status", "(not updated: use the Preview button)");
       });
     }
 
