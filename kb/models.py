@@ -205,6 +205,10 @@ class IndexOutbox(Base):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     article_id: so.Mapped[int] = so.mapped_column(index=True)
     queued_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # A row whose article failed waits until retry_at; after a few attempts the indexer gives up.
+    attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    retry_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    last_error: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
 
 
 class LoginThrottle(Base):
@@ -232,7 +236,3 @@ class PortalCount(Base):
     client: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
     day: so.Mapped[date] = so.mapped_column(primary_key=True, index=True)
     count: so.Mapped[int] = so.mapped_column(default=0)
-    # A row whose article failed waits until retry_at; after a few attempts the indexer gives up.
-    attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
-    retry_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
-    last_error: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")

@@ -105,7 +105,7 @@ def test_start_up_rebuild_survives_poison_and_failing_articles(app_factory):
     shutil.rmtree(app.config["INDEX_DIR"])
     restarted = app_factory()
     assert found(restarted, "rain jacket") == [fine]
-    assert restarted.test_client().get("/articles/poison-emphasis-stars-4kb").status_code == 200
+    assert restarted.test_client().get("/en/articles/poison-emphasis-stars-4kb").status_code == 200
 
 
 def test_start_up_serves_when_the_index_cannot_be_rebuilt_and_the_indexer_heals_it(app_factory, monkeypatch):
@@ -119,7 +119,7 @@ def test_start_up_serves_when_the_index_cannot_be_rebuilt_and_the_indexer_heals_
 
     monkeypatch.setattr(indexer, "_rebuild_locked", disk_full)
     restarted = app_factory(INDEXER=True, INDEXER_POLL_SECONDS=0.05)
-    assert restarted.test_client().get("/articles/rain-jacket").status_code == 200
+    assert restarted.test_client().get("/en/articles/rain-jacket").status_code == 200
     assert restarted.extensions["kb.search"].stale
     monkeypatch.setattr(indexer, "_rebuild_locked", real_rebuild)  # space freed: the indexer thread retries
     assert wait_until(lambda: found(restarted, "rain jacket") == [fine], timeout=20)

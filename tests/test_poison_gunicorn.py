@@ -134,7 +134,7 @@ def site(tmp_path):
 def check_poison_pages(site: Site) -> None:
     """Every poison article's page is a 200 with the escaped text, and nothing executable."""
     for name in NAMED:
-        status, page = site.get(f"/articles/poison-{name}")
+        status, page = site.get(f"/en/articles/poison-{name}")
         assert status == 200, (name, page[-2000:])
         body = page.split('<div class="article-body">', 1)[1].split('<section class="feedback"', 1)[0]
         assert_inert(body)
@@ -170,7 +170,7 @@ def agent_opener(site: Site):
 
 def test_gunicorn_starts_serves_and_indexes_with_poison_articles(site):
     check_poison_pages(site)
-    assert "<em>taped</em>" in site.get("/articles/rain-jacket")[1]
+    assert "<em>taped</em>" in site.get("/en/articles/rain-jacket")[1]
     publish_and_find(site, "Storm poncho")
     opener = agent_opener(site)
     listing = site.get("/agent/", opener)[1]
