@@ -205,7 +205,9 @@ def test_real_process_help_and_errors(kb_env, tmp_path):
 
     result = run_kb("reindex", env={**kb_env, "KB_SEARCH_PAGE_SIZE": "abc"})
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["Error: KB_SEARCH_PAGE_SIZE: invalid literal for int() with base 10: 'abc'"]
+    assert result.stderr.strip().splitlines() == [
+        "Error: KB_SEARCH_PAGE_SIZE = 'abc' (from the environment) is not a whole number: "
+        "set it to a whole number from 1 to 100."]
 
 
 def test_real_serve_imports_and_indexes_the_starter_articles(kb_env, tmp_path):
