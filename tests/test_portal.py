@@ -149,8 +149,25 @@ def test_search_pages(app_factory):
         assert f'<span aria-current="page">{page}</span>' in html
     assert len(set(seen)) == 5
     assert 'href="/search?q=parcel&amp;page=3"' in client.get("/search?q=parcel").get_data(as_text=True)
-    # Nonsense page numbers fall back to the first page.
-    assert 'aria-current="page">1<' in client.get("/search?q=parcel&page=abc").get_data(as_text=True)
+    html = assert_clean_page(client.get("/search?q=parcel&page=7"))
+    assert "past the last result" in html and not re.findall(r'<h2><a href="/articles/', html)
+
+
+@pytest.mark.parametrize("query, says", [
+    ("q=password&page=abc", "The page parameter must be a whole number from 1 to 100"),
+    ("q=password&page=-1", "The page parameter must be a whole number from 1 to 100"),
+    ("q=password&page=0", "The page parameter must be a whole number from 1 to 100"),
+    ("q=password&page=2.5", "The page parameter must be a whole number from 1 to 100"),
+    ("q=password&page=101", "The page parameter must be a whole number from 1 to 100"),
+    ("q=password&page=99999999999", "The page parameter must be a whole number from 1 to 100"),
+    ("q=password&page=1&page=2", "Give the page parameter once"),
+    ("q=password&q=email", "Give the q parameter once"),
+    ("q=password&category=account&category=shipping", "Give the category parameter once"),
+    ("q=password&category=no-such-topic", "There is no topic &#39;no-such-topic&#39;"),
+])
+def test_a_bad_search_parameter_is_a_400_that_says_what_to_send(client, corpus, query, says):
+    html = assert_clean_page(client.get("/search?" + query), 400)
+    assert says in html
 
 
 def test_did_you_mean(client, corpus):

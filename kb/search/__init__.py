@@ -18,9 +18,9 @@ from kb.models import Article, SearchLog
 from kb.search import indexer
 from kb.search.analysis import has_cjk
 from kb.search.schema import document
-from kb.search.service import IndexHit, IndexPage, SearchService, paging
+from kb.search.service import MAX_PAGE, MAX_PER_PAGE, IndexHit, IndexPage, SearchService, paging
 
-__all__ = ["IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
+__all__ = ["MAX_PAGE", "MAX_PER_PAGE", "IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
            "remove_from_index", "query_index", "search_articles", "suggest_titles",
            "related_articles", "process_outbox", "rebuild"]
 log = logging.getLogger(__name__)
@@ -46,6 +46,11 @@ class SearchPage:
     lang: str
     suggestion: str | None
     results: list[SearchResult] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        """How many pages of results there are to show (0 for none; never more than MAX_PAGE)."""
+        return min(-(-self.total // self.per_page), MAX_PAGE)
 
 
 def init_app(app: Flask) -> None:

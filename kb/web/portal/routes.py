@@ -5,14 +5,14 @@ Views stay thin: the queries live in kb.catalog, kb.feedback, kb.articles and kb
 
 from __future__ import annotations
 
-from flask import (Response, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 
 from kb import articles as kb_articles
 from kb import catalog, feedback
 from kb import search as kb_search
 from kb.db import get_session
 from kb.rendering import render_markdown
+from kb.web.params import arg, whole_arg
 from kb.web.portal import bp
 from kb.web.portal.context import (ALL_LANGUAGES, chosen_language, layout_context, page_numbers,
                                    remember_language, visitor_id)
@@ -37,25 +37,22 @@ def home():
                            most_helpful=catalog.most_helpful(session, lang, HOME_LIST_SIZE))
 
 
-def _page_arg() -> int:
-    """The ?page= number; anything that is not a positive integer means page 1."""
-    page = request.args.get("page", "1")
-    return max(int(page), 1) if page.isascii() and page.isdigit() and len(page) < 7 else 1
-
-
 @bp.get("/search")
 def search():
     """Ranked results with snippets, filters, pages, "did you mean" and a helpful zero-results page."""
-    q = " ".join(request.args.get("q", "").replace("\x00", " ").split())
+    q = " ".join(arg("q").replace("\x00", " ").split())
     if not q:
         return redirect(url_for("portal.home"))
     session, lang = get_session(), chosen_language()
-    category_slug = request.args.get("category", "")
+    page = whole_arg("page", 1, 1, kb_search.MAX_PAGE)
+    category_slug = arg("category")
     category = catalog.category_by_slug(session, category_slug) if category_slug else None
-    per_page = current_app.config["SEARCH_PAGE_SIZE"]
-    result = kb_search.search_articles(session, q, lang=lang, category=category,
-                                       page=_page_arg(), per_page=per_page)
-    last_page = max(1, -(-result.total // per_page))
+    if category_slug and category is None:
+        abort(400, description=f"There is no topic {category_slug[:50]!r}. Search again and choose a topic "
+                               "from the list, or search all topics.")
+    result = kb_search.search_articles(session, q, lang=lang, category=category, page=page,
+                                       per_page=current_app.config["SEARCH_PAGE_SIZE"])
+    last_page = max(1, result.pages)
     popular = [] if result.total else _popular(session, lang)
     return render_template("portal/search.html", q=q, result=result, lang=lang,
                            category=category, category_slug=category_slug if category else "",
