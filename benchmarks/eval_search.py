@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/eval_search.py stackfaq dev       # tune on this
     .venv/bin/python benchmarks/eval_search.py stackfaq test      # report this
     .venv/bin/python benchmarks/eval_search.py stackfaq dev --show 20   # queries whose answer ranked worst
+    .venv/bin/python benchmarks/eval_search.py aiabde-pt all --lang pt  # Portuguese, never tuned on
 
 The set is read in place from shared/eval/<name>/ (articles.jsonl, queries-<split>.jsonl with
 "answer_ids"); nothing is copied. Each article is published in a throwaway kb (SQLite and a Whoosh
@@ -98,13 +99,16 @@ def main(argv: list[str] | None = None) -> None:
     """Build the throwaway kb, run every query of the split and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", nargs="?", default="stackfaq")
-    parser.add_argument("split", nargs="?", default="dev", help="dev (tune on it) or test (report it)")
+    parser.add_argument("split", nargs="?", default="dev",
+                        help="dev (tune on it) or test (report it); 'all' for a set with one queries.jsonl")
+    parser.add_argument("--lang", default="en", help="language code of the set's articles (e.g. pt)")
     parser.add_argument("--eval-dir", type=Path, help="folder holding the datasets (default: the nearest shared/eval)")
     parser.add_argument("--show", type=int, default=0, help="also list this many queries whose answer ranked worst")
     args = parser.parse_args(argv)
     folder = (args.eval_dir or eval_dir()) / args.dataset
     articles = read_jsonl(folder / "articles.jsonl")
-    queries = read_jsonl(folder / f"queries-{args.split}.jsonl")
+    queries = read_jsonl(folder / ("queries.jsonl" if args.split == "all" else f"queries-{args.split}.jsonl"))
+    articles = [{"lang": args.lang, **item} for item in articles]
     with tempfile.TemporaryDirectory(prefix="kb-eval-search-") as tmp:
         started = time.perf_counter()
         app, ids = build_kb(Path(tmp), articles)

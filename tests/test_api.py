@@ -13,7 +13,7 @@ from kb import search
 from kb.db import session_scope
 from kb.models import Article, SearchLog
 
-SEARCH_KEYS = {"query", "total", "page", "per_page", "pages", "results", "suggestion"}
+SEARCH_KEYS = {"query", "total", "page", "per_page", "pages", "results", "suggestion", "corrected"}
 RESULT_KEYS = {"slug", "title", "url", "snippet", "score", "lang", "category"}
 ARTICLE_KEYS = {"slug", "title", "lang", "category", "tags", "body_markdown", "body_html", "updated_at"}
 HOSTILE = ['"unbalanced', "'", "AND", "OR", "NOT", "AND OR NOT", "title:(", "body:)", "*", "?*", "~", "^2",
@@ -26,7 +26,7 @@ def corpus(app, make_article):
     """A few published articles (and a draft), indexed."""
     make_article("How do I reset my password?", slug="reset-password", category="Account", tags=["login", "password"],
                  body_md="Click **Forgot password** on the sign-in page.")
-    make_article("Change your email address", slug="change-email", category="Account",
+    make_article("Change your email address", slug="change-email", category="Account", tags=["email", "password"],
                  body_md="Change the email in your settings. Your password stays the same.")
     make_article("Password rules", slug="password-rules", category="Account",
                  body_md="A password needs at least 10 characters.")
@@ -43,6 +43,7 @@ def check_search_shape(data: dict) -> None:
     assert isinstance(data["query"], str) and isinstance(data["total"], int)
     assert all(type(data[k]) is int for k in ("page", "per_page", "pages"))
     assert data["suggestion"] is None or isinstance(data["suggestion"], str)
+    assert type(data["corrected"]) is bool and (data["suggestion"] is not None or not data["corrected"])
     assert isinstance(data["results"], list)
     for result in data["results"]:
         assert set(result) == RESULT_KEYS
@@ -160,7 +161,8 @@ def test_search_language(client, corpus):
 def test_search_suggestion(client, corpus):
     data = client.get("/api/search?q=pasword").get_json()
     check_search_shape(data)
-    assert data["suggestion"] == "password"
+    assert data["suggestion"] == "password" and data["corrected"] is True  # the results are for "password"
+    assert data["total"] == 3
 
 
 @pytest.mark.parametrize("q", ["", "   ", "\x00"])
@@ -168,7 +170,7 @@ def test_empty_search(client, corpus, session, q):
     response = client.get("/api/search", query_string={"q": q})
     assert response.status_code == 200
     assert response.get_json() == {"query": "", "total": 0, "page": 1, "per_page": 10, "pages": 0, "results": [],
-                                   "suggestion": None}
+                                   "suggestion": None, "corrected": False}
     assert session.scalar(sa.select(sa.func.count(SearchLog.id))) == 0
 
 

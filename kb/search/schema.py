@@ -5,11 +5,11 @@ from __future__ import annotations
 from whoosh.fields import ID, STORED, TEXT, Schema
 
 from kb.models import Article
-from kb.rendering import plain_text
 from kb.search.analysis import GROUPS, analyzer, group_for, spell_analyzer
+from kb.search.plain import article_text
 
 # Bump when the schema or the analysis changes: an index of another version is rebuilt on start.
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 FIELD_KINDS = ("title", "tags", "body")
 
 
@@ -42,7 +42,7 @@ def stamp(article: Article) -> str:
 def document(article: Article) -> dict:
     """The index document of a published article."""
     group = group_for(article.lang)
-    plain = plain_text(article.body_md or "")
+    plain = article_text(article.body_md or "")
     tags = " ".join(article.tags or [])
     return {
         "id": str(article.id),

@@ -1,10 +1,12 @@
 """The public JSON API: a stable contract that other tools rely on. Keep the shapes exactly.
 
-- GET /api/search?q=&lang=&limit=&page= -> {query, total, page, per_page, pages, results: [...], suggestion}
+- GET /api/search?q=&lang=&limit=&page= -> {query, total, page, per_page, pages, results: [...], suggestion, corrected}
 - GET /api/articles/<slug>              -> {slug, title, lang, category, tags, body_markdown, body_html, updated_at}
 - GET /api/suggest?q=&lang=&limit=      -> {query, suggestions: [{title, slug, url}]}
 
-``limit`` (also called ``per_page``) is 1..50, ``page`` 1..100; ``pages`` is how many pages there
+``suggestion`` is the query with its typos corrected (or null); ``corrected`` says the results
+already include matches for it, so a client shows "Showing results for ..." rather than asking
+"Did you mean ...?". ``limit`` (also called ``per_page``) is 1..50, ``page`` 1..100; ``pages`` is how many pages there
 are to fetch. Anything else (``page=abc``, ``-1``, ``1.5``, a parameter given twice, an unknown
 ``lang``) is a 400 with ``{"error"}`` saying what to send, so a typo never silently returns other
 results than the ones asked for.
@@ -58,13 +60,13 @@ def search():
     page = whole_arg("page", 1, 1, kb_search.MAX_PAGE)
     if not q:
         return {"query": "", "total": 0, "page": page, "per_page": per_page, "pages": 0, "results": [],
-                "suggestion": None}
+                "suggestion": None, "corrected": False}
     found = kb_search.search_articles(get_session(), q, lang=lang, page=page, per_page=per_page)
     results = [{"slug": r.article.slug, "title": r.article.title, "url": article_url(r.article),
                 "snippet": r.snippet_html, "score": float(r.score), "lang": r.article.lang,
                 "category": r.article.category} for r in found.results]
     return {"query": q, "total": int(found.total), "page": found.page, "per_page": found.per_page,
-            "pages": found.pages, "results": results, "suggestion": found.suggestion}
+            "pages": found.pages, "results": results, "suggestion": found.suggestion, "corrected": found.corrected}
 
 
 @bp.get("/articles/<slug>")
