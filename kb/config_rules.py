@@ -102,6 +102,7 @@ def database_url() -> Rule:
 def languages() -> Rule:
     """A comma-separated list of the languages kb speaks, each once."""
     def accepts(value, _all) -> bool:
+        """Known codes only, each once."""
         codes = [c.strip() for c in str(value).split(",")]
         return bool(value) and all(c in KNOWN_LANGUAGES for c in codes) and len(set(codes)) == len(codes)
     return Rule("a comma-separated list of " + ", ".join(KNOWN_LANGUAGES), accepts, ("fr", "", "en,,zh", "en,en"))
@@ -110,6 +111,7 @@ def languages() -> Rule:
 def language_in(setting: str) -> Rule:
     """One of the language codes listed in another setting."""
     def accepts(value, values) -> bool:
+        """Listed in the other setting."""
         return value in [c.strip() for c in str(values.get(setting, "")).split(",")]
     return Rule(f"one of the codes in KB_{setting}", accepts, ("fr",))
 
@@ -125,6 +127,7 @@ def addresses(*, domains: bool = False) -> Rule:
     """Comma-separated email addresses (or @domains when ``domains``), or empty."""
     what = "email addresses or @domains" if domains else "email addresses"
     def accepts(value, _all) -> bool:
+        """Every comma-separated item is an address (or a domain)."""
         items = [i.strip() for i in (value or "").split(",") if i.strip()]
         return all(ADDRESS.fullmatch(i) or (domains and DOMAIN.fullmatch(i)) for i in items)
     return Rule(f"{what} separated by commas, or empty", accepts, ("not an address", "a@b, nobody"))

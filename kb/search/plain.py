@@ -28,14 +28,17 @@ class _Blocks(HTMLParser):
         self.blocks: list[list[str]] = [[]]
 
     def handle_starttag(self, tag, attrs) -> None:
+        """A block's start ends the block before it."""
         if tag in BLOCK_TAGS:
             self.blocks.append([])
 
     def handle_endtag(self, tag) -> None:
+        """A block's end starts a new one."""
         if tag in BLOCK_TAGS:
             self.blocks.append([])
 
     def handle_data(self, data) -> None:
+        """Text belongs to the current block."""
         self.blocks[-1].append(data)
 
 
