@@ -75,7 +75,7 @@ class Setting:
     default: Any
     help: str
     cast: Callable[[Any], Any] = _text
-    rule: rules.Rule = rules.text()
+    rule: rules.Rule | None = None  # what values it accepts; tests/test_config.py insists on one
     secret: bool = False  # never repeat the value in an error message
 
     @property
@@ -108,24 +108,24 @@ SETTINGS: tuple[Setting, ...] = (
     S("TEAM_ADDRESS", "", "Where alerts go when a customer clicks \"Still need help\" (empty: no alert email).", rule=rules.addresses()),
     S("IMAP_HOST", "", "Support mailbox server for `kb autoreply`.", rule=rules.host()),
     S("IMAP_PORT", 993, "IMAP port (993 for ssl, 143 for starttls or none).", _whole, rules.port()),
-    S("IMAP_USER", "", "IMAP login name."),
-    S("IMAP_PASSWORD", "", "IMAP password (leave empty when using an OAuth2 token).", secret=True),
+    S("IMAP_USER", "", "IMAP login name.", rule=rules.text()),
+    S("IMAP_PASSWORD", "", "IMAP password (leave empty when using an OAuth2 token).", rule=rules.text(), secret=True),
     S("IMAP_SECURITY", "ssl", "ssl, starttls or none (none only on a trusted network).", _word, rules.choice("ssl", "starttls", "none")),
     S("IMAP_FOLDER", "INBOX", "The folder kb watches.", rule=rules.text(required=True)),
     S("IMAP_OAUTH2_TOKEN_FILE", "", "File holding an OAuth2 access token, sent with XOAUTH2 (Gmail, Microsoft 365); re-read at each login.", rule=rules.optional_path()),
-    S("IMAP_OAUTH2_TOKEN_COMMAND", "", "Command printing an OAuth2 access token (instead of a file), run at each login.", secret=True),
-    S("IMAP_SENT_FOLDER", "", "If set, a copy of each auto-reply is APPENDed to this folder."),
+    S("IMAP_OAUTH2_TOKEN_COMMAND", "", "Command printing an OAuth2 access token (instead of a file), run at each login.", rule=rules.text(), secret=True),
+    S("IMAP_SENT_FOLDER", "", "If set, a copy of each auto-reply is APPENDed to this folder.", rule=rules.text()),
     S("IMAP_POLL_SECONDS", 60, "Polling interval when the server has no IDLE.", _whole, rules.number(1, 3600, unit="seconds")),
     S("IMAP_KEYWORD_REPLIED", "kb-replied", "IMAP keyword set on mail kb answered (empty: none).", rule=rules.imap_keyword()),
     S("IMAP_KEYWORD_PERSON", "kb-needs-person", "IMAP keyword set on mail left for a person (empty: none).", rule=rules.imap_keyword()),
     S("IMAP_KEYWORD_SKIPPED", "kb-skipped", "IMAP keyword set on mail kb deliberately skipped (empty: none).", rule=rules.imap_keyword()),
-    S("IMAP_MOVE_REPLIED", "", "If set, answered mail is moved to this folder."),
-    S("IMAP_MOVE_PERSON", "", "If set, mail for a person is moved to this folder."),
-    S("IMAP_MOVE_SKIPPED", "", "If set, skipped mail is moved to this folder."),
+    S("IMAP_MOVE_REPLIED", "", "If set, answered mail is moved to this folder.", rule=rules.text()),
+    S("IMAP_MOVE_PERSON", "", "If set, mail for a person is moved to this folder.", rule=rules.text()),
+    S("IMAP_MOVE_SKIPPED", "", "If set, skipped mail is moved to this folder.", rule=rules.text()),
     S("SMTP_HOST", "", "Server that sends auto-replies and alerts.", rule=rules.host()),
     S("SMTP_PORT", 587, "SMTP port (465 for ssl, 587 for starttls).", _whole, rules.port()),
-    S("SMTP_USER", "", "SMTP AUTH login (empty: no AUTH)."),
-    S("SMTP_PASSWORD", "", "SMTP AUTH password.", secret=True),
+    S("SMTP_USER", "", "SMTP AUTH login (empty: no AUTH).", rule=rules.text()),
+    S("SMTP_PASSWORD", "", "SMTP AUTH password.", rule=rules.text(), secret=True),
     S("SMTP_SECURITY", "starttls", "ssl, starttls or none.", _word, rules.choice("ssl", "starttls", "none")),
     S("AUTOREPLY_WAKE_SECONDS", 30, "Longest the worker waits in IDLE before it looks at retries and alerts (well under IDLE's 29-minute limit).", _whole, rules.number(1, 1740, unit="seconds")),
     S("AUTOREPLY_SENDER_CAP", 1, "At most this many auto-replies per sender in AUTOREPLY_SENDER_WINDOW_HOURS.", _whole, rules.number(1, 1000)),
@@ -176,6 +176,8 @@ def _cast(setting: Setting, value: Any, instance: Path, origin: str) -> Any:
 
 def _check(setting: Setting, value: Any, values: Mapping[str, Any], origin: str) -> None:
     """Raise ConfigError if the setting's rule refuses ``value``."""
+    if setting.rule is None:
+        return
     try:
         accepted = setting.rule.accepts(value, values)
     except (TypeError, ValueError):
@@ -188,7 +190,8 @@ def _refusal(setting: Setting, value: Any, origin: str, problem: str) -> str:
     """One line naming the setting, where its value came from, the problem, and what to set instead."""
     shown = "" if setting.secret else f" = {str(value)[:80]!r}"
     origin = "" if origin == "default" else f" ({origin})"
-    return f"{setting.env}{shown}{origin} is {problem}: set it to {setting.rule.allowed}."
+    allowed = setting.rule.allowed if setting.rule else "a valid value"
+    return f"{setting.env}{shown}{origin} is {problem}: set it to {allowed}."
 
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -214,7 +217,7 @@ def settings_table() -> str:
     """The README's settings table, generated from SETTINGS (``python -m kb.config`` prints it)."""
     rows = ["| Environment variable | Default | Allowed values | What it does |", "|---|---|---|---|"]
     for s in SETTINGS:
-        cells = [f"`{s.env}`", _documented_default(s.default), s.rule.allowed, s.help]
+        cells = [f"`{s.env}`", _documented_default(s.default), s.rule.allowed if s.rule else "?", s.help]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows)
 

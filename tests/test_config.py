@@ -39,13 +39,14 @@ def test_the_readme_settings_table_is_the_one_kb_config_generates():
 def test_every_setting_has_a_rule_that_accepts_its_default(tmp_path):
     config = load_config(environ={"KB_INSTANCE_DIR": str(tmp_path)})
     for setting in SETTINGS:
+        assert setting.rule is not None, f"{setting.name} has no rule: give it rule=rules.<maker>(...) in kb/config.py"
         assert setting.rule.allowed and setting.rule.bad, setting.name
         assert setting.rule.accepts(config[setting.name], config), setting.name
 
 
 def every_bad_value():
     """(setting, bad value) for every setting: the values each rule says it refuses."""
-    return [pytest.param(s, bad, id=f"{s.env}={bad!r}") for s in SETTINGS for bad in s.rule.bad]
+    return [pytest.param(s, bad, id=f"{s.env}={bad!r}") for s in SETTINGS if s.rule for bad in s.rule.bad]
 
 
 @pytest.mark.parametrize("setting, bad", every_bad_value())

@@ -355,3 +355,11 @@ def test_a_snippet_starts_at_the_sentence_of_its_first_hit(app, session, make_ar
     make_article("Lanterns", body_md=filler + "Every lantern comes with a spare battery in the box.")
     search.process_outbox(app)
     assert search.query_index("battery").hits[0].snippet_html.startswith("…Every lantern comes with a spare <mark>")
+
+
+def test_every_equal_result_is_counted_past_the_first_hundred(app, session, make_article):
+    made = [make_article(f"Lantern model {n}", body_md="A lantern.") for n in range(130)]
+    search.process_outbox(app)
+    assert search.query_index("lantern").total == len(made)
+    last = search.query_index("lantern", page=13, per_page=10)
+    assert len(last.hits) == 10 and last.total == 130
