@@ -3,9 +3,10 @@
 Every word becomes a clause: its analysed term in title (x3), tags (x2) and body (x1) of each
 language group searched. Clauses are OR-ed, so no word is required; ``kb.search.ranking`` then
 weighs each hit by the share of query words it matched and cuts the weak tail. Stop words are left
-out, and generic words ("long", "take": see ``kb.search.generic``) weigh little. Unknown words also look for their nearest words in the
-index vocabulary (typo tolerance), which also gives the "Did you mean" text. A "quoted phrase"
-adds a bonus for its words in order; a lone quote, like every other operator, is just text.
+out, and generic words ("long", "take": see ``kb.search.generic``) weigh little. Unknown words
+also look for their nearest words in the index vocabulary (typo tolerance), which also gives the
+"Did you mean" text. A "quoted phrase" adds a bonus for its words in order; a lone quote, like
+every other operator, is just text.
 """
 
 from __future__ import annotations

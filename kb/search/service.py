@@ -53,6 +53,19 @@ class IndexPage:
     corrected: bool = False
 
 
+@dataclass(frozen=True)
+class Asked:
+    """One search as asked (cleaned): also the key of the result cache."""
+
+    text: str
+    lang: str | None
+    detected: str
+    category: str | None
+    page: int
+    per_page: int
+    exclude: int | None = None
+
+
 class ResultCache:
     """A small LRU of result pages, valid for one index version only."""
 
@@ -160,7 +173,7 @@ class SearchService:
             log.exception("search failed for %r", text)
             return IndexPage([], 0, None, detected)
 
-    def _query(self, asked: "Asked") -> IndexPage:
+    def _query(self, asked: Asked) -> IndexPage:
         """The search itself, retried once if a concurrent commit pulled a file away."""
         for attempt in (1, 2):
             try:
@@ -173,7 +186,7 @@ class SearchService:
                     raise
         raise AssertionError("unreachable")
 
-    def _run(self, gen, searcher, asked: "Asked") -> IndexPage:
+    def _run(self, gen, searcher, asked: Asked) -> IndexPage:
         """Plan, search, rank and cut, and make the page's snippets, through the result cache."""
         # Generation folders are named by creation time, so these tuples sort by age.
         version = (gen, searcher.reader().generation() or 0, searcher.doc_count_all())
@@ -192,19 +205,6 @@ class SearchService:
         found = IndexPage(hits, len(ranked), plan.suggestion, asked.detected, corrected)
         self.cache.put(version, asked, found)
         return found
-
-
-@dataclass(frozen=True)
-class Asked:
-    """One search as asked (cleaned): also the key of the result cache."""
-
-    text: str
-    lang: str | None
-    detected: str
-    category: str | None
-    page: int
-    per_page: int
-    exclude: int | None = None
 
 
 def _ranked(searcher, plan, asked: Asked) -> list[ranking.Ranked]:
