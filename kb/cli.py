@@ -118,18 +118,16 @@ def main() -> None:
     cli(prog_name="kb")
 
 
-def run_serve(app: Flask, host: str, port: int, debug: bool) -> None:
-    """Import the starter articles on an empty database, then serve the app with werkzeug."""
-    from werkzeug.serving import run_simple
+def run_serve(app: Flask, sock, host: str, port: int, debug: bool) -> None:
+    """Import the starter articles on an empty database, then serve the app on the listening ``sock``."""
+    from kb import devserver
 
     report = content.bootstrap(app)
     if report is not None:
         click.echo(f"Imported {report.created} starter articles.")
         for file, reason in report.errors:
             click.echo(f"  skipped {file}: {reason}", err=True)
-    app.debug = debug
-    click.echo(f"kb is serving on http://{host}:{port}/ (press Ctrl+C to stop)")
-    run_simple(host, port, app, threaded=True, use_debugger=debug, use_reloader=False)
+    devserver.serve(app, sock, host, port, debug=debug, announce=click.echo)
 
 
 @cli.command()
@@ -142,11 +140,17 @@ def serve(host: str, port: int, debug: bool) -> None:
     The first run on an empty database imports and indexes the starter articles.
     For production, run gunicorn instead (see the README).
     """
-    app = make_app()
+    from kb import devserver
+
+    sock = devserver.listen(host, port)  # a busy port fails now, before the slow start-up
     try:
-        run_serve(app, host, port, debug)
+        app = make_app()
+        try:
+            run_serve(app, sock, host, port, debug)
+        finally:
+            close_app(app)
     finally:
-        close_app(app)
+        sock.close()
 
 
 def run_import(app: Flask, path: Path, progress: content.Progress | None = None) -> content.ImportReport:

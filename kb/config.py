@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from kb import config_rules as rules
 from kb.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,27 +30,53 @@ def _bool(value: Any) -> bool:
         return True
     if text in {"0", "false", "no", "off", ""}:
         return False
-    raise ValueError(f"not a boolean: {value!r}")
+    raise ValueError("not true or false")
 
 
-def _at_least(cast: Callable[[Any], Any], minimum: float) -> Callable[[Any], Any]:
-    """A cast that also refuses numbers below ``minimum`` (a lock of 0 minutes is no lock)."""
-    def checked(value: Any) -> Any:
-        number = cast(value)
-        if number < minimum:
-            raise ValueError(f"{number} is too small: use at least {minimum:g}")
-        return number
-    return checked
+def _whole(value: Any) -> int:
+    """A whole number: 10, "10" or 10.0; never 1.5, "1.5" or a boolean."""
+    if isinstance(value, bool):
+        raise ValueError("not a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("not a whole number")
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError("not a whole number") from None
+
+
+def _number(value: Any) -> float:
+    """A number, "0.5" or 0.5; never a boolean."""
+    if isinstance(value, bool):
+        raise ValueError("not a number")
+    try:
+        return float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise ValueError("not a number") from None
+
+
+def _word(value: Any) -> str:
+    """A keyword such as ssl or starttls, case and surrounding blanks ignored."""
+    return str(value).strip().lower()
+
+
+def _text(value: Any) -> str:
+    """Text as given; TOML numbers and the like become their text."""
+    return value if isinstance(value, str) else str(value)
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One documented setting: ``KB_<name>`` in the environment."""
+    """One documented setting: ``KB_<name>`` in the environment, checked by ``rule`` at start."""
 
     name: str
     default: Any
     help: str
-    cast: Callable[[Any], Any] = str
+    cast: Callable[[Any], Any] = _text
+    rule: rules.Rule | None = None  # what values it accepts; tests/test_config.py insists on one
+    secret: bool = False  # never repeat the value in an error message
 
     @property
     def env(self) -> str:
@@ -57,93 +84,100 @@ class Setting:
         return f"KB_{self.name}"
 
 
+S = Setting
 # Defaults that depend on the instance folder are written as "{instance}/...".
 SETTINGS: tuple[Setting, ...] = (
-    Setting("INSTANCE_DIR", "instance", "Folder for the SQLite database, index, secret key and config file (relative to the working directory)."),
-    Setting("CONFIG_FILE", "{instance}/kb.toml", "Optional TOML file of settings (keys as below, without KB_). Missing is fine."),
-    Setting("SECRET_KEY", None, "Signs sessions, CSRF tokens and links. If unset, kb generates one once and keeps it in {instance}/secret_key (mode 0600)."),
-    Setting("DATABASE_URL", "sqlite:///{instance}/kb.sqlite3", "Any SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db."),
-    Setting("AUTO_MIGRATE", True, "Apply pending database migrations when the app starts (else run `kb db upgrade`).", _bool),
-    Setting("INDEX_DIR", "{instance}/index", "Folder of the Whoosh search index (local disk only; it is a cache rebuilt from the database)."),
-    Setting("INDEXER", True, "Run the background indexer thread that applies publishes to the search index.", _bool),
-    Setting("INDEXER_POLL_SECONDS", 0.5, "How often the indexer looks for changes made by other processes.", float),
-    Setting("SEARCH_PAGE_SIZE", 10, "Results per page on the portal.", int),
-    Setting("SEARCH_CACHE_SIZE", 512, "Search results kept in memory per process (cleared when the index changes; 0 disables).", int),
-    Setting("MAX_QUERY_LENGTH", 500, "Longer queries are cut to this many characters.", int),
-    Setting("BASE_URL", "http://127.0.0.1:5000", "Public address of the portal, used for absolute links (sitemap, emails). https here makes cookies Secure."),
-    Setting("TRUSTED_PROXIES", 0, "How many reverse proxies in front of kb add to X-Forwarded-For (1 behind one nginx or Caddy); 0 uses the connection's address. Login throttling and view and vote counting go by this address.", _at_least(int, 0)),
-    Setting("LOGIN_MAX_FAILURES", 5, "Wrong passwords in a row for one account (existing or not) before its logins are refused for LOGIN_LOCK_MINUTES.", _at_least(int, 1)),
-    Setting("LOGIN_MAX_FAILURES_PER_CLIENT", 20, "Wrong passwords in a row from one client address, for any accounts, before its logins are refused.", _at_least(int, 1)),
-    Setting("LOGIN_LOCK_MINUTES", 15, "How long logins are refused after too many wrong passwords; each further failure after a lock doubles it, up to 24 hours.", _at_least(float, 0.01)),
-    Setting("AGENT_IDLE_HOURS", 12, "An agent's login ends after this many hours without a request.", _at_least(float, 0.01)),
-    Setting("AGENT_SESSION_DAYS", 7, "An agent's login ends this many days after it began, however active.", _at_least(float, 0.01)),
-    Setting("FEEDBACK_LINK_DAYS", 30, "The \"Solved\" and \"Still need help\" links of an auto-reply work for this many days after the email arrived.", _at_least(float, 0.01)),
-    Setting("PORTAL_COUNTS_PER_CLIENT", 3, "Views and votes of one article counted per client address (IPv6: per /64) and day, so people sharing an office address count and a script does not count more.", _at_least(int, 1)),
-    Setting("LANGUAGES", "en,zh,nb", "Languages of the portal, comma-separated: each gets its own addresses (/zh/...) and a place in the language switch; each but en needs a catalog (see Languages and translations)."),
-    Setting("DEFAULT_LANGUAGE", "en", "The portal's language for a visitor who chose none and whose browser asks for none of LANGUAGES; also assumed for a query that detection cannot place, and for new articles."),
-    Setting("STARTER_ARTICLES_DIR", str(REPO_ROOT / "articles"), "Markdown articles imported by the first `kb serve` on an empty database."),
-    Setting("SUPPORT_ADDRESS", "support@example.com", "Support email address shown to customers (and the From of auto-replies)."),
-    Setting("SUPPORT_NAME", "", "Display name of the From of auto-replies and alerts, e.g. \"Fjellstad Support\" (empty: \"Customer support\" in the reply's language)."),
-    Setting("AUTOREPLY_THRESHOLD", 0.2, "Auto-reply only when the best article's match score (0-1) is at least this; higher means fewer but surer replies (see README, Matching).", float),
-    Setting("AUTOREPLY_MARGIN", 0.03, "Auto-reply only when the best score leads the second by at least this, so a close call goes to a person (0 turns the check off).", float),
-    Setting("AUTOREPLY_RELATIVE_CUT", 0.45, "A reply shows an article only if its score is at least this share of the best article's (0 shows all three).", float),
-    Setting("TEAM_ADDRESS", "", "Where alerts go when a customer clicks \"Still need help\" (empty: no alert email)."),
-    Setting("IMAP_HOST", "", "Support mailbox server for `kb autoreply`."),
-    Setting("IMAP_PORT", 993, "IMAP port (993 for ssl, 143 for starttls or none).", int),
-    Setting("IMAP_USER", "", "IMAP login name."),
-    Setting("IMAP_PASSWORD", "", "IMAP password (leave empty when using an OAuth2 token)."),
-    Setting("IMAP_SECURITY", "ssl", "ssl, starttls or none (none only on a trusted network)."),
-    Setting("IMAP_FOLDER", "INBOX", "The folder kb watches."),
-    Setting("IMAP_OAUTH2_TOKEN_FILE", "", "File holding an OAuth2 access token, sent with XOAUTH2 (Gmail, Microsoft 365); re-read at each login."),
-    Setting("IMAP_OAUTH2_TOKEN_COMMAND", "", "Command printing an OAuth2 access token (instead of a file), run at each login."),
-    Setting("IMAP_SENT_FOLDER", "", "If set, a copy of each auto-reply is APPENDed to this folder."),
-    Setting("IMAP_POLL_SECONDS", 60, "Polling interval when the server has no IDLE.", int),
-    Setting("IMAP_KEYWORD_REPLIED", "kb-replied", "IMAP keyword set on mail kb answered (empty: none)."),
-    Setting("IMAP_KEYWORD_PERSON", "kb-needs-person", "IMAP keyword set on mail left for a person (empty: none)."),
-    Setting("IMAP_KEYWORD_SKIPPED", "kb-skipped", "IMAP keyword set on mail kb deliberately skipped (empty: none)."),
-    Setting("IMAP_MOVE_REPLIED", "", "If set, answered mail is moved to this folder."),
-    Setting("IMAP_MOVE_PERSON", "", "If set, mail for a person is moved to this folder."),
-    Setting("IMAP_MOVE_SKIPPED", "", "If set, skipped mail is moved to this folder."),
-    Setting("SMTP_HOST", "", "Server that sends auto-replies and alerts."),
-    Setting("SMTP_PORT", 587, "SMTP port (465 for ssl, 587 for starttls).", int),
-    Setting("SMTP_USER", "", "SMTP AUTH login (empty: no AUTH)."),
-    Setting("SMTP_PASSWORD", "", "SMTP AUTH password."),
-    Setting("SMTP_SECURITY", "starttls", "ssl, starttls or none."),
-    Setting("AUTOREPLY_WAKE_SECONDS", 30, "Longest the worker waits in IDLE before it looks at retries and alerts (well under IDLE's 29-minute limit).", int),
-    Setting("AUTOREPLY_SENDER_CAP", 1, "At most this many auto-replies per sender in AUTOREPLY_SENDER_WINDOW_HOURS.", int),
-    Setting("AUTOREPLY_SENDER_WINDOW_HOURS", 24, "The window of the per-sender cap, in hours.", float),
-    Setting("AUTOREPLY_SEND_ATTEMPTS", 10, "A reply the SMTP server turns away for now (4xx, unreachable) is tried this many times, with growing pauses (1 min doubling to 1 h), before a person takes the email. A 5xx refusal goes to a person at once.", int),
-    Setting("AUTOREPLY_ALLOW_LIST", "", "Senders (addresses or @domain) answered despite automatic-mail headers, comma-separated; loop protection still applies."),
-    Setting("AUTOREPLY_MAX_BYTES", 10_000_000, "Larger emails are only partly read (headers and the first this many bytes).", int),
-    Setting("MEDIA_MAX_BYTES", 5_000_000, "Largest image an agent may upload, in bytes.", int),
-    Setting("MEDIA_MAX_PIXELS", 25_000_000, "Largest image an agent may upload, in pixels (width × height), so no image can exhaust a browser's memory.", int),
-    Setting("MEDIA_CACHE_SECONDS", 3600, "How long browsers and proxies may keep a published article's image before asking again.", int),
+    S("INSTANCE_DIR", "instance", "Folder for the SQLite database, index, secret key and config file (relative to the working directory).", rule=rules.folder()),
+    S("CONFIG_FILE", "{instance}/kb.toml", "Optional TOML file of settings (keys as below, without KB_). Missing is fine.", rule=rules.folder()),
+    S("SECRET_KEY", None, "Signs sessions, CSRF tokens and links. If unset, kb generates one once and keeps it in {instance}/secret_key (mode 0600).", rule=rules.secret(32), secret=True),
+    S("DATABASE_URL", "sqlite:///{instance}/kb.sqlite3", "Any SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db (install `kb[postgres]` for PostgreSQL).", rule=rules.database_url(), secret=True),
+    S("AUTO_MIGRATE", True, "Apply pending database migrations when the app starts (else run `kb db upgrade`).", _bool, rules.flag()),
+    S("INDEX_DIR", "{instance}/index", "Folder of the Whoosh search index (local disk only; it is a cache rebuilt from the database).", rule=rules.folder()),
+    S("INDEXER", True, "Run the background indexer thread that applies publishes to the search index.", _bool, rules.flag()),
+    S("INDEXER_POLL_SECONDS", 0.5, "How often the indexer looks for changes made by other processes.", _number, rules.seconds(0.01, 3600)),
+    S("SEARCH_PAGE_SIZE", 10, "Results per page on the portal.", _whole, rules.number(1, 100)),
+    S("SEARCH_CACHE_SIZE", 512, "Search results kept in memory per process (cleared when the index changes; 0 disables).", _whole, rules.number(0, 100_000)),
+    S("MAX_QUERY_LENGTH", 500, "Longer queries are cut to this many characters.", _whole, rules.number(10, 10_000)),
+    S("BASE_URL", "http://127.0.0.1:5000", "Public address of the portal, used for absolute links (sitemap, emails). https here makes cookies Secure.", rule=rules.http_url()),
+    S("TRUSTED_PROXIES", 0, "How many reverse proxies in front of kb add to X-Forwarded-For (1 behind one nginx or Caddy); 0 uses the connection's address. Login throttling and view and vote counting go by this address.", _whole, rules.number(0, 10)),
+    S("LOGIN_MAX_FAILURES", 5, "Wrong passwords in a row for one account (existing or not) before its logins are refused for LOGIN_LOCK_MINUTES.", _whole, rules.number(1, 1000)),
+    S("LOGIN_MAX_FAILURES_PER_CLIENT", 20, "Wrong passwords in a row from one client address, for any accounts, before its logins are refused.", _whole, rules.number(1, 100_000)),
+    S("LOGIN_LOCK_MINUTES", 15, "How long logins are refused after too many wrong passwords; each further failure after a lock doubles it, up to 24 hours.", _number, rules.number(0.01, 1440, whole=False, unit="minutes")),
+    S("AGENT_IDLE_HOURS", 12, "An agent's login ends after this many hours without a request.", _number, rules.number(0.01, 8760, whole=False, unit="hours")),
+    S("AGENT_SESSION_DAYS", 7, "An agent's login ends this many days after it began, however active.", _number, rules.number(0.01, 366, whole=False, unit="days")),
+    S("FEEDBACK_LINK_DAYS", 30, "The \"Solved\" and \"Still need help\" links of an auto-reply work for this many days after the email arrived.", _number, rules.number(0.01, 3660, whole=False, unit="days")),
+    S("PORTAL_COUNTS_PER_CLIENT", 3, "Views and votes of one article counted per client address (IPv6: per /64) and day, so people sharing an office address count and a script does not count more.", _whole, rules.number(1, 100_000)),
+    S("LANGUAGES", "en,zh,nb", "Languages of the portal, comma-separated: each gets its own addresses (/zh/...) and a place in the language switch; each but en needs a catalog (see Languages and translations).", rule=rules.languages()),
+    S("DEFAULT_LANGUAGE", "en", "The portal's language for a visitor who chose none and whose browser asks for none of LANGUAGES; also assumed for a query that detection cannot place, and for new articles.", _word, rules.language_in("LANGUAGES")),
+    S("STARTER_ARTICLES_DIR", str(REPO_ROOT / "articles"), "Markdown articles imported by the first `kb serve` on an empty database.", rule=rules.folder()),
+    S("SUPPORT_ADDRESS", "support@example.com", "Support email address shown to customers (and the From of auto-replies).", rule=rules.address()),
+    S("SUPPORT_NAME", "", "Display name of the From of auto-replies and alerts, e.g. \"Fjellstad Support\" (empty: \"Customer support\" in the reply's language).", rule=rules.text()),
+    S("AUTOREPLY_THRESHOLD", 0.2, "Auto-reply only when the best article's match score (0-1) is at least this; higher means fewer but surer replies. Chosen on the stackfaq dev split with `benchmarks/eval_match.py stackfaq dev --sweep`.", _number, rules.number(0, 1, whole=False)),
+    S("AUTOREPLY_MARGIN", 0.03, "Auto-reply only when the best score leads the second by at least this, so a close call goes to a person (0 turns the check off).", _number, rules.number(0, 1, whole=False)),
+    S("AUTOREPLY_RELATIVE_CUT", 0.45, "A reply shows an article only if its score is at least this share of the best article's (0 shows all three). Chosen on the stackfaq dev split with `benchmarks/eval_match.py stackfaq dev --cut-sweep`.", _number, rules.number(0, 1, whole=False)),
+    S("TEAM_ADDRESS", "", "Where alerts go when a customer clicks \"Still need help\" (empty: no alert email).", rule=rules.addresses()),
+    S("IMAP_HOST", "", "Support mailbox server for `kb autoreply`.", rule=rules.host()),
+    S("IMAP_PORT", 993, "IMAP port (993 for ssl, 143 for starttls or none).", _whole, rules.port()),
+    S("IMAP_USER", "", "IMAP login name.", rule=rules.text()),
+    S("IMAP_PASSWORD", "", "IMAP password (leave empty when using an OAuth2 token).", rule=rules.text(), secret=True),
+    S("IMAP_SECURITY", "ssl", "ssl, starttls or none (none only on a trusted network).", _word, rules.choice("ssl", "starttls", "none")),
+    S("IMAP_FOLDER", "INBOX", "The folder kb watches.", rule=rules.text(required=True)),
+    S("IMAP_OAUTH2_TOKEN_FILE", "", "File holding an OAuth2 access token, sent with XOAUTH2 (Gmail, Microsoft 365); re-read at each login.", rule=rules.optional_path()),
+    S("IMAP_OAUTH2_TOKEN_COMMAND", "", "Command printing an OAuth2 access token (instead of a file), run at each login.", rule=rules.text(), secret=True),
+    S("IMAP_SENT_FOLDER", "", "If set, a copy of each auto-reply is APPENDed to this folder.", rule=rules.text()),
+    S("IMAP_POLL_SECONDS", 60, "Polling interval when the server has no IDLE.", _whole, rules.number(1, 3600, unit="seconds")),
+    S("IMAP_KEYWORD_REPLIED", "kb-replied", "IMAP keyword set on mail kb answered (empty: none).", rule=rules.imap_keyword()),
+    S("IMAP_KEYWORD_PERSON", "kb-needs-person", "IMAP keyword set on mail left for a person (empty: none).", rule=rules.imap_keyword()),
+    S("IMAP_KEYWORD_SKIPPED", "kb-skipped", "IMAP keyword set on mail kb deliberately skipped (empty: none).", rule=rules.imap_keyword()),
+    S("IMAP_MOVE_REPLIED", "", "If set, answered mail is moved to this folder.", rule=rules.text()),
+    S("IMAP_MOVE_PERSON", "", "If set, mail for a person is moved to this folder.", rule=rules.text()),
+    S("IMAP_MOVE_SKIPPED", "", "If set, skipped mail is moved to this folder.", rule=rules.text()),
+    S("SMTP_HOST", "", "Server that sends auto-replies and alerts.", rule=rules.host()),
+    S("SMTP_PORT", 587, "SMTP port (465 for ssl, 587 for starttls).", _whole, rules.port()),
+    S("SMTP_USER", "", "SMTP AUTH login (empty: no AUTH).", rule=rules.text()),
+    S("SMTP_PASSWORD", "", "SMTP AUTH password.", rule=rules.text(), secret=True),
+    S("SMTP_SECURITY", "starttls", "ssl, starttls or none.", _word, rules.choice("ssl", "starttls", "none")),
+    S("AUTOREPLY_WAKE_SECONDS", 30, "Longest the worker waits in IDLE before it looks at retries and alerts (well under IDLE's 29-minute limit).", _whole, rules.number(1, 1740, unit="seconds")),
+    S("AUTOREPLY_SENDER_CAP", 1, "At most this many auto-replies per sender in AUTOREPLY_SENDER_WINDOW_HOURS.", _whole, rules.number(1, 1000)),
+    S("AUTOREPLY_SENDER_WINDOW_HOURS", 24, "The window of the per-sender cap, in hours.", _number, rules.number(0.1, 8760, whole=False, unit="hours")),
+    S("AUTOREPLY_SEND_ATTEMPTS", 10, "A reply the SMTP server turns away for now (4xx, unreachable) is tried this many times, with growing pauses (1 min doubling to 1 h), before a person takes the email. A 5xx refusal goes to a person at once.", _whole, rules.number(1, 100)),
+    S("AUTOREPLY_ALLOW_LIST", "", "Senders (addresses or @domain) answered despite automatic-mail headers, comma-separated; loop protection still applies.", rule=rules.addresses(domains=True)),
+    S("AUTOREPLY_MAX_BYTES", 10_000_000, "Larger emails are only partly read (headers and the first this many bytes).", _whole, rules.number(10_000, 1_000_000_000, unit="bytes")),
+    S("MEDIA_MAX_BYTES", 5_000_000, "Largest image an agent may upload, in bytes.", _whole, rules.number(1_000, 100_000_000, unit="bytes")),
+    S("MEDIA_MAX_PIXELS", 25_000_000, "Largest image an agent may upload, in pixels (width × height), so no image can exhaust a browser's memory.", _whole, rules.number(1, 500_000_000, unit="pixels")),
+    S("MEDIA_CACHE_SECONDS", 3600, "How long browsers and proxies may keep a published article's image before asking again.", _whole, rules.number(0, 31_536_000, unit="seconds")),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Merge defaults, the config file, ``KB_`` variables and ``overrides`` into one dict."""
+    """Merge defaults, the config file, ``KB_`` variables and ``overrides``; check every value by its rule."""
     environ = os.environ if environ is None else environ
     overrides = dict(overrides or {})
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
-    for source in (_env_values(environ), overrides):
+    origin = dict.fromkeys(values, "default")
+    for source, where in ((_env_values(environ), "from the environment"), (overrides, "passed to create_app")):
         if "INSTANCE_DIR" in source:
-            values["INSTANCE_DIR"] = source["INSTANCE_DIR"]
+            values["INSTANCE_DIR"], origin["INSTANCE_DIR"] = source["INSTANCE_DIR"], where
+    _check(SETTINGS_BY_NAME["INSTANCE_DIR"], values["INSTANCE_DIR"], values, origin["INSTANCE_DIR"])
     instance = Path(values["INSTANCE_DIR"]).resolve()
     config_file = overrides.get("CONFIG_FILE") or environ.get("KB_CONFIG_FILE") or values["CONFIG_FILE"]
-    values.update(_file_values(Path(str(config_file).format(instance=instance))))
-    values.update(_env_values(environ))
-    values.update(overrides)
+    config_path = Path(str(config_file).replace("{instance}", str(instance)))
+    for source, where in ((_file_values(config_path), f"in {config_path}"), (_env_values(environ), "from the environment"),
+                          (overrides, "passed to create_app")):
+        values.update(source)
+        origin.update(dict.fromkeys(set(source) & set(origin), where))
     values["INSTANCE_DIR"] = str(instance)
     for setting in SETTINGS:
-        values[setting.name] = _cast(setting, values[setting.name], instance)
+        values[setting.name] = _cast(setting, values[setting.name], instance, origin[setting.name])
+    for setting in SETTINGS:
+        _check(setting, values[setting.name], values, origin[setting.name])
     return values
 
 
-def _cast(setting: Setting, value: Any, instance: Path) -> Any:
-    """Apply the setting's type and expand ``{instance}``; fail with a readable message."""
+def _cast(setting: Setting, value: Any, instance: Path, origin: str) -> Any:
+    """Apply the setting's type and expand ``{instance}``; fail with a message that says what to do."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -151,7 +185,27 @@ def _cast(setting: Setting, value: Any, instance: Path) -> Any:
     try:
         return setting.cast(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{setting.env}: {exc}") from exc
+        raise ConfigError(_refusal(setting, value, origin, str(exc))) from exc
+
+
+def _check(setting: Setting, value: Any, values: Mapping[str, Any], origin: str) -> None:
+    """Raise ConfigError if the setting's rule refuses ``value``."""
+    if setting.rule is None:
+        return
+    try:
+        accepted = setting.rule.accepts(value, values)
+    except (TypeError, ValueError):
+        accepted = False
+    if not accepted:
+        raise ConfigError(_refusal(setting, value, origin, "not allowed"))
+
+
+def _refusal(setting: Setting, value: Any, origin: str, problem: str) -> str:
+    """One line naming the setting, where its value came from, the problem, and what to set instead."""
+    shown = "" if setting.secret else f" = {str(value)[:80]!r}"
+    origin = "" if origin == "default" else f" ({origin})"
+    allowed = setting.rule.allowed if setting.rule else "a valid value"
+    return f"{setting.env}{shown}{origin} is {problem}: set it to {allowed}."
 
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -171,6 +225,26 @@ def _file_values(path: Path) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{path}: unknown settings {', '.join(unknown)}")
     return data
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from SETTINGS (``python -m kb.config`` prints it)."""
+    rows = ["| Environment variable | Default | Allowed values | What it does |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        cells = [f"`{s.env}`", _documented_default(s.default), s.rule.allowed if s.rule else "?", s.help]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows)
+
+
+def _documented_default(default: Any) -> str:
+    """How the README writes a default: in backticks, with the checkout folder shown as {repo}."""
+    if default is None:
+        return "*(none)*"
+    if default == "":
+        return "*(empty)*"
+    if isinstance(default, bool):
+        return "`true`" if default else "`false`"
+    return "`" + str(default).replace(str(REPO_ROOT), "{repo}") + "`"
 
 
 def configured_languages(config: Mapping[str, Any]) -> list[str]:
@@ -203,3 +277,7 @@ def _write_secret_key(path: Path) -> None:
         pass
     finally:
         os.unlink(tmp)
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Flask, current_app, g
 
+from kb.errors import ConfigError
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -24,6 +26,31 @@ class Database:
 
 def make_engine(url: str) -> sa.Engine:
     """Create an engine; SQLite gets foreign keys, WAL and a busy timeout for concurrent use."""
+    try:
+        return _make_engine(url)
+    except (ImportError, sa.exc.NoSuchModuleError) as exc:
+        raise ConfigError(missing_driver_message(url, exc)) from exc
+
+
+def missing_driver_message(url: str, exc: Exception) -> str:
+    """What to install (or write) when the database URL's dialect or driver cannot be loaded."""
+    drivername = sa.make_url(url).drivername
+    dialect = drivername.split("+")[0]
+    if isinstance(exc, ImportError):
+        missing = f"its Python driver ({getattr(exc, 'name', None) or exc}) is not installed"
+    else:
+        missing = "SQLAlchemy has no such dialect or driver"
+    if dialect in ("postgresql", "postgres"):
+        advice = ("install kb's PostgreSQL support with pip install 'kb[postgres]' and write the URL as "
+                  "postgresql+psycopg://user:password@host/database")
+    else:
+        advice = ("use sqlite:///path/to/kb.sqlite3 or postgresql+psycopg://... (pip install 'kb[postgres]'), "
+                  f"or install the driver for {drivername}")
+    return f"KB_DATABASE_URL asks for {drivername}, but {missing}: {advice}."
+
+
+def _make_engine(url: str) -> sa.Engine:
+    """The engine itself (see make_engine)."""
     if url.startswith("sqlite"):
         sa_url = sa.make_url(url)
         if sa_url.database and sa_url.database != ":memory:":

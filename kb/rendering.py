@@ -25,12 +25,13 @@ from markdown.extensions.toc import slugify_unicode
 
 from kb.render_limits import MAX_BODY_CHARS, shape_problem
 from kb.render_sandbox import POOL, SandboxError, SandboxFailed, SandboxTimeout
+from kb.textblocks import html_blocks, join_blocks
 
 log = logging.getLogger(__name__)
 # Seconds one render may take before the text is shown as plain text instead.
 RENDER_TIME_LIMIT = 1.0
 # Stored with cached HTML: a cache made by another renderer (or other limits) is made again.
-RENDERER_VERSION = f"kb-1 markdown-{markdown.__version__} nh3-{version('nh3')}"
+RENDERER_VERSION = f"kb-2 markdown-{markdown.__version__} nh3-{version('nh3')}"
 # Recent renders of article-sized texts, so rendering the same text again (an editor save after its
 # preview, an import after ``prerender``) is free. Bounded: at most MEMO_SIZE texts of MEMO_MAX_CHARS.
 MEMO_SIZE, MEMO_MAX_CHARS = 256, 20_000
@@ -208,7 +209,5 @@ def plain_text(text: str | None) -> str:
 
 
 def html_to_text(fragment: str) -> str:
-    """Drop every tag (and script/style content) from HTML and collapse whitespace."""
-    spaced = re.sub(r"<(/?(p|div|li|h[1-6]|tr|td|th|br|pre|blockquote|dd|dt)\b)", r" <\1", fragment)
-    stripped = nh3.clean(spaced, tags=set(), attributes={})
-    return " ".join(html.unescape(stripped).split())
+    """The text of sanitised HTML, whitespace collapsed, blocks kept apart (kb.textblocks)."""
+    return join_blocks(html_blocks(fragment))

@@ -8,13 +8,14 @@ from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
+from urllib.parse import quote
 
 from kb import articles as kb_articles
 from kb import search
 from kb.db import session_scope
 from kb.models import Article, SearchLog
 
-SEARCH_KEYS = {"query", "total", "results", "suggestion"}
+SEARCH_KEYS = {"query", "total", "page", "per_page", "pages", "results", "suggestion", "corrected"}
 RESULT_KEYS = {"slug", "title", "url", "snippet", "score", "lang", "category"}
 ARTICLE_KEYS = {"slug", "title", "lang", "category", "tags", "body_markdown", "body_html", "updated_at"}
 HOSTILE = ['"unbalanced', "'", "AND", "OR", "NOT", "AND OR NOT", "title:(", "body:)", "*", "?*", "~", "^2",
@@ -27,7 +28,7 @@ def corpus(app, make_article):
     """A few published articles (and a draft), indexed."""
     make_article("How do I reset my password?", slug="reset-password", category="Account", tags=["login", "password"],
                  body_md="Click **Forgot password** on the sign-in page.")
-    make_article("Change your email address", slug="change-email", category="Account",
+    make_article("Change your email address", slug="change-email", category="Account", tags=["email", "password"],
                  body_md="Change the email in your settings. Your password stays the same.")
     make_article("Password rules", slug="password-rules", category="Account",
                  body_md="A password needs at least 10 characters.")
@@ -42,7 +43,9 @@ def check_search_shape(data: dict) -> None:
     """Exactly the contract's keys and types."""
     assert set(data) == SEARCH_KEYS
     assert isinstance(data["query"], str) and isinstance(data["total"], int)
+    assert all(type(data[k]) is int for k in ("page", "per_page", "pages"))
     assert data["suggestion"] is None or isinstance(data["suggestion"], str)
+    assert type(data["corrected"]) is bool and (data["suggestion"] is not None or not data["corrected"])
     assert isinstance(data["results"], list)
     for result in data["results"]:
         assert set(result) == RESULT_KEYS
@@ -87,25 +90,65 @@ def test_search_limit_and_page(client, corpus):
     assert len(everything) == 3
     assert slugs("limit=1") == everything[:1]
     assert slugs("limit=1&page=2") == everything[1:2]
+    assert slugs("per_page=1&page=3") == everything[2:]
     assert slugs("limit=2&page=2") == everything[2:]
-    assert slugs("limit=2&page=9") == []
-    # Out of range or nonsense values fall back to sane ones instead of failing.
-    assert slugs("limit=0") == everything[:1]
-    assert slugs("limit=-5") == everything[:1]
-    assert slugs("limit=abc") == everything
-    assert slugs("limit=100000") == everything
-    assert slugs("page=0") == everything
-    assert slugs("page=abc&limit=1") == everything[:1]
+    assert slugs("limit=2&page=9") == []  # past the last page: no results, not an error
+    assert slugs("limit=50&page=100") == []
 
 
-def test_search_limit_is_capped_at_50(app_factory):
+@pytest.mark.parametrize("query, paging", [
+    ("", (1, 10, 1)), ("limit=1", (1, 1, 3)), ("limit=2&page=2", (2, 2, 2)), ("per_page=50", (1, 50, 1)),
+    ("limit=2&page=9", (9, 2, 2)), ("page=&limit=", (1, 10, 1)),
+])
+def test_search_says_its_page_page_size_and_page_count(client, corpus, query, paging):
+    data = client.get("/api/search?q=password&" + query).get_json()
+    assert (data["page"], data["per_page"], data["pages"]) == paging and data["total"] == 3
+
+
+def test_an_empty_search_has_paging_too(client, corpus):
+    data = client.get("/api/search?q=&limit=5&page=2").get_json()
+    assert (data["page"], data["per_page"], data["pages"], data["total"]) == (2, 5, 0, 0)
+
+
+BAD_NUMBERS = ["abc", "-1", "0", "1.5", "1e3", "2.0", "0x10", "+1", "\u0661", "99999999999999999999", "9" * 2000,
+               "NaN", "1 2", "\x00", "101", "51", "21"]
+
+
+@pytest.mark.parametrize("path, name, high", [("/api/search?q=password", "page", 100),
+                                              ("/api/search?q=password", "limit", 50),
+                                              ("/api/search?q=password", "per_page", 50),
+                                              ("/api/search?q=", "page", 100),
+                                              ("/api/suggest?q=pass", "limit", 20)])
+def test_a_bad_number_is_a_400_that_names_the_parameter(client, corpus, path, name, high):
+    for value in BAD_NUMBERS:
+        if value.isdigit() and int(value) <= high:
+            continue  # in range for this parameter (e.g. limit=21 on search)
+        response = client.get(f"{path}&{name}={quote(value)}")
+        assert response.status_code == 400, (name, value, response.get_json())
+        assert f"The {name} parameter must be a whole number from 1 to {high}" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("query", ["q=password&q=email", "q=password&page=1&page=2", "q=password&limit=1&limit=2",
+                                   "q=password&lang=en&lang=zh", "q=password&limit=2&per_page=2"])
+def test_a_parameter_given_twice_is_a_400(client, corpus, query):
+    for path in ("/api/search", "/api/suggest"):
+        if ("per_page" in query or "page=" in query) and path == "/api/suggest":
+            continue
+        response = client.get(f"{path}?{query}")
+        assert response.status_code == 400, (path, query)
+        assert "once" in response.get_json()["error"] or "not both" in response.get_json()["error"]
+
+
+def test_search_limit_is_at_most_50(app_factory):
     app = app_factory()
     with session_scope(app) as s:
         for n in range(55):
             kb_articles.create_article(s, kb_articles.ArticleDraft(f"Lantern {n}", "A lantern."), status="published")
     search.process_outbox(app)
-    data = app.test_client().get("/api/search?q=lantern&limit=500").get_json()
-    assert data["total"] == 55 and len(data["results"]) == 50
+    client = app.test_client()
+    data = client.get("/api/search?q=lantern&limit=50").get_json()
+    assert data["total"] == 55 and len(data["results"]) == 50 and data["pages"] == 2
+    assert client.get("/api/search?q=lantern&limit=500").status_code == 400
 
 
 def test_search_language(client, corpus):
@@ -120,14 +163,16 @@ def test_search_language(client, corpus):
 def test_search_suggestion(client, corpus):
     data = client.get("/api/search?q=pasword").get_json()
     check_search_shape(data)
-    assert data["suggestion"] == "password"
+    assert data["suggestion"] == "password" and data["corrected"] is True  # the results are for "password"
+    assert data["total"] == 3
 
 
 @pytest.mark.parametrize("q", ["", "   ", "\x00"])
 def test_empty_search(client, corpus, session, q):
     response = client.get("/api/search", query_string={"q": q})
     assert response.status_code == 200
-    assert response.get_json() == {"query": "", "total": 0, "results": [], "suggestion": None}
+    assert response.get_json() == {"query": "", "total": 0, "page": 1, "per_page": 10, "pages": 0, "results": [],
+                                   "suggestion": None, "corrected": False}
     assert session.scalar(sa.select(sa.func.count(SearchLog.id))) == 0
 
 

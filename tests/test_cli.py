@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -205,7 +206,9 @@ def test_real_process_help_and_errors(kb_env, tmp_path):
 
     result = run_kb("reindex", env={**kb_env, "KB_SEARCH_PAGE_SIZE": "abc"})
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["Error: KB_SEARCH_PAGE_SIZE: invalid literal for int() with base 10: 'abc'"]
+    assert result.stderr.strip().splitlines() == [
+        "Error: KB_SEARCH_PAGE_SIZE = 'abc' (from the environment) is not a whole number: "
+        "set it to a whole number from 1 to 100."]
 
 
 def test_real_serve_imports_and_indexes_the_starter_articles(kb_env, tmp_path):
@@ -221,6 +224,25 @@ def test_real_serve_imports_and_indexes_the_starter_articles(kb_env, tmp_path):
     assert body["total"] >= 1, output
     assert any(r["slug"] == "reset-password" for r in body["results"]), body
     assert "Imported" in output and f"http://127.0.0.1:{port}/" in output
+
+
+def test_serve_on_a_busy_port_names_the_port_before_any_start_up_work(kb_env, tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as holder:  # a real listener holding the port
+        port = holder.getsockname()[1]
+        result = run_kb("serve", "--port", str(port), env=kb_env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "serving" not in result.stdout and "Imported" not in result.stdout
+    [line] = result.stderr.strip().splitlines()
+    assert f"Port {port} on 127.0.0.1 is already in use" in line and "--port" in line
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "cli.sqlite3").exists() and not (tmp_path / "index").exists(), \
+        "kb started up before it found out the port was taken"
+
+
+def test_serve_on_an_address_of_another_machine_says_which_host_to_use(kb_env):
+    result = run_kb("serve", "--host", "192.0.2.1", "--port", str(free_port()), env=kb_env)
+    assert result.returncode == 1 and "serving" not in result.stdout
+    assert "not an address of this machine" in result.stderr and "--host 127.0.0.1" in result.stderr
 
 
 def wait_for_json(url: str, proc: subprocess.Popen, timeout: float = 60) -> dict:

@@ -2,50 +2,106 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import stat
 
 import pytest
 
-from kb.config import REPO_ROOT, SETTINGS, load_config
+from kb.config import SETTINGS, load_config, settings_table
 from kb.errors import ConfigError
 from kb.web import create_app
-from tests.conftest import REPO, close_app
+from tests.conftest import REPO, close_app, make_config
 
-README_HEADER = "| Environment variable | Default | What it does |"
+README_HEADER = "| Environment variable | Default | Allowed values | What it does |"
 
 
-def readme_settings() -> dict[str, str]:
-    """The README's settings table as {variable: default cell}."""
+def readme_table() -> list[str]:
+    """The lines of the README's settings table."""
     lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
     assert README_HEADER in lines, f"README.md has no settings table starting with {README_HEADER!r}"
-    rows: dict[str, str] = {}
-    for line in lines[lines.index(README_HEADER) + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
-        assert len(cells) == 3, f"README settings row should have 3 cells: {line}"
-        rows[cells[0].strip("`")] = cells[1]
-    return rows
+    start = lines.index(README_HEADER)
+    end = next(n for n in range(start, len(lines) + 1) if n == len(lines) or not lines[n].startswith("|"))
+    return lines[start:end]
 
 
-def documented_default(default) -> str:
-    """How the README writes a default: in backticks, with the checkout folder shown as {repo}."""
-    if default is None:
-        return "*(none)*"
-    if default == "":
-        return "*(empty)*"
-    if isinstance(default, bool):
-        return "`true`" if default else "`false`"
-    return "`" + str(default).replace(str(REPO_ROOT), "{repo}") + "`"
+def test_the_readme_settings_table_is_the_one_kb_config_generates():
+    documented = readme_table()
+    generated = settings_table().splitlines()
+    assert {row.split("|")[1].strip(" `") for row in documented[2:]} == {s.env for s in SETTINGS}, \
+        "the README's settings table lists other settings than kb/config.py"
+    for row, expected in zip(documented, generated):
+        assert row == expected, "README settings table is out of date: paste `python -m kb.config` over it"
 
 
-def test_every_setting_is_documented_in_the_readme_with_its_default():
-    rows = readme_settings()
+def test_every_setting_has_a_rule_that_accepts_its_default(tmp_path):
+    config = load_config(environ={"KB_INSTANCE_DIR": str(tmp_path)})
     for setting in SETTINGS:
-        assert setting.env in rows, f"{setting.env} is missing from the README's settings table"
-        assert rows[setting.env] == documented_default(setting.default), f"README default of {setting.env}"
-    assert set(rows) == {s.env for s in SETTINGS}, "the README documents settings kb does not have"
+        assert setting.rule is not None, f"{setting.name} has no rule: give it rule=rules.<maker>(...) in kb/config.py"
+        assert setting.rule.allowed and setting.rule.bad, setting.name
+        assert setting.rule.accepts(config[setting.name], config), setting.name
+
+
+def every_bad_value():
+    """(setting, bad value) for every setting: the values each rule says it refuses."""
+    return [pytest.param(s, bad, id=f"{s.env}={bad!r}") for s in SETTINGS if s.rule for bad in s.rule.bad]
+
+
+@pytest.mark.parametrize("setting, bad", every_bad_value())
+def test_every_setting_refuses_a_bad_value_at_start_and_says_what_to_set(tmp_path, setting, bad):
+    environ = {"KB_INSTANCE_DIR": str(tmp_path / "instance"), setting.env: bad}
+    with pytest.raises(ConfigError) as refused:
+        load_config(environ=environ)
+    message = str(refused.value)
+    assert message.startswith(setting.env) and setting.rule.allowed in message and "\n" not in message
+    assert (bad not in message) if setting.secret and bad else True, "a secret was repeated in the message"
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("KB_SEARCH_PAGE_SIZE", "0"), ("KB_SEARCH_PAGE_SIZE", "-5"), ("KB_SEARCH_PAGE_SIZE", "2.5"),
+    ("KB_MAX_QUERY_LENGTH", "0"), ("KB_AUTOREPLY_THRESHOLD", "2"), ("KB_AUTOREPLY_THRESHOLD", "nan"),
+    ("KB_LANGUAGES", "fr"), ("KB_LANGUAGES", "en,fr"), ("KB_DEFAULT_LANGUAGE", "fr"),
+    ("KB_BASE_URL", "notaurl"), ("KB_BASE_URL", "help.example.com"), ("KB_SECRET_KEY", "short"),
+    ("KB_IMAP_PORT", "0"), ("KB_SMTP_PORT", "65536"), ("KB_INDEXER_POLL_SECONDS", "0"),
+    ("KB_INDEXER_POLL_SECONDS", "-1"), ("KB_IMAP_SECURITY", "tls"), ("KB_SUPPORT_ADDRESS", "nobody"),
+    ("KB_TEAM_ADDRESS", "team"), ("KB_AUTOREPLY_WAKE_SECONDS", "0"), ("KB_AUTOREPLY_SENDER_WINDOW_HOURS", "0"),
+])
+def test_values_kb_used_to_accept_stop_the_app_at_start(tmp_path, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    config = make_config(tmp_path)
+    del config["SECRET_KEY"]  # so that KB_SECRET_KEY counts
+    with pytest.raises(ConfigError, match=variable):
+        close_app(create_app(config))
+    assert not (tmp_path / "kb.sqlite3").exists(), "the app got as far as the database"
+
+
+def test_default_language_must_be_one_of_the_languages(tmp_path):
+    environ = {"KB_INSTANCE_DIR": str(tmp_path), "KB_LANGUAGES": "zh,nb"}
+    with pytest.raises(ConfigError, match="KB_DEFAULT_LANGUAGE"):
+        load_config(environ=environ)
+    assert load_config(environ={**environ, "KB_DEFAULT_LANGUAGE": "NB"})["DEFAULT_LANGUAGE"] == "nb"
+
+
+def test_a_refusal_names_the_config_file_it_came_from(tmp_path):
+    (tmp_path / "kb.toml").write_text("SEARCH_PAGE_SIZE = 0\n")
+    with pytest.raises(ConfigError, match=r"KB_SEARCH_PAGE_SIZE = '0' \(in .*kb\.toml\) is not allowed: set it to a whole"):
+        load_config(environ={"KB_INSTANCE_DIR": str(tmp_path)})
+
+
+@pytest.mark.parametrize("toml", ["SEARCH_PAGE_SIZE = 1.5", "SEARCH_PAGE_SIZE = true", "INDEXER_POLL_SECONDS = false",
+                                  'LANGUAGES = ["en", "zh"]', "BASE_URL = 5"])
+def test_toml_values_of_the_wrong_type_are_refused(tmp_path, toml):
+    (tmp_path / "kb.toml").write_text(toml + "\n")
+    with pytest.raises(ConfigError, match="KB_" + toml.split()[0]):
+        load_config(environ={"KB_INSTANCE_DIR": str(tmp_path)})
+
+
+def test_whole_numbers_may_be_written_as_toml_floats_or_text(tmp_path):
+    (tmp_path / "kb.toml").write_text("SEARCH_PAGE_SIZE = 20.0\nIMAP_SECURITY = ' STARTTLS '\n")
+    config = load_config(environ={"KB_INSTANCE_DIR": str(tmp_path), "KB_SMTP_PORT": " 2525 "})
+    assert (config["SEARCH_PAGE_SIZE"], config["IMAP_SECURITY"], config["SMTP_PORT"]) == (20, "starttls", 2525)
 
 
 def test_precedence_defaults_then_file_then_environment_then_mapping(tmp_path):
@@ -144,3 +200,25 @@ def test_a_too_short_kept_key_is_refused_with_advice(app_factory, tmp_path):
     (tmp_path / "instance" / "secret_key").write_text("short\n")
     with pytest.raises(ConfigError, match="KB_SECRET_KEY"):
         app_factory(TESTING=False, SECRET_KEY=None)
+
+
+@pytest.mark.parametrize("url, advice", [
+    ("postgresql+pg8000://kb:pw@127.0.0.1/kb", "pip install 'kb[postgres]'"),
+    ("postgresql+nosuchdriver://kb:pw@127.0.0.1/kb", "postgresql+psycopg://"),
+    ("mysql+mysqldb://kb:pw@127.0.0.1/kb", "install the driver for mysql+mysqldb"),
+])
+def test_a_database_driver_that_is_not_installed_says_what_to_install(app_factory, url, advice):
+    with pytest.raises(ConfigError, match="KB_DATABASE_URL") as refused:
+        app_factory(DATABASE_URL=url)
+    assert advice in str(refused.value) and "pw@" not in str(refused.value)
+
+
+def test_kb_without_psycopg_says_to_install_kb_postgres(tmp_path):
+    # A real process in which importing psycopg fails exactly as it does when it is not installed.
+    code = "import sys; sys.modules['psycopg'] = None; from kb.cli import main; sys.argv[0] = 'kb'; main()"
+    env = {**os.environ, "KB_INSTANCE_DIR": str(tmp_path), "KB_DATABASE_URL": "postgresql+psycopg://kb:pw@127.0.0.1/kb"}
+    result = subprocess.run([sys.executable, "-c", code, "db", "upgrade"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "psycopg" in line and "pip install 'kb[postgres]'" in line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -249,3 +250,116 @@ def test_real_starter_articles(app, session):
     assert top("passwords")[0] == "reset-password"
     assert top("退款")[0] == "zh-refund"
     assert top("passord", lang="no")[0] == "nb-passord"
+
+
+@pytest.fixture
+def starter(app, session):
+    """The real starter articles, published and indexed."""
+    load_starter_articles(session)
+    search.process_outbox(app)
+
+
+def slugs_of(session, q: str, **kw) -> list[str]:
+    """Every result's slug for ``q``, in rank order."""
+    return [r.article.slug for r in search.search_articles(session, q, per_page=100, log=False, **kw).results]
+
+
+def test_generic_and_stop_words_never_carry_a_result_on_their_own(starter, session):
+    found = slugs_of(session, "how long does a refund take")
+    assert found[0] == "refund-timelines"
+    assert "delivery-times" not in found  # "How long does delivery take?" matches only "long" and "take"
+    plain = {r.article.slug: r.article.body_md.lower() for r in search.search_articles(
+        session, "how long does a refund take", per_page=100, log=False).results}
+    assert all("refund" in body for body in plain.values()), "a result without the word that matters"
+    assert len(found) <= 10
+    # A question of generic words only still finds what it can.
+    assert slugs_of(session, "how long does it take")[0] == "delivery-times"
+
+
+@pytest.mark.parametrize("question, lang, first", [
+    ("how long does a refund take", None, "refund-timelines"),
+    ("退款需要多长时间", None, "zh-refund"),
+    ("我想申请退款怎么办", None, "zh-refund"),
+    ("hvor lenge tar en refusjon", None, "nb-refusjon"),
+    ("hvordan endrer jeg passordet mitt", None, "nb-passord"),
+    ("I forgot my password, what do I do?", None, "reset-password"),
+])
+def test_whole_questions_in_each_language_find_the_answer_first_with_a_short_list(starter, session, question, lang, first):
+    page = search.search_articles(session, question, lang=lang, per_page=100, log=False)
+    assert [r.article.slug for r in page.results][0] == first
+    assert page.total <= 10 and page.suggestion is None, page.suggestion
+
+
+def test_a_weak_tail_is_cut_relative_to_the_best_result(app, session, make_article):
+    best = make_article("Gift card balance", tags=["gift card"], body_md="Check your gift card balance online.")
+    partial = make_article("Balance bikes for children", body_md="A balance bike teaches riding.")
+    passing = make_article("Payment methods", body_md="Pay by card. A gift from us: free shipping. " + "Words. " * 200)
+    search.process_outbox(app)
+    found = [hit.article_id for hit in search.query_index("gift card balance").hits]
+    assert found == [best.id], "hits matching a third of the words, or only in passing, are a weak tail"
+    assert search.query_index("balance bikes").hits[0].article_id == partial.id
+    assert passing.id in [h.article_id for h in search.query_index("payment methods").hits]
+
+
+def test_related_articles_never_compare_with_the_article_itself(app, session, make_article):
+    source = make_article("Refunds and returns", tags=["refund", "return", "money"], body_md="All about refunds.")
+    similar = make_article("When will I get my refund?", tags=["refund"], body_md="Soon.")
+    search.process_outbox(app)
+    assert [a.id for a in search.related_articles(session, source)][:1] == [similar.id]
+
+
+BLOCKY = """Here is what happens after you send an item back, step by step.
+
+## The refund timeline
+
+| Step | How long |
+|---|---|
+| Your parcel reaches our warehouse | 1-5 working days |
+| We check the items | 1-2 working days |
+
+- First item
+- Second item
+
+Not sure how? See [How do I return an item?](/articles/return-an-item).
+
+## Still stuck?
+
+Email us and we'll help."""
+
+
+def test_snippets_keep_headings_cells_and_list_items_apart(app, session, make_article):
+    make_article("Refund timeline", body_md=BLOCKY)
+    search.process_outbox(app)
+    snippet = search.query_index("refund timeline").hits[0].snippet_html
+    assert "The <mark>refund</mark> <mark>timeline</mark> — Step — How long — Your parcel reaches our warehouse — " \
+           "1-5 working days — We check" in snippet
+    assert search.query_index("warehouse").hits[0].snippet_html.startswith(
+        "…Your parcel reaches our <mark>warehouse</mark> — 1-5 working days — We check the items")
+    listing = search.query_index("second item").hits[0].snippet_html
+    assert "First <mark>item</mark> — <mark>Second</mark> <mark>item</mark> — Not sure how?" in listing
+
+
+def test_snippets_never_make_a_question_mark_and_full_stop(app, session, make_article):
+    make_article("Refund timeline", body_md=BLOCKY)
+    search.process_outbox(app)
+    for q in ("return item", "still stuck", "refund timeline", "help"):
+        snippet = search.query_index(q).hits[0].snippet_html
+        assert "?." not in snippet and "!." not in snippet, (q, snippet)
+        assert not re.search(r"(^|…)\s*—|—\s*(…|$)", snippet), ("a snippet starts or ends on a separator", snippet)
+    assert "How do I <mark>return</mark> an <mark>item</mark>? Still stuck? Email us" in \
+        search.query_index("return item").hits[0].snippet_html
+
+
+def test_a_snippet_starts_at_the_sentence_of_its_first_hit(app, session, make_article):
+    filler = "Our shop sells outdoor clothing for every season of the year. " * 6
+    make_article("Lanterns", body_md=filler + "Every lantern comes with a spare battery in the box.")
+    search.process_outbox(app)
+    assert search.query_index("battery").hits[0].snippet_html.startswith("…Every lantern comes with a spare <mark>")
+
+
+def test_every_equal_result_is_counted_past_the_first_hundred(app, session, make_article):
+    made = [make_article(f"Lantern model {n}", body_md="A lantern.") for n in range(130)]
+    search.process_outbox(app)
+    assert search.query_index("lantern").total == len(made)
+    last = search.query_index("lantern", page=13, per_page=10)
+    assert len(last.hits) == 10 and last.total == 130

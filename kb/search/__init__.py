@@ -18,9 +18,9 @@ from kb.models import Article, SearchLog
 from kb.search import indexer
 from kb.search.analysis import has_cjk
 from kb.search.schema import document
-from kb.search.service import IndexHit, IndexPage, SearchService, paging
+from kb.search.service import MAX_PAGE, MAX_PER_PAGE, IndexHit, IndexPage, SearchService, paging
 
-__all__ = ["IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
+__all__ = ["MAX_PAGE", "MAX_PER_PAGE", "IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
            "remove_from_index", "query_index", "search_articles", "suggest_titles",
            "related_articles", "process_outbox", "rebuild", "skipped_articles"]
 log = logging.getLogger(__name__)
@@ -46,6 +46,12 @@ class SearchPage:
     lang: str
     suggestion: str | None
     results: list[SearchResult] = field(default_factory=list)
+    corrected: bool = False  # the results already include matches for the suggestion
+
+    @property
+    def pages(self) -> int:
+        """How many pages of results there are to show (0 for none; never more than MAX_PAGE)."""
+        return min(-(-self.total // self.per_page), MAX_PAGE)
 
 
 def init_app(app: Flask) -> None:
@@ -82,9 +88,9 @@ def remove_from_index(article_id: int) -> None:
 
 
 def query_index(q: str, *, lang: str | None = None, category: str | None = None,
-                page: int = 1, per_page: int = 10) -> IndexPage:
+                page: int = 1, per_page: int = 10, exclude: int | None = None) -> IndexPage:
     """Search the index: article ids with scores and snippets; never raises on user input."""
-    return _service().query(q, lang=lang, category=category, page=page, per_page=per_page)
+    return _service().query(q, lang=lang, category=category, page=page, per_page=per_page, exclude=exclude)
 
 
 def search_articles(session: so.Session, q: str, *, lang: str | None = None, category: str | None = None,
@@ -98,7 +104,7 @@ def search_articles(session: so.Session, q: str, *, lang: str | None = None, cat
     page, per_page = paging(page, per_page)
     if log:
         _log_search(session, q, found.lang, total)
-    return SearchPage(str(q or ""), total, page, per_page, found.lang, found.suggestion, results)
+    return SearchPage(str(q or ""), total, page, per_page, found.lang, found.suggestion, results, found.corrected)
 
 
 def _log_search(session: so.Session, q: str, lang: str, total: int) -> None:
@@ -136,8 +142,8 @@ def _like_escape(text: str) -> str:
 def related_articles(session: so.Session, article: Article, limit: int = 5) -> list[Article]:
     """Articles like this one (by title and tags, same language), then others of its category."""
     text = " ".join([article.title, *(article.tags or [])])
-    found = query_index(text, lang=article.lang, per_page=limit + 1)
-    ids = [h.article_id for h in found.hits if h.article_id != article.id][:limit]
+    found = query_index(text, lang=article.lang, per_page=limit, exclude=article.id)
+    ids = [h.article_id for h in found.hits]
     rows = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(ids), Article.status == "published"))} if ids else {}
     related = [rows[i] for i in ids if i in rows]
     if len(related) < limit and article.category:

@@ -132,6 +132,15 @@ def terms(group: str, text: str) -> list[str]:
     return [t.text for t in analyzer(group)(text)]
 
 
+def segment(text: str) -> list[str]:
+    """CJK text cut into whole words (jieba's precise mode): one query word per word meant.
+
+    The index also holds each word's sub-words (search mode), which ``terms`` of a whole word
+    yields, so a query word matches the word and its parts as one.
+    """
+    return [word for word in _jieba().cut(text) if WORD_CHAR.search(word)]
+
+
 def has_cjk(text: str) -> bool:
     """Whether the text contains any Chinese, Japanese or Korean character."""
     return CJK_RE.search(text) is not None

@@ -1,11 +1,12 @@
 """From what a customer typed to a Whoosh query, built programmatically (never QueryParser).
 
 Every word becomes a clause: its analysed term in title (x3), tags (x2) and body (x1) of each
-language group searched. Clauses are OR-ed and each hit's score is then
-multiplied by the share of query words it matched (classic Lucene "coord"), so matching more
-words ranks higher but no word is required. Unknown words also look for their nearest words in the
-index vocabulary (typo tolerance), which also gives the "Did you mean" text. A "quoted phrase"
-adds a bonus for its words in order; a lone quote, like every other operator, is just text.
+language group searched. Clauses are OR-ed, so no word is required; ``kb.search.ranking`` then
+weighs each hit by the share of query words it matched and cuts the weak tail. Stop words are left
+out, and generic words ("long", "take": see ``kb.search.generic``) weigh little. Unknown words
+also look for their nearest words in the index vocabulary (typo tolerance), which also gives the
+"Did you mean" text. A "quoted phrase" adds a bonus for its words in order; a lone quote, like
+every other operator, is just text.
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field as dc_field
+from typing import Iterator
 
 from whoosh.query import Or, Query, Term
 from whoosh.query.spans import SpanNear2
 
-from kb.search.analysis import CJK, SPELL_WORD, analyzer, has_cjk, terms
+from kb.search.analysis import CJK, SPELL_WORD, analyzer, has_cjk, segment, terms
+from kb.search.generic import is_generic, is_stop
 from kb.search.schema import field
 
 KIND_BOOST = {"title": 3.0, "tags": 2.0, "body": 1.0}
 OTHER_LANGUAGE_WEIGHT = 0.6
 TYPO_WEIGHT = 0.4
+# Weight (in the query and in the share of words matched) of a word that only carries the
+# question's form ("long", "take", "possible"); chosen on the StackFAQ dev split.
+GENERIC_WEIGHT = 0.3
 MAX_WORDS = 24
 MAX_TYPO_WORDS = 6
 PHRASE_RE = re.compile(r'"([^"]+)"')
@@ -54,35 +60,56 @@ def detect_language(text: str, default: str) -> str:
     return default
 
 
-def query_words(text: str) -> list[str]:
-    """The distinct lowercased words of the query; CJK runs segmented with jieba."""
-    words: list[str] = []
+def query_words(text: str) -> Iterator[str]:
+    """The distinct lowercased words of the query, in order; CJK runs segmented with jieba."""
+    seen: set[str] = set()
     for match in WORD_RE.finditer(text):
         chunk = match.group().lower()
-        for word in (terms("zh", chunk) if has_cjk(chunk) else [chunk]):
-            if word not in words:
-                words.append(word)
-    return words[:MAX_WORDS]
+        for word in (segment(chunk) if has_cjk(chunk) else [chunk]):
+            if word not in seen:
+                seen.add(word)
+                yield word
+
+
+def content_words(text: str, primary: str) -> list[str]:
+    """The first MAX_WORDS query words worth searching for: stop words of the query's language left out."""
+    kept = []
+    for word in query_words(text):
+        if is_stop(word) or (primary in ("en", "nb") and not has_cjk(word) and not terms(primary, word)):
+            continue  # "how", "do", "my", "的": no evidence of what the customer is after
+        kept.append(word)
+        if len(kept) == MAX_WORDS:
+            break
+    return kept
 
 
 @dataclass
 class Plan:
-    """A built query, the terms to highlight per language group, and the "did you mean" text."""
+    """A built query, the terms to highlight per language group, and the "did you mean" text.
+
+    Each query word is a clause with a weight: 1 for a topical word, GENERIC_WEIGHT for a word that
+    only carries the question's form. Only topical words (``carriers``) can make a hit a result.
+    """
 
     query: Query | None
     highlight: dict[str, set[str]] = dc_field(default_factory=dict)
     suggestion: str | None = None
     word_of: dict[tuple[str, bytes], set[int]] = dc_field(default_factory=dict)
-    words: int = 0
+    weights: list[float] = dc_field(default_factory=list)
+    carriers: set[int] = dc_field(default_factory=set)
+    corrections: set[tuple[str, bytes]] = dc_field(default_factory=set)  # terms of the suggested words
 
-    def coverage(self, matched_terms) -> float:
-        """The share of the query's words a hit matched (Whoosh's own coordination counts terms)."""
-        if self.words <= 1:
-            return 1.0
-        hit_words = set()
+    def matched(self, matched_terms) -> set[int]:
+        """The clauses (query words) a hit matched, from Whoosh's matched (field, term) pairs."""
+        found: set[int] = set()
         for key in matched_terms:
-            hit_words |= self.word_of.get(key, set())
-        return len(hit_words) / self.words
+            found |= self.word_of.get(key, set())
+        return found
+
+    def coverage(self, clauses: set[int]) -> float:
+        """The weighted share of the query's words among ``clauses`` (classic "coord", weighted)."""
+        total = sum(self.weights)
+        return sum(self.weights[c] for c in clauses) / total if total else 1.0
 
 
 def build(reader, text: str, groups: list[str], primary: str) -> Plan:
@@ -90,23 +117,29 @@ def build(reader, text: str, groups: list[str], primary: str) -> Plan:
     plan = Plan(None, {g: set() for g in groups})
     clauses, corrected, typo_budget = [], {}, MAX_TYPO_WORDS
     vocabularies = spell_fields(groups, primary)
-    for word in query_words(text):
-        if primary in ("en", "nb") and not has_cjk(word) and not terms(primary, word):
-            continue  # a stop word of the query's language ("how", "do", "my") is no evidence
-        parts = _parts(word, groups, primary, 1.0, plan.highlight)
+    words = content_words(text, primary)
+    topical = any(not is_generic(w) for w in words)
+    for word in words:
+        weight = GENERIC_WEIGHT if topical and is_generic(word) else 1.0
+        parts = _parts(word, groups, primary, weight, plan.highlight)
         if not parts:
             continue
-        if typo_budget and _needs_correction(reader, word, parts, groups):
+        if typo_budget and weight == 1.0 and _needs_correction(reader, word, parts, groups):
             typo_budget -= 1
             fixes = corrections(reader, word, vocabularies)
             if fixes and _confident(word, *fixes[0]):
                 corrected[word] = fixes[0][0]
             for rank, (fix, _distance) in enumerate(fixes):
-                parts += _parts(fix, groups, primary, TYPO_WEIGHT / (rank + 1), plan.highlight)
+                fixed = _parts(fix, groups, primary, weight * TYPO_WEIGHT / (rank + 1), plan.highlight)
+                if corrected.get(word) == fix:
+                    plan.corrections |= {(p.fieldname, p.text.encode("utf-8")) for p in fixed}
+                parts += fixed
         for part in parts:
             plan.word_of.setdefault((part.fieldname, part.text.encode("utf-8")), set()).add(len(clauses))
+        if weight == 1.0:
+            plan.carriers.add(len(clauses))
+        plan.weights.append(weight)
         clauses.append(Or(parts) if len(parts) > 1 else parts[0])
-    plan.words = len(clauses)
     clauses += _phrases(text, groups, primary) if clauses else []
     if clauses:
         plan.query = Or(clauses) if len(clauses) > 1 else clauses[0]

@@ -9,7 +9,7 @@ from kb.render_cache import article_text
 from kb.search.analysis import GROUPS, analyzer, group_for, spell_analyzer
 
 # Bump when the schema or the analysis changes: an index of another version is rebuilt on start.
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "8"
 FIELD_KINDS = ("title", "tags", "body")
 
 

@@ -14,7 +14,7 @@ from kb.articles import normalise_lang
 from kb.db import get_db
 from kb.errors import ConfigError, ValidationError
 from kb.models import IndexOutbox
-from kb.search import indexer
+from kb.search import indexer, ranking
 from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
 from kb.search.querying import build, clean_query, detect_language
 from kb.search.snippets import snippet
@@ -23,9 +23,10 @@ from kb.search.store import IndexStore
 log = logging.getLogger(__name__)
 MAX_PAGE = 100
 MAX_PER_PAGE = 100
-# Whoosh ranks by BM25F; the best RERANK hits are then re-ordered by the share of query words
-# they match. Deeper pages re-rank everything up to themselves.
+# Whoosh ranks by BM25F; its best RERANK hits are then ranked and cut (kb.search.ranking), and
+# more are fetched, up to MAX_RANKED, while the last one fetched could still be a result.
 RERANK = 100
+MAX_RANKED = 3200
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,30 @@ class IndexHit:
 
 @dataclass(frozen=True)
 class IndexPage:
-    """One page of index results, the total, the "did you mean" text and the query language."""
+    """One page of index results, the total, the "did you mean" text and the query language.
+
+    ``corrected`` says the results already include matches for the suggestion (so a page shows
+    "Showing results for ..." rather than asking "Did you mean ...?").
+    """
 
     hits: list[IndexHit] = field(default_factory=list)
     total: int = 0
     suggestion: str | None = None
     lang: str = "en"
+    corrected: bool = False
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One search as asked (cleaned): also the key of the result cache."""
+
+    text: str
+    lang: str | None
+    detected: str
+    category: str | None
+    page: int
+    per_page: int
+    exclude: int | None = None
 
 
 class ResultCache:
@@ -152,8 +171,8 @@ class SearchService:
         self.store.close()
 
     def query(self, q: str, *, lang: str | None = None, category: str | None = None,
-              page: int = 1, per_page: int = 10) -> IndexPage:
-        """Search the index; never raises on any input (a failure is logged, and gives no hits)."""
+              page: int = 1, per_page: int = 10, exclude: int | None = None) -> IndexPage:
+        """Search the index (``exclude``: an article id never to return); never raises on any input."""
         text = clean_query(q, int(self.app.config["MAX_QUERY_LENGTH"]))
         lang = _lang_or_none(lang)
         detected = lang or detect_language(text, self.app.config["DEFAULT_LANGUAGE"])
@@ -161,51 +180,61 @@ class SearchService:
         category = str(category).strip() if category else None
         if not text:
             return IndexPage([], 0, None, detected)
+        asked = Asked(text, lang, detected, category, page, per_page, exclude)
         try:
-            return self._query(text, lang, detected, category, page, per_page)
+            return self._query(asked)
         except Exception:  # noqa: BLE001 - a search must never become a server error
             log.exception("search failed for %r", text)
             return IndexPage([], 0, None, detected)
 
-    def _query(self, text, lang, detected, category, page, per_page) -> IndexPage:
+    def _query(self, asked: Asked) -> IndexPage:
         """The search itself, retried once if a concurrent commit pulled a file away."""
         for attempt in (1, 2):
             try:
                 with self.store.searcher() as (gen, searcher):
                     if searcher is None:
-                        return IndexPage([], 0, None, detected)
-                    return self._run(gen, searcher, text, lang, detected, category, page, per_page)
+                        return IndexPage([], 0, None, asked.detected)
+                    return self._run(gen, searcher, asked)
             except OSError:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    def _run(self, gen, searcher, text, lang, detected, category, page, per_page) -> IndexPage:
-        """Plan, search, re-rank and make snippets, through the result cache."""
+    def _run(self, gen, searcher, asked: Asked) -> IndexPage:
+        """Plan, search, rank and cut, and make the page's snippets, through the result cache."""
         # Generation folders are named by creation time, so these tuples sort by age.
         version = (gen, searcher.reader().generation() or 0, searcher.doc_count_all())
-        key = (text, lang, detected, category, page, per_page)
-        cached = self.cache.get(version, key)
+        cached = self.cache.get(version, asked)
         if cached is not None:
             return cached
-        groups = [group_for(lang)] if lang else list(GROUPS)
-        plan = build(searcher.reader(), text, groups, group_for(detected))
-        hits, total = [], 0
-        if plan.query is not None:
-            filters = [Term("lang", lang)] if lang else []
-            filters += [Term("category", category)] if category else []
-            mask = (And(filters) if len(filters) > 1 else filters[0]) if filters else None
-            results = searcher.search(plan.query, limit=max(RERANK, page * per_page), filter=mask, terms=True)
-            total = len(results)
-            ranked = sorted(((hit.score * plan.coverage(hit.matched_terms()), hit.rank, hit) for hit in results),
-                            key=lambda item: (-item[0], item[1]))
-            for score, _rank, hit in ranked[(page - 1) * per_page: page * per_page]:
-                group = group_for(hit["lang"])
-                html = snippet(hit.get("plain", ""), group, plan.highlight.get(group, set()))
-                hits.append(IndexHit(int(hit["id"]), float(score), html))
-        result = IndexPage(hits, total, plan.suggestion, detected)
-        self.cache.put(version, key, result)
-        return result
+        groups = [group_for(asked.lang)] if asked.lang else list(GROUPS)
+        plan = build(searcher.reader(), asked.text, groups, group_for(asked.detected))
+        ranked = _ranked(searcher, plan, asked) if plan.query is not None else []
+        hits = []
+        for result in ranked[(asked.page - 1) * asked.per_page: asked.page * asked.per_page]:
+            group = group_for(result.hit["lang"])
+            html = snippet(result.hit.get("plain", ""), group, plan.highlight.get(group, set()))
+            hits.append(IndexHit(int(result.hit["id"]), float(result.score), html))
+        corrected = plan.suggestion is not None and any(r.corrected for r in ranked)
+        found = IndexPage(hits, len(ranked), plan.suggestion, asked.detected, corrected)
+        self.cache.put(version, asked, found)
+        return found
+
+
+def _ranked(searcher, plan, asked: Asked) -> list[ranking.Ranked]:
+    """Every result (see kb.search.ranking), fetching more hits while one left out could still be a result."""
+    filters = [Term("lang", asked.lang)] if asked.lang else []
+    filters += [Term("category", asked.category)] if asked.category else []
+    wanted = (And(filters) if len(filters) > 1 else filters[0]) if filters else None
+    unwanted = Term("id", str(asked.exclude)) if asked.exclude is not None else None
+    limit = max(RERANK, asked.page * asked.per_page)
+    while True:
+        results = searcher.search(plan.query, limit=limit, filter=wanted, mask=unwanted, terms=True)
+        ranked, floor = ranking.rank(results, plan)
+        fetched = results.scored_length()
+        if fetched < limit or limit >= MAX_RANKED or results[fetched - 1].score < floor:
+            return ranked
+        limit = min(limit * 4, MAX_RANKED)
 
 
 def _lang_or_none(lang) -> str | None:

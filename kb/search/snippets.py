@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import html
+import re
 
 from kb.search.analysis import analyzer
+from kb.textblocks import SEPARATOR
 
 SNIPPET_SCAN = 8000
+LOOK_BACK = 80  # how far before the first hit a snippet may start, to start at a sentence or block
+BOUNDARY = re.compile(r"[.!?;:…]\s+|[。！？；：]|\s—\s")
 
 
 def snippet(plain: str, group: str, wanted: set[str], width: int = 200) -> str:
@@ -14,14 +18,7 @@ def snippet(plain: str, group: str, wanted: set[str], width: int = 200) -> str:
     # Only the start of a long article is scanned: a snippet from its first pages is enough.
     spans = _merge([(t.startchar, t.endchar) for t in analyzer(group)(plain[:SNIPPET_SCAN], chars=True)
                     if t.text in wanted])
-    start = _best_window(spans, width)
-    if start > 0:
-        space = plain.find(" ", start, start + 20)
-        start = space + 1 if space != -1 else start
-    end = min(len(plain), start + width)
-    if end < len(plain):
-        space = plain.rfind(" ", end - 30, end)
-        end = space if space > start else end
+    start, end = _window(plain, spans, width)
     out, pos = ["…" if start > 0 else ""], start
     for s, e in spans:
         if s >= pos and e <= end:
@@ -29,6 +26,29 @@ def snippet(plain: str, group: str, wanted: set[str], width: int = 200) -> str:
             pos = e
     out += [_esc(plain[pos:end]), "…" if end < len(plain) else ""]
     return "".join(out)
+
+
+def _window(plain: str, spans: list[tuple[int, int]], width: int) -> tuple[int, int]:
+    """Where the snippet starts and ends: at a sentence or block start if one is near, on word edges."""
+    start = _best_window(spans, width)
+    if start > 0:
+        first_hit = next((s for s, _e in spans if s >= start), start)
+        boundaries = list(BOUNDARY.finditer(plain, max(0, first_hit - LOOK_BACK), first_hit))
+        if boundaries:
+            start = boundaries[-1].end()
+        else:
+            space = plain.find(" ", start, start + 20)
+            start = space + 1 if space != -1 else start
+    end = min(len(plain), start + width)
+    if end < len(plain):
+        space = plain.rfind(" ", end - 30, end)
+        end = space if space > start else end
+    # Never start or end on a block separator.
+    while plain.startswith(SEPARATOR.lstrip(), start):
+        start += len(SEPARATOR.lstrip())
+    while end > start and plain[:end].rstrip().endswith(SEPARATOR.strip()):
+        end = len(plain[:end].rstrip()) - len(SEPARATOR.strip())
+    return start, max(end, start)
 
 
 def _esc(text: str) -> str:

@@ -1,16 +1,20 @@
 """The public JSON API: a stable contract that other tools rely on. Keep the shapes exactly.
 
-- GET /api/search?q=&lang=&limit=&page= -> {query, total, results: [...], suggestion}
+- GET /api/search?q=&lang=&limit=&page= -> {query, total, page, per_page, pages, results: [...], suggestion, corrected}
 - GET /api/articles/<slug>              -> {slug, title, lang, category, tags, body_markdown, body_html, updated_at}
-- GET /api/suggest?q=&lang=             -> {query, suggestions: [{title, slug, url}]}
+- GET /api/suggest?q=&lang=&limit=      -> {query, suggestions: [{title, slug, url}]}
 
-Bad ``limit``/``page`` values fall back to the defaults (limit is clamped to 1..50); an
-unknown ``lang`` is a 400 with ``{"error"}``, so a typo does not silently search everything.
+``suggestion`` is the query with its typos corrected (or null); ``corrected`` says the results
+already include matches for it, so a client shows "Showing results for ..." rather than asking
+"Did you mean ...?". ``limit`` (also called ``per_page``) is 1..50, ``page`` 1..100; ``pages`` is how many pages there
+are to fetch. Anything else (``page=abc``, ``-1``, ``1.5``, a parameter given twice, an unknown
+``lang``) is a 400 with ``{"error"}`` saying what to send, so a typo never silently returns other
+results than the ones asked for.
 """
 
 from __future__ import annotations
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, redirect, url_for
 from flask_babel import gettext as _
 
 from kb import articles as kb_articles
@@ -21,31 +25,21 @@ from kb.db import get_session
 from kb.models import Article
 from kb.web.api import bp
 from kb.web.i18n import offered_language
+from kb.web.params import arg, one_of_args, whole_arg
 from kb.web.portal.context import canonical_article_url
 
 DEFAULT_LIMIT, MAX_LIMIT = 10, 50
 DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS = 8, 20
-MAX_PAGE = 1000
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    """An integer query argument clamped to [low, high]; missing or not a number gives ``default``."""
-    raw = request.args.get(name, "").strip()
-    try:
-        value = int(raw)
-    except ValueError:
-        return default
-    return min(max(value, low), high)
 
 
 def _query_arg() -> str:
     """The ``q`` argument, NUL bytes and surrounding blanks removed."""
-    return request.args.get("q", "").replace("\x00", " ").strip()
+    return arg("q").replace("\x00", " ").strip()
 
 
 def _lang_arg() -> str | None:
     """The ``lang`` argument as an offered code, None if absent; 400 if the portal doesn't offer it."""
-    raw = request.args.get("lang", "").strip()
+    raw = arg("lang").strip()
     if not raw:
         return None
     lang = offered_language(raw)
@@ -63,18 +57,19 @@ def article_url(article: Article) -> str:
 
 @bp.get("/search")
 def search():
-    """Ranked search results with snippets and an optional "did you mean" suggestion."""
+    """Ranked search results with snippets, paging and an optional "did you mean" suggestion."""
     q, lang = _query_arg(), _lang_arg()
-    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    page = _int_arg("page", 1, 1, MAX_PAGE)
+    per_page = whole_arg(one_of_args("limit", "per_page"), DEFAULT_LIMIT, 1, MAX_LIMIT)
+    page = whole_arg("page", 1, 1, kb_search.MAX_PAGE)
     if not q:
-        return {"query": "", "total": 0, "results": [], "suggestion": None}
-    session = get_session()
-    found = kb_search.search_articles(session, q, lang=lang, page=page, per_page=limit)
+        return {"query": "", "total": 0, "page": page, "per_page": per_page, "pages": 0, "results": [],
+                "suggestion": None, "corrected": False}
+    found = kb_search.search_articles(get_session(), q, lang=lang, page=page, per_page=per_page)
     results = [{"slug": r.article.slug, "title": r.article.title, "url": article_url(r.article),
                 "snippet": r.snippet_html, "score": float(r.score), "lang": r.article.lang,
                 "category": r.article.category} for r in found.results]
-    return {"query": q, "total": int(found.total), "results": results, "suggestion": found.suggestion}
+    return {"query": q, "total": int(found.total), "page": found.page, "per_page": found.per_page,
+            "pages": found.pages, "results": results, "suggestion": found.suggestion, "corrected": found.corrected}
 
 
 @bp.get("/articles/<slug>")
@@ -97,6 +92,6 @@ def article(slug: str):
 def suggest():
     """Published titles matching what the customer has typed so far, for instant search."""
     q, lang = _query_arg()[:100], _lang_arg()
-    limit = _int_arg("limit", DEFAULT_SUGGESTIONS, 1, MAX_SUGGESTIONS)
+    limit = whole_arg("limit", DEFAULT_SUGGESTIONS, 1, MAX_SUGGESTIONS)
     found = kb_search.suggest_titles(get_session(), q, lang=lang, limit=limit) if q else []
     return {"query": q, "suggestions": [{"title": a.title, "slug": a.slug, "url": article_url(a)} for a in found]}

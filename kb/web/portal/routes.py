@@ -15,6 +15,7 @@ from kb import catalog, feedback, render_cache
 from kb import search as kb_search
 from kb.db import get_session
 from kb.web.i18n import LANGUAGE_ARG, current_language, offered_language
+from kb.web.params import arg, whole_arg
 from kb.web.portal import bp
 from kb.web.portal import counting
 from kb.web.portal.context import canonical_article_url, layout_context, page_numbers, visitor_id
@@ -41,26 +42,23 @@ def home():
                            recent=lists.recent, most_helpful=lists.most_helpful)
 
 
-def _page_arg() -> int:
-    """The ?page= number; anything that is not a positive integer means page 1."""
-    page = request.args.get("page", "1")
-    return max(int(page), 1) if page.isascii() and page.isdigit() and len(page) < 7 else 1
-
-
 @bp.get(PAGE + "/search")
 def search():
     """Ranked results with snippets, filters, pages, "did you mean" and a helpful zero-results page."""
-    q = " ".join(request.args.get("q", "").replace("\x00", " ").split())
+    q = " ".join(arg("q").replace("\x00", " ").split())
     if not q:
         return redirect(url_for("portal.home"))
     session = get_session()
-    content_lang = offered_language(request.args.get("lang"))  # only when this search asks for it
-    category_slug = request.args.get("category", "")
+    content_lang = offered_language(arg("lang"))  # only when this search asks for it
+    page = whole_arg("page", 1, 1, kb_search.MAX_PAGE)
+    category_slug = arg("category")
     category = catalog.category_by_slug(session, category_slug) if category_slug else None
-    per_page = current_app.config["SEARCH_PAGE_SIZE"]
-    result = kb_search.search_articles(session, q, lang=content_lang, category=category,
-                                       page=_page_arg(), per_page=per_page)
-    last_page = max(1, -(-result.total // per_page))
+    if category_slug and category is None:
+        abort(400, description=_("There is no topic \"%(topic)s\". Search again and choose a topic from the list, "
+                                 "or search all topics.", topic=category_slug[:50]))
+    result = kb_search.search_articles(session, q, lang=content_lang, category=category, page=page,
+                                       per_page=current_app.config["SEARCH_PAGE_SIZE"])
+    last_page = max(1, result.pages)
     popular = [] if result.total else catalog.popular(session, current_language(), HOME_LIST_SIZE)
     return render_template("portal/search.html", q=q, result=result, content_lang=content_lang,
                            category=category, category_slug=category_slug if category else "",

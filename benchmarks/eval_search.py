@@ -1,0 +1,130 @@
+"""Measure the portal's search on a labelled set: the articles become a knowledge base, the queries searches.
+
+    .venv/bin/python benchmarks/eval_search.py stackfaq dev       # tune on this
+    .venv/bin/python benchmarks/eval_search.py stackfaq test      # report this
+    .venv/bin/python benchmarks/eval_search.py stackfaq dev --show 20   # queries whose answer ranked worst
+    .venv/bin/python benchmarks/eval_search.py aiabde-pt all --lang pt  # Portuguese, never tuned on
+
+The set is read in place from shared/eval/<name>/ (articles.jsonl, queries-<split>.jsonl with
+"answer_ids"); nothing is copied. Each article is published in a throwaway kb (SQLite and a Whoosh
+index in a temporary folder) and every query goes through the same search the portal runs
+(``kb.search.query_index``, first page of 10, result cache off). Prints:
+
+- P@1: share of queries whose first result is a right article;
+- MRR@10: mean reciprocal rank of the first right article on the first page (0 if not there);
+- found: share of queries whose right article is among all the results (what a cut tail can lose);
+- results: mean number of results (the "N results" a customer sees); empty: share with none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kb import search  # noqa: E402
+from kb.articles import ArticleDraft, create_article  # noqa: E402
+from kb.db import session_scope  # noqa: E402
+from kb.web import create_app  # noqa: E402
+
+PER_PAGE = 10
+
+
+def eval_dir() -> Path:
+    """The shared evaluation folder: the nearest shared/eval above this file."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "shared" / "eval").is_dir():
+            return parent / "shared" / "eval"
+    raise SystemExit("no shared/eval folder above this checkout: pass --eval-dir")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The JSON objects of a JSON Lines file."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def build_kb(folder: Path, articles: list[dict]):
+    """A throwaway app with every article published and indexed; (app, {article id: set's id})."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "eval-" + "x" * 40, "INSTANCE_DIR": str(folder / "instance"),
+                      "DATABASE_URL": f"sqlite:///{folder / 'kb.sqlite3'}", "INDEX_DIR": str(folder / "index"),
+                      "INDEXER": False, "SEARCH_CACHE_SIZE": 0})
+    ids: dict[int, str] = {}
+    with session_scope(app) as session:
+        for item in articles:
+            # kb refuses titles over 300 characters; a few sets have longer ones.
+            title = " ".join(item["title"].split())[:300]
+            article = create_article(session, ArticleDraft(title, item["body"], item.get("lang", "en")),
+                                     status="published")
+            session.flush()
+            ids[article.id] = item["id"]
+    search.process_outbox(app)
+    return app, ids
+
+
+def query_text(item: dict) -> str:
+    """What the customer typed: the subject and the body of a labelled query."""
+    return " ".join(part for part in (item.get("subject", ""), item["body"]) if part)
+
+
+def evaluate(app, ids: dict[int, str], queries: list[dict]) -> tuple[dict, list[tuple]]:
+    """The figures over all queries, and (rank or None, total, query) per query."""
+    rows = []
+    with app.app_context():
+        for item in queries:
+            page = search.query_index(query_text(item), per_page=PER_PAGE)
+            first = search.query_index(query_text(item), per_page=max(page.total, 1)) if page.total > PER_PAGE else page
+            ranked = [ids[hit.article_id] for hit in first.hits]
+            answers = set(item["answer_ids"])
+            rank = next((k for k, found in enumerate(ranked) if found in answers), None)
+            rows.append((rank, page.total, query_text(item)))
+    n = len(rows) or 1
+    figures = {
+        "queries": len(rows),
+        "P@1": sum(rank == 0 for rank, _t, _q in rows) / n,
+        "MRR@10": sum(1 / (rank + 1) for rank, _t, _q in rows if rank is not None and rank < PER_PAGE) / n,
+        "found": sum(rank is not None for rank, _t, _q in rows) / n,
+        "results": statistics.fmean(total for _r, total, _q in rows) if rows else 0.0,
+        "median results": statistics.median(total for _r, total, _q in rows) if rows else 0.0,
+        "empty": sum(total == 0 for _r, total, _q in rows) / n,
+    }
+    return figures, rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the throwaway kb, run every query of the split and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", nargs="?", default="stackfaq")
+    parser.add_argument("split", nargs="?", default="dev",
+                        help="dev (tune on it) or test (report it); 'all' for a set with one queries.jsonl")
+    parser.add_argument("--lang", default="en", help="language code of the set's articles (e.g. pt)")
+    parser.add_argument("--eval-dir", type=Path, help="folder holding the datasets (default: the nearest shared/eval)")
+    parser.add_argument("--show", type=int, default=0, help="also list this many queries whose answer ranked worst")
+    args = parser.parse_args(argv)
+    folder = (args.eval_dir or eval_dir()) / args.dataset
+    articles = read_jsonl(folder / "articles.jsonl")
+    queries = read_jsonl(folder / ("queries.jsonl" if args.split == "all" else f"queries-{args.split}.jsonl"))
+    articles = [{"lang": args.lang, **item} for item in articles]
+    with tempfile.TemporaryDirectory(prefix="kb-eval-search-") as tmp:
+        started = time.perf_counter()
+        app, ids = build_kb(Path(tmp), articles)
+        try:
+            figures, rows = evaluate(app, ids, queries)
+        finally:
+            app.extensions["kb.search"].close()
+    print(f"{folder.name} {args.split}: {len(articles)} articles, {figures.pop('queries')} queries, "
+          f"{time.perf_counter() - started:.1f} s")
+    print("  ".join(f"{key} {value:.3f}" for key, value in figures.items()))
+    worst = sorted(rows, key=lambda row: (-(row[0] if row[0] is not None else 10**6), row[2]))
+    for rank, total, text in worst[:args.show]:
+        print(f"  rank {'-' if rank is None else rank + 1:>3} of {total:>3}: {text}")
+
+
+if __name__ == "__main__":
+    main()
