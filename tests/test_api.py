@@ -110,8 +110,9 @@ def test_an_empty_search_has_paging_too(client, corpus):
     assert (data["page"], data["per_page"], data["pages"], data["total"]) == (2, 5, 0, 0)
 
 
+# (A NUL reads as a blank everywhere in kb (kb.web.security), so page=%00 is like an empty page=.)
 BAD_NUMBERS = ["abc", "-1", "0", "1.5", "1e3", "2.0", "0x10", "+1", "\u0661", "99999999999999999999", "9" * 2000,
-               "NaN", "1 2", "\x00", "101", "51", "21"]
+               "NaN", "1 2", "1\x002", "101", "51", "21"]
 
 
 @pytest.mark.parametrize("path, name, high", [("/api/search?q=password", "page", 100),

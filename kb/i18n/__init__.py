@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from babel import Locale, UnknownLocaleError
 from babel.support import NullTranslations, Translations
 
+from kb.config import configured_languages
 from kb.errors import ConfigError
 from kb.i18n import compiling
 
@@ -59,6 +60,16 @@ def text_direction(code: str) -> str:
     """``ltr`` or ``rtl``, for the page's dir attribute."""
     locale = _locale(code)
     return locale.text_direction if locale else "ltr"
+
+
+def translations_dir(config: Mapping[str, Any]) -> Path:
+    """The folder of the catalogs: kb's own, unless the config names another (tests, a fork)."""
+    return Path(config.get("BABEL_TRANSLATION_DIRECTORIES") or TRANSLATIONS_DIR)
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Refuse, before anything starts, a KB_LANGUAGES entry that has no catalog."""
+    check_languages(configured_languages(config), translations_dir(config))
 
 
 def check_languages(languages: list[str], directory: Path = TRANSLATIONS_DIR) -> None:

@@ -9,11 +9,13 @@ from flask import Flask
 
 from kb import db, search
 from kb.config import ensure_secret_key, load_config
+from kb.i18n import check_config as check_languages
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from defaults, the config file, ``KB_`` variables and then ``config``."""
     settings = load_config(config)
+    check_languages(settings)  # a language without a catalog stops kb before any database work
     app = Flask(__name__, instance_path=settings["INSTANCE_DIR"])
     app.config.update(settings)
     if app.config.get("TESTING") and not app.config.get("SECRET_KEY"):

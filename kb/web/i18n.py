@@ -9,14 +9,13 @@ else ``KB_DEFAULT_LANGUAGE``. ``KB_LANGUAGES`` lists the languages; each needs a
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel, get_locale, refresh
 from werkzeug.routing import BaseConverter
 
 from kb.config import configured_languages
-from kb.i18n import SOURCE_LANGUAGE, TRANSLATIONS_DIR, check_languages, ensure_compiled, language_tag, negotiate
+from kb.i18n import SOURCE_LANGUAGE, check_languages, ensure_compiled, language_tag, negotiate, translations_dir
 
 LANGUAGE_COOKIE = "kb_lang"
 LANGUAGE_ARG = "lang_code"  # the URL part of every portal rule: /<lang:lang_code>/...
@@ -27,9 +26,9 @@ UNTRANSLATED_PATHS = ("/agent",)
 
 def init_app(app: Flask) -> None:
     """Check and compile the catalogs, set up Flask-Babel and the ``lang`` URL converter."""
-    directory = Path(app.config.get("BABEL_TRANSLATION_DIRECTORIES") or TRANSLATIONS_DIR)
+    directory = translations_dir(app.config)
     languages = configured_languages(app.config)
-    check_languages(languages, directory)
+    check_languages(languages, directory)  # create_app checked already; this keeps init_app safe alone
     ensure_compiled(directory)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(directory)
     Babel(app, locale_selector=select_locale, default_locale=SOURCE_LANGUAGE)
