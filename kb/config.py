@@ -94,6 +94,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AUTOREPLY_SENDER_WINDOW_HOURS", 24, "The window of the per-sender cap, in hours.", float),
     Setting("AUTOREPLY_ALLOW_LIST", "", "Senders (addresses or @domain) answered despite automatic-mail headers, comma-separated; loop protection still applies."),
     Setting("AUTOREPLY_MAX_BYTES", 10_000_000, "Larger emails are only partly read (headers and the first this many bytes).", int),
+    Setting("AUTOREPLY_MESSAGE_SECONDS", 2.0, "Longest the auto-responder works on one email (parsing, cleaning, deciding, in a child process); an email that takes longer is left for a person with the reason.", float),
+    Setting("AUTOREPLY_MESSAGE_MEMORY_MB", 200, "Most memory one email may add while it is parsed and decided; an email that needs more is left for a person with the reason.", int),
+    Setting("AUTOREPLY_MAX_ATTEMPTS", 3, "Times the auto-responder starts on one email whose handling never finished (the worker was killed or stopped during it) before it leaves the email for a person; also the tries to mark one email when the IMAP connection breaks on it.", int),
+    Setting("AUTOREPLY_RECLAIM_SECONDS", 120, "An email claimed by a worker that has not decided it after this long is taken over by another worker (or the next start): its worker died.", float),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

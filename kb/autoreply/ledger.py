@@ -1,6 +1,7 @@
 """The ledger: every incoming email's record and the small state machine that sends a reply once.
 
-    claim -> new -> (record_decision) -> skipped | person | new (reply decided)
+    claim -> new -> (fill_in, record_decision) -> skipped | person | new (reply decided)
+    new, undecided, its worker gone -> (claim again) new, one more attempt | person after the limit
     new | retry -> (begin_sending) -> sending -> (finish_sent) replied | (fail_send) retry
     sending, stuck (worker killed) -> (recover_interrupted) person
 
@@ -20,7 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from kb.autoreply.models import MAIL_STATES, MailCursor, MailRecord
+from kb.autoreply.models import MAIL_STATES, MAX_TEXT, MailCursor, MailRecord
+from kb.autoreply.storable import storable_key, storable_text
 from kb.errors import NotFound, ValidationError
 from kb.models import Article, utcnow
 
@@ -33,7 +35,8 @@ STILL_NEED_HELP = "still-need-help: the customer clicked \"Still need help\" aft
 # worker was killed between claiming and sending, and the email must not be lost.
 RECLAIM_AFTER_SECONDS = 120
 KEY_LENGTH = 500  # MailRecord.dedupe_key
-MAX_TEXT = 20_000  # of the cleaned question kept on the record: enough for a person to read
+MAX_ATTEMPTS = 3  # handling attempts of one email before it goes to a person (KB_AUTOREPLY_MAX_ATTEMPTS)
+DRY_RUN_KEY = "dry-run:"  # shadow mode's keys start with this; kept readable when a key is hashed
 
 
 def dedupe_key_for(raw: bytes, message_id: str) -> str:
@@ -42,44 +45,103 @@ def dedupe_key_for(raw: bytes, message_id: str) -> str:
     if message_id and len(message_id) <= KEY_LENGTH:
         return message_id
     if message_id:  # absurdly long: still the same email each time it is read
-        return "mid-sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+        return "mid-sha256:" + hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()
     # Line endings differ between servers and clients; the content does not.
     data = bytes(raw).replace(b"\r\n", b"\n")
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _cut(value: str | None, length: int) -> str:
-    """A string that fits its column (PostgreSQL refuses longer ones)."""
-    return (value or "")[:length]
+    """A string that fits its column and both databases store (see kb/autoreply/storable.py)."""
+    return storable_text(value or "", length)
 
 
 def claim(session: so.Session, *, dedupe_key: str, message_id: str, folder: str,
           uidvalidity: int | None, uid: int | None, from_addr: str, reply_to: str,
-          subject: str, text: str = "", reclaim_after: float = RECLAIM_AFTER_SECONDS) -> MailRecord | None:
-    """Record a new email and return it; None when it is already recorded (handled or in hand)."""
-    record = MailRecord(dedupe_key=dedupe_key, message_id=_cut(message_id, 500), folder=_cut(folder, 200),
-                        uidvalidity=uidvalidity, uid=uid, from_addr=_cut(from_addr, 320).lower(),
-                        reply_to=_cut(reply_to or from_addr, 320).lower(), subject=_cut(subject, 500),
-                        text=_cut(text, MAX_TEXT), state="new", reason="", matches=[])
+          subject: str, text: str = "", reclaim_after: float = RECLAIM_AFTER_SECONDS,
+          max_attempts: int = MAX_ATTEMPTS) -> MailRecord | None:
+    """Record a new email (its first handling attempt) and return it; None when it is in hand or done.
+
+    An email a dead worker left undecided is taken over (its attempt count goes up); after
+    ``max_attempts`` unfinished attempts it is handed to a person instead, and returned in state
+    "person" so the caller can mark it.
+    """
+    dedupe_key = storable_key(dedupe_key, KEY_LENGTH, keep_prefix=DRY_RUN_KEY)
+    now = utcnow()
+    record = MailRecord(dedupe_key=dedupe_key, message_id=message_id, folder=folder, uidvalidity=uidvalidity,
+                        uid=uid, from_addr=(from_addr or "").lower(), reply_to=(reply_to or from_addr or "").lower(),
+                        subject=subject, text=text, state="new", reason="", matches=[],
+                        handling_attempts=1, handling_started_at=now)
     session.add(record)
     try:
         session.commit()
-        return record
     except sa.exc.IntegrityError:
         session.rollback()
-    return _reclaim(session, dedupe_key, reclaim_after)
+        return _reclaim(session, dedupe_key, reclaim_after, max_attempts)
+    session.refresh(record)  # the stored (sanitised) values, not the ones handed in
+    return record
 
 
-def _reclaim(session: so.Session, dedupe_key: str, reclaim_after: float) -> MailRecord | None:
+def _reclaim(session: so.Session, dedupe_key: str, reclaim_after: float, max_attempts: int) -> MailRecord | None:
     """Take over an email whose claimer died before a reply was under way (one taker wins)."""
     record = session.scalar(sa.select(MailRecord).where(MailRecord.dedupe_key == dedupe_key))
     if record is None or record.state != "new" or record.reason.startswith("dry-run"):
         return None
     if record.updated_at > utcnow() - timedelta(seconds=reclaim_after):
         return None
-    won = _cas(session, record, [record.state], where=[MailRecord.updated_at == record.updated_at],
-               updated_at=utcnow())
+    attempts = record.handling_attempts
+    stale = [MailRecord.updated_at == record.updated_at]
+    if attempts >= max_attempts:
+        won = _cas(session, record, ["new"], where=stale, state="person", reason=_unfinished(record))
+        return record if won else None
+    won = _cas(session, record, ["new"], where=stale, handling_attempts=attempts + 1,
+               handling_started_at=utcnow())
     return record if won else None
+
+
+def _unfinished(record: MailRecord) -> str:
+    """Why an email whose handling never finished goes to a person."""
+    started = record.handling_started_at
+    when = f"; the last began at {started:%Y-%m-%d %H:%M:%S} UTC" if started else ""
+    return (f"unfinished: processing did not finish in {record.handling_attempts} attempt(s): the worker "
+            f"stopped or was killed during each{when}. A person must read it.")
+
+
+def claim_unrecordable(session: so.Session, *, dedupe_key: str, folder: str, uidvalidity: int | None,
+                       uid: int | None, error: str) -> MailRecord | None:
+    """Record, with the reason, an email whose own values could not be stored: a bare row for a person.
+
+    Only values kb made itself are written (a hash of the key, the folder, the UID), so this write
+    cannot fail on the email. None when that row exists already.
+    """
+    prefix = DRY_RUN_KEY if dedupe_key.startswith(DRY_RUN_KEY) else ""
+    key = f"{prefix}unrecordable:" + hashlib.sha256(dedupe_key.encode("utf-8", "surrogatepass")).hexdigest()
+    record = MailRecord(dedupe_key=key, folder=folder, uidvalidity=uidvalidity, uid=uid, state="person",
+                        reason=f"unrecordable: the email's details could not be stored ({error}); "
+                               f"open it in the mailbox (UID {uid})",
+                        matches=[], handling_attempts=1, handling_started_at=utcnow())
+    session.add(record)
+    try:
+        session.commit()
+    except sa.exc.IntegrityError:
+        session.rollback()
+        return None
+    return record
+
+
+def release(session: so.Session, record: MailRecord) -> bool:
+    """Give back an undecided email when the worker stops mid-way (SIGTERM): the attempt does not
+    count, and the next worker may take it over at once."""
+    long_ago = utcnow() - timedelta(days=1)
+    return _cas(session, record, ["new"], where=[MailRecord.reason == ""],
+                handling_attempts=max(record.handling_attempts - 1, 0), updated_at=long_ago)
+
+
+def fill_in(session: so.Session, record: MailRecord, *, message_id: str, from_addr: str, reply_to: str,
+            subject: str, text: str) -> bool:
+    """Store what parsing found (the claim had only a quick look at the raw headers). Commits."""
+    return _cas(session, record, ["new"], message_id=message_id, from_addr=(from_addr or "").lower(),
+                reply_to=(reply_to or from_addr or "").lower(), subject=subject, text=text)
 
 
 def _cas(session: so.Session, record: MailRecord, states: Iterable[str], *, where=(), **values) -> bool:
@@ -270,3 +332,35 @@ def state_counts(session: so.Session) -> dict[str, int]:
     """How many recorded emails are in each state (every state listed, zeros included)."""
     rows = session.execute(sa.select(MailRecord.state, sa.func.count()).group_by(MailRecord.state))
     return {state: 0 for state in MAIL_STATES} | {state: count for state, count in rows}
+
+
+def alerts_due(session: so.Session, backoff_base: float, now: datetime | None = None) -> list[MailRecord]:
+    """Pending alerts never tried, or whose last failure is ``backoff_base * 2**(failures-1)`` s ago."""
+    now = now or utcnow()
+    return [record for record in pending_alerts(session) if not record.alert_attempts
+            or record.updated_at <= now - timedelta(seconds=backoff_base * 2 ** (record.alert_attempts - 1))]
+
+
+def alert_failed(session: so.Session, record: MailRecord, error: str, *, max_attempts: int) -> bool:
+    """An alert could not be sent: count it; after ``max_attempts`` give up, saying so in the reason.
+
+    The email is with a person already (the click put it there), so giving up loses only the
+    notice. Returns True when it gave up.
+    """
+    attempts = record.alert_attempts + 1
+    if attempts < max_attempts:
+        _cas(session, record, MAIL_STATES, alert_attempts=attempts)
+        return False
+    _cas(session, record, MAIL_STATES, where=[MailRecord.alert_state == "pending"], alert_attempts=attempts,
+         alert_state=None, reason=f"{record.reason} (the alert to the team failed {attempts} times and was "
+                                  f"given up: {error})")
+    return True
+
+
+def mark_failed(session: so.Session, record: MailRecord, *, max_attempts: int) -> bool:
+    """The connection broke while marking this email: count it; after ``max_attempts`` stop trying
+    (it counts as marked). Returns True when it gave up."""
+    attempts = record.mark_attempts + 1
+    give_up = attempts >= max_attempts
+    _cas(session, record, MAIL_STATES, mark_attempts=attempts, marked=give_up)
+    return give_up
