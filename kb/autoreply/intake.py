@@ -102,6 +102,9 @@ class Intake:
                 return "already"
             outcome = Outcome()
             if record.state == "new":
+                if record.handling_attempts > 1:
+                    log.warning("uid %s: attempt %d of %d (the earlier one did not finish: the worker "
+                                "stopped or was killed during it)", uid, record.handling_attempts, self.max_attempts)
                 self._step("claimed", record)
                 outcome = self._process(session, record, raw, problem)
                 if outcome.interrupted:

@@ -77,15 +77,17 @@ def claim(session: so.Session, *, dedupe_key: str, message_id: str, folder: str,
         session.commit()
     except sa.exc.IntegrityError:
         session.rollback()
-        return _reclaim(session, dedupe_key, reclaim_after, max_attempts)
+        existing = session.scalar(sa.select(MailRecord).where(MailRecord.dedupe_key == dedupe_key))
+        if existing is None:
+            raise  # not a second claim: the database refused the values themselves
+        return _reclaim(session, existing, reclaim_after, max_attempts)
     session.refresh(record)  # the stored (sanitised) values, not the ones handed in
     return record
 
 
-def _reclaim(session: so.Session, dedupe_key: str, reclaim_after: float, max_attempts: int) -> MailRecord | None:
+def _reclaim(session: so.Session, record: MailRecord, reclaim_after: float, max_attempts: int) -> MailRecord | None:
     """Take over an email whose claimer died before a reply was under way (one taker wins)."""
-    record = session.scalar(sa.select(MailRecord).where(MailRecord.dedupe_key == dedupe_key))
-    if record is None or record.state != "new" or record.reason.startswith("dry-run"):
+    if record.state != "new" or record.reason.startswith("dry-run"):
         return None
     if record.updated_at > utcnow() - timedelta(seconds=reclaim_after):
         return None

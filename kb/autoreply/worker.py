@@ -120,14 +120,14 @@ class Worker(Intake, Upkeep):
     def _log_failure(self, exc: Exception, delay: float) -> None:
         """One line for an expected failure; for a bug, its traceback the first time, then one line."""
         if isinstance(exc, EXPECTED):
-            log.warning("auto-responder: %s; trying again in %.1f s", error_text(exc, 500), delay)
+            log.warning("auto-responder: %s; trying again in %.3g s", error_text(exc, 500), delay)
             return
         signature = f"{type(exc).__name__}: {exc}"[:500]
         if signature not in self._bugs_seen:
             self._bugs_seen.add(signature)
-            log.exception("auto-responder cycle failed; trying again in %.1f s", delay)
+            log.exception("auto-responder cycle failed; trying again in %.3g s", delay)
         else:
-            log.error("auto-responder cycle failed again (%s; traceback above); trying again in %.1f s",
+            log.error("auto-responder cycle failed again (%s; traceback above); trying again in %.3g s",
                       error_text(exc, 500), delay)
 
     def _wait(self, mailbox: Mailbox) -> None:
