@@ -24,6 +24,7 @@ from kb.config import SETTINGS
 from kb.errors import ConfigError, KBError
 
 MAX_IDLE_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 29 minutes; stay well under
+RECHECK_SECONDS = 0.5  # after this much of an IDLE that began right after work, look for new UIDs again
 TIMEOUT_SECONDS = 60  # socket timeout of each command; IDLE waits poll the socket with their own timeout
 SECURITY_MODES = ("ssl", "starttls", "none")
 _DEFAULTS = {setting.name: setting.default for setting in SETTINGS}
@@ -242,16 +243,28 @@ class Mailbox:
     def wait(self, timeout: float, after_uid: int | None = None) -> bool:
         """Wait up to ``timeout`` seconds for new mail (IDLE, else a plain sleep); True if some may have come.
 
-        With ``after_uid``, mail that came while the caller was busy (announced during its other
-        commands, where the announcement is easily lost) is looked for first: any UID past it ends
-        the wait before IDLE starts. Mail arriving after that look is announced in IDLE.
+        With ``after_uid``, mail past that UID is looked for before IDLE starts (it came while the
+        caller was busy, and its announcement came during other commands, where it is lost), and
+        once more after the first RECHECK_SECONDS: a server may miss mail that arrives just as IDLE
+        starts (Dovecot then announces it only at its own 30 s check).
         """
         timeout = max(0.0, min(float(timeout), MAX_IDLE_SECONDS))
         if not self.has_idle:
             time.sleep(timeout)
             return True
-        if after_uid is not None and self.new_uids(after_uid):
-            return True
+        deadline = time.monotonic() + timeout
+        for length in ((RECHECK_SECONDS, timeout) if after_uid is not None else (timeout,)):
+            if after_uid is not None and self.new_uids(after_uid):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._idle(min(length, remaining)):
+                return True
+        return False
+
+    def _idle(self, timeout: float) -> bool:
+        """One IDLE of at most ``timeout`` seconds, ended at the server's first push; True if it announced mail."""
         with connection_errors("wait for new mail (IDLE)"):
             announced = self._start_idle()
             if not announced:
