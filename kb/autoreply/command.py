@@ -85,8 +85,10 @@ def autoreply_command(once: bool, dry_run: bool) -> None:
     with IDLE between emails. Every email ends in one recorded decision, shown on
     /agent/mail: replied, left for a person, or skipped, each with its reason.
     """
+    from kb.autoreply.forkserver import start_server
     from kb.cli import command_app
 
+    start_server()  # the server that reads emails imports its code while the app starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with command_app() as app:
         counts = run_autoreply(app, once=once, dry_run=dry_run)

@@ -93,6 +93,8 @@ def process_message(raw: bytes, *, matcher: Matcher, settings: Mapping[str, Any]
     try:
         parsed = parse_message(raw, max_bytes=max_bytes)
     except ParseError as exc:
+        if isinstance(exc.__cause__, MemoryError):  # the parser wraps whatever it raises
+            raise exc.__cause__
         return Decision(PERSON, f"unparseable: {exc}")
     try:
         return decide(parsed, matcher, settings, sent_message_ids=sent_message_ids, allow_list=allow_list)

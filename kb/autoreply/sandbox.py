@@ -15,7 +15,7 @@ the database, so the child needs no database connection.
 
 from __future__ import annotations
 
-import multiprocessing
+import math
 import os
 import pickle
 import resource
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from kb.autoreply.decision import Decision, message_from_parts
+from kb.autoreply.forkserver import context, start_server
 from kb.autoreply.matcher import Matcher
 from kb.autoreply.processing import process_message
 from kb.errors import KBError
@@ -121,7 +122,7 @@ class Sandbox:
         _end(child)
 
     def prepare(self) -> None:
-        """Start a child now without waiting for it, so the next email need not wait for its start."""
+        """Start a child (waiting for the forkserver, not for the child's warm-up)."""
         child = self._child
         if child is None or not child.process.is_alive():
             self._discard()
@@ -160,10 +161,9 @@ class Sandbox:
 
     def _spawn(self) -> _Child:
         """Fork a child from the forkserver (it reports "ready" once it has warmed up)."""
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])  # the server imports parsing and matching once
-        ours, theirs = context.Pipe()
-        process = context.Process(target=_child_main, args=(theirs, self.function, self.limits.memory_bytes),
+        start_server()
+        ours, theirs = context().Pipe()
+        process = context().Process(target=_child_main, args=(theirs, self.function, self.limits),
                                   name="kb-autoreply-sandbox", daemon=True)
         with _main_module_hidden():
             process.start()
@@ -262,10 +262,10 @@ def _describe(code: int | None) -> str:
 # --- the child ----------------------------------------------------------------------------------
 
 
-def _child_main(conn, function: Callable[..., Decision], memory_bytes: int) -> None:
+def _child_main(conn, function: Callable[..., Decision], limits: Limits) -> None:
     """Serve jobs until told to quit or the worker goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the worker decides
-    _die_with_parent()
+    _die_with_the_worker()
     matcher, settings = Matcher(), {}
     process_message(WARM_UP, matcher=matcher, settings={})  # lazy imports and caches, before any limit
     conn.send(("ready",))
@@ -275,7 +275,7 @@ def _child_main(conn, function: Callable[..., Decision], memory_bytes: int) -> N
         except (EOFError, OSError):
             return
         if message[0] == "job":
-            conn.send(_job(conn, function, message[1], matcher, settings, message[2], memory_bytes))
+            conn.send(_job(conn, function, message[1], matcher, settings, message[2], limits))
         elif message[0] == "matcher":
             matcher = pickle.loads(message[1])
         elif message[0] == "settings":
@@ -284,13 +284,12 @@ def _child_main(conn, function: Callable[..., Decision], memory_bytes: int) -> N
             return
 
 
-def _job(conn, function, raw: bytes, matcher: Matcher, settings: dict, options: dict,
-         memory_bytes: int) -> tuple:
-    """Run one email under the memory cap; (kind, detail, seconds, peak bytes) for the worker."""
+def _job(conn, function, raw: bytes, matcher: Matcher, settings: dict, options: dict, limits: Limits) -> tuple:
+    """Run one email under the caps; (kind, detail, seconds, peak bytes) for the worker."""
     before = _reset_peak()
     started = time.perf_counter()
     try:
-        with _memory_cap(memory_bytes):
+        with _memory_cap(limits.memory_bytes), _cpu_cap(limits.seconds):
             result: tuple = ("done", function(raw, matcher=matcher, settings=settings,
                                               sent_message_ids=_AskWorker(conn), **options))
     except MemoryError:
@@ -332,6 +331,20 @@ def _memory_cap(extra_bytes: int) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
+@contextmanager
+def _cpu_cap(seconds: float) -> Iterator[None]:
+    """Let the kernel end this process (SIGXCPU) if it burns twice the time limit in CPU: the worker
+    kills it long before, unless the worker itself is gone and nobody else would."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    limit = math.ceil(usage.ru_utime + usage.ru_stime + 2 * seconds + 1)
+    resource.setrlimit(resource.RLIMIT_CPU, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
 def _reset_peak() -> int:
     """Reset the peak resident size to the current one (Linux clear_refs); the current size in bytes."""
     try:
@@ -359,12 +372,26 @@ def _status_kb(field: str) -> int:
     return 0
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this child when its parent (the forkserver) ends, as it does when the worker
-    is killed: a child stuck in C code would otherwise never notice and run on."""
+def _die_with_the_worker() -> None:
+    """End this child when the worker ends, even if it is stuck in C code and never reads its pipe.
+
+    Linux kills the child when its parent, the forkserver, exits (PR_SET_PDEATHSIG). The forkserver
+    exits when no process holds its "alive" pipe any more; every forkserver child inherits one end
+    of it, so this child closes its copy and the forkserver's life depends on the worker alone.
+    """
     try:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the child still ends at the worker's next message
+    except (OSError, AttributeError):  # not Linux: the CPU cap (_cpu_cap) still ends a stuck child
         pass
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(alive, int):
+        try:
+            os.close(alive)
+        except OSError:
+            pass
+        server._forkserver_alive_fd = None

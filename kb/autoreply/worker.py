@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from kb.autoreply import compose, ledger, links, smtp
+from kb.autoreply.forkserver import start_server
 from kb.autoreply.intake import DRY_RUN, Intake, SentIds, error_text  # noqa: F401 (SentIds, DRY_RUN: API)
 from kb.autoreply.mailbox import Mailbox, MailboxError, MailboxGone, setting
 from kb.autoreply.matcher import ModelHolder, published_match_articles
@@ -83,7 +84,7 @@ class Worker(Intake, Upkeep):
 
     def run_once(self) -> Counter[str]:
         """Handle everything waiting in the mailbox, then return the counts per outcome."""
-        self.sandbox.prepare()  # starts while the mailbox connects
+        start_server()  # imports while the mailbox connects
         try:
             with self.mailbox_factory() as mailbox:
                 self.cycle(mailbox, mailbox.select())
@@ -96,7 +97,7 @@ class Worker(Intake, Upkeep):
         (reset only once a whole cycle worked), one log line per attempt."""
         self.stop = self.sandbox.stop = stop or self.stop
         delay = self.backoff[0]
-        self.sandbox.prepare()  # starts while the mailbox connects
+        start_server()  # imports while the mailbox connects
         try:
             while not self.stop.is_set():
                 try:
