@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 from multiprocessing import forkserver
 
-PRELOAD = ["kb.autoreply.sandbox"]  # imported once by the server; every child starts with it
+PRELOAD = ["kb.autoreply.sandbox_child"]  # imported once by the server; every child starts with it
 
 
 def context():
