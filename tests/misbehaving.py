@@ -72,3 +72,11 @@ def install() -> None:
         return original(self, data)
 
     FeedParser.feed = feed
+
+
+def which_process(raw: bytes, **options):
+    """A decision whose reason names the process that made it (to see the sandbox reuse or replace it)."""
+    from kb.autoreply.decision import PERSON, Decision
+
+    misbehave(raw)
+    return Decision(PERSON, f"pid {os.getpid()}")

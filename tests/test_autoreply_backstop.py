@@ -322,3 +322,16 @@ def test_a_database_failing_mid_cycle_backs_off_without_tracebacks(mail_app, pym
     lines = retry_lines(caplog)
     assert delays(lines)[:5] == [0.05, 0.1, 0.2, 0.4, 0.4]
     assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_handle_email_takes_raw_bytes_without_a_mailbox(mail_app):
+    worker = misbehaving_worker(mail_app, dry_run=True)  # what a fuzz run does: decide and record, send nothing
+    try:
+        assert worker.handle_email(make_email(sender="fuzz@customer.example")) == "new"  # would reply
+        assert worker.handle_email(b"\x00\xff\r\n\r\nno headers") == "person"
+        assert worker.handle_email(make_email(sender="slow@customer.example", X_Kb_Test="slow=60")) == "person"
+    finally:
+        worker.close()
+    rows = by_sender(mail_app)
+    assert rows["fuzz@customer.example"].reason.startswith("dry-run: would reply: confident")
+    assert rows["slow@customer.example"].reason.startswith("dry-run: too-slow")

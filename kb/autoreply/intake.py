@@ -90,10 +90,11 @@ class Intake:
                      mailbox: Mailbox | None = None, problem: str = "") -> str:
         """Handle one email from its raw bytes: claim, process within the limits, record, reply, mark.
 
-        Returns the email's state, or "already" (another worker has it or it is done),
-        "interrupted" (the worker is stopping; the email is given back) or "unrecorded". Raises
-        only when the mailbox or the database is unreachable. Without ``mailbox`` nothing is marked.
-        ``raw`` None with a ``problem`` records an email that could not be fetched.
+        Returns the email's state, or "already" (another worker has it or it is done) or
+        "interrupted" (the worker is stopping; the email is given back). Raises only when the
+        mailbox or the database is unreachable. Without ``mailbox`` nothing is marked (use a
+        dry-run worker to send nothing either, and ``close()`` it after). ``raw`` None with a
+        ``problem`` records an email that could not be fetched.
         """
         with session_scope(self.app) as session:
             record = self._claim(session, raw, uid, uidvalidity, problem)
@@ -143,6 +144,8 @@ class Intake:
         """Parse, clean and decide in the sandbox (an unfetched email has only its problem)."""
         if raw is None:
             return Outcome(problem=problem)
+        if self._articles_signature is None:  # handle_email called on its own, outside a cycle
+            self.refresh_model(session)
         try:
             return self.sandbox.run(raw, matcher=self.holder.matcher, settings=self.settings,
                                     lookup=SentIds(session).__contains__, allow_list=self.allow_list,

@@ -89,7 +89,7 @@ class Worker(Intake, Upkeep):
             with self.mailbox_factory() as mailbox:
                 self.cycle(mailbox, mailbox.select())
         finally:
-            self.sandbox.close()
+            self.close()
         return self.counts
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
@@ -116,7 +116,11 @@ class Worker(Intake, Upkeep):
                     break
                 delay = min(delay * 2, self.backoff[1])
         finally:
-            self.sandbox.close()
+            self.close()
+
+    def close(self) -> None:
+        """End the process that reads emails (after handle_email calls made without run_*)."""
+        self.sandbox.close()
 
     def _log_failure(self, exc: Exception, delay: float) -> None:
         """One line for an expected failure; for a bug, its traceback the first time, then one line."""
