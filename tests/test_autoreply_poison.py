@@ -24,7 +24,7 @@ import pytest
 from kb.cli import run_import
 from tests.conftest import REPO
 from tests.test_autoreply_command import kb_env
-from tests.test_autoreply_worker import articles_db, make_email  # noqa: F401
+from tests.test_autoreply_worker import articles_db, make_email, wait_until  # noqa: F401
 
 FINAL_STATES = {"replied", "person", "skipped", "retry"}
 SITE = REPO / "tests" / "misbehaving_site"
@@ -147,17 +147,6 @@ def kb_processes(marker: Path) -> list[int]:
     return found
 
 
-def wait_for(predicate, timeout: float, what: str):
-    """Poll ``predicate`` until truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def sqlite_row(path: Path, sender: str) -> sqlite3.Row | None:
     """The record of ``sender`` read straight from the SQLite file, None before its claim."""
     if not path.exists():
@@ -187,7 +176,7 @@ def test_sigterm_in_the_middle_of_a_slow_email_ends_the_worker_within_seconds(
     process = subprocess.Popen([sys.executable, "-m", "kb", "autoreply"], env=env, cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: sqlite_row(tmp_path / "kb.sqlite3", "slow@customer.example"), 60, "the slow email's claim")
+        wait_until(lambda: sqlite_row(tmp_path / "kb.sqlite3", "slow@customer.example"), 60, "the slow email's claim")
         time.sleep(1)  # well into the minutes of C code
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
@@ -199,7 +188,7 @@ def test_sigterm_in_the_middle_of_a_slow_email_ends_the_worker_within_seconds(
             process.communicate()
     assert process.returncode == 0, err[-3000:]
     assert stopped < 5
-    wait_for(lambda: not kb_processes(tmp_path), 5, "the worker's child processes to end")
+    wait_until(lambda: not kb_processes(tmp_path), 5, "the worker's child processes to end")
     row = sqlite_row(tmp_path / "kb.sqlite3", "slow@customer.example")
     assert (row["state"], row["handling_attempts"]) == ("new", 0)  # given back, not counted against it
     again = kb_autoreply(poison_env(tmp_path, pymap_server, smtp_sink, DATABASE_URL=sqlite_url), "--once")
@@ -220,13 +209,13 @@ def test_sigkill_in_the_middle_of_a_slow_email_then_restarts_hand_it_to_a_person
         process = subprocess.Popen([sys.executable, "-m", "kb", "autoreply", "--once"], env=env, cwd=REPO,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_for(lambda: (sqlite_row(database, "slow@customer.example") or {"handling_attempts": 0})
-                     ["handling_attempts"] == attempt, 60, f"attempt {attempt}")
+            wait_until(lambda: (sqlite_row(database, "slow@customer.example") or {"handling_attempts": 0})
+                       ["handling_attempts"] == attempt, 60, f"attempt {attempt}")
             time.sleep(0.5)  # in the middle of it
         finally:
             process.kill()  # SIGKILL: nothing is recorded, nothing cleaned up
             process.wait(10)
-        wait_for(lambda: not kb_processes(tmp_path), 5, "the killed worker's children to end")
+        wait_until(lambda: not kb_processes(tmp_path), 5, "the killed worker's children to end")
         time.sleep(1.1)  # KB_AUTOREPLY_RECLAIM_SECONDS: long enough that the next start takes it over
     final = kb_autoreply(env, "--once")
     assert final.returncode == 0, final.stderr[-3000:]
