@@ -70,3 +70,43 @@ def test_worker_over_imaps_with_dovecot(app_factory, tmp_path, articles_db, dove
     worker = make_worker(app, mailbox_factory=lambda: Mailbox(app.config, ssl_context=context))
     assert worker.run_once()["replied"] == 1
     assert smtp_sink.wait_for(1)[0].rcpt_tos == ["grace@customer.example"]
+
+
+def reply_latencies(smtp_sink, appended: dict[str, float], timeout: float = 40) -> dict[str, float]:
+    """Seconds from each email's APPEND (recipient -> time) to its reply at the sink."""
+    latencies: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(latencies) < len(appended) and time.monotonic() < deadline:
+        for mail in list(smtp_sink.messages):
+            recipient = mail.rcpt_tos[0]
+            if recipient in appended and recipient not in latencies:
+                latencies[recipient] = time.monotonic() - appended[recipient]
+        time.sleep(0.01)
+    return latencies
+
+
+def test_no_email_waits_for_the_wake_up_on_dovecot(dovecot_app, dovecot_account, smtp_sink):
+    worker = make_worker(dovecot_app, wake_seconds=30)  # an email missed by IDLE would wait 30 s
+    thread = threading.Thread(target=worker.run_forever, name="kb-autoreply-dovecot", daemon=True)
+    thread.start()
+    latencies: dict[str, float] = {}
+    try:
+        wait_until(lambda: worker.waiting, timeout=30, what="the worker to enter IDLE")
+        for n in range(10):  # one at a time, each as soon as the last reply left (the worker is still busy)
+            sender = f"single{n}@customer.example"
+            appended = {sender: time.monotonic()}
+            dovecot_account.append(make_email(sender=sender))
+            latencies.update(reply_latencies(smtp_sink, appended))
+        for n in range(10):  # bursts: two emails back to back
+            appended = {}
+            for part in "ab":
+                sender = f"burst{n}{part}@customer.example"
+                appended[sender] = time.monotonic()
+                dovecot_account.append(make_email(sender=sender))
+            latencies.update(reply_latencies(smtp_sink, appended))
+    finally:
+        worker.interrupt()
+        thread.join(10)
+    assert len(latencies) == 30, f"unanswered: {30 - len(latencies)}"
+    slow = {sender: round(seconds, 1) for sender, seconds in latencies.items() if seconds >= 2}
+    assert not slow, f"replies later than 2 s after their APPEND: {slow}"

@@ -358,3 +358,87 @@ def test_the_migration_gives_existing_records_their_sender_key(db_app):
         assert keys == {"victim+old@example.com": "victim@example.com", "bob@example.com": "bob@example.com"}
         later = claim(session, "<new@x>", "victim@example.com")  # the cap sees the reply sent before the upgrade
         assert ledger.record_decision(session, later, "reply", "confident").state == "person"
+@pytest.fixture
+def db_session(db_app):
+    """A session on SQLite or PostgreSQL (the parametrised ``db_app``)."""
+    with session_scope(db_app) as session:
+        yield session
+
+
+def surrogates(raw: bytes) -> str:
+    """Bytes as the email package hands on 8-bit header bytes: ASCII with surrogate escapes."""
+    return raw.decode("ascii", "surrogateescape")
+
+
+def test_what_an_email_holds_never_breaks_the_first_write_on_either_database(db_session):
+    idn = surrogates("用户@例子.广告".encode())
+    record = claim(db_session, "<nul\x00@x>", idn, message_id="<nul\x00@x>", reply_to=surrogates(b"carol\xff@x"),
+                   subject="Where\x00 is my parcel?", text="body\x00 with a NUL")
+    db_session.expire_all()
+    stored = db_session.get(MailRecord, record.id)
+    assert stored.from_addr == "用户@例子.广告"  # the raw UTF-8 read as UTF-8, not dropped
+    assert stored.reply_to == "carol\ufffd@x" and stored.subject == "Where\ufffd is my parcel?"
+    assert stored.text == "body\ufffd with a NUL" and "\x00" not in stored.message_id
+    assert "\x00" not in stored.dedupe_key and claim(db_session, "<nul\x00@x>") is None  # still one email
+    ledger.record_decision(db_session, stored, "person", "low-score: 'x\x00'", [{"title": "\x00", "terms": [idn]}])
+    assert stored.reason == "low-score: 'x\ufffd'" and stored.matches == [{"title": "\ufffd", "terms": ["用户@例子.广告"]}]
+
+
+def test_a_shadow_mode_key_past_the_column_is_hashed_and_keys_stay_unique(db_session):
+    near_limit = "<" + "m" * 490 + "@customer.example>"
+    first = claim(db_session, ledger.DRY_RUN_KEY + near_limit + "1", message_id=near_limit)
+    second = claim(db_session, ledger.DRY_RUN_KEY + near_limit + "2", message_id=near_limit)
+    assert first and second and first.id != second.id  # cut to the same 500 characters, they would be one
+    assert first.dedupe_key.startswith(ledger.DRY_RUN_KEY) and len(first.dedupe_key) <= ledger.KEY_LENGTH
+    assert claim(db_session, ledger.DRY_RUN_KEY + near_limit + "1") is None
+
+
+def test_an_email_whose_handling_never_finishes_goes_to_a_person_after_the_attempt_limit(two_sessions):
+    first, second = two_sessions
+    record = claim(first, max_attempts=3)
+    assert (record.handling_attempts, record.state) == (1, "new") and record.handling_started_at
+    for attempt in (2, 3):  # the worker died each time; the next start takes it over
+        age(first, record, updated_at=ledger.RECLAIM_AFTER_SECONDS + 5)
+        taken = claim(second, max_attempts=3)
+        assert taken.handling_attempts == attempt and taken.state == "new"
+        first.refresh(record)
+    age(first, record, updated_at=ledger.RECLAIM_AFTER_SECONDS + 5)
+    handed = claim(second, max_attempts=3)
+    assert handed.state == "person" and handed.reason.startswith("unfinished: processing did not finish in 3 attempt")
+    assert claim(first, max_attempts=3) is None
+
+
+def test_an_email_given_back_on_stop_is_taken_over_at_once_without_counting(two_sessions):
+    first, second = two_sessions
+    record = claim(first)
+    assert ledger.release(first, record)
+    taken = claim(second)  # no waiting for RECLAIM_AFTER_SECONDS: its worker said it stopped
+    assert taken.id == record.id and taken.handling_attempts == 1
+
+
+def test_a_bare_row_records_an_email_that_could_not_be_stored(db_session):
+    bare = ledger.claim_unrecordable(db_session, dedupe_key="<x@y>", folder="INBOX", uidvalidity=7, uid=3,
+                                     error="DataError: refused")
+    assert bare.state == "person" and "could not be stored (DataError: refused)" in bare.reason
+    assert "UID 3" in bare.reason
+    assert ledger.claim_unrecordable(db_session, dedupe_key="<x@y>", folder="INBOX", uidvalidity=7, uid=3,
+                                     error="again") is None
+
+
+def test_failed_alerts_back_off_and_are_given_up_after_the_limit(session):
+    record = claim(session)
+    ledger.resolve(session, record.id, "help")
+    assert ledger.alerts_due(session, 60) == [record]
+    assert not ledger.alert_failed(session, record, "451 later", max_attempts=2)
+    assert ledger.alerts_due(session, 60) == []  # backing off
+    assert ledger.alerts_due(session, 60, utcnow() + timedelta(seconds=61)) == [record]
+    assert ledger.alert_failed(session, record, "451 still", max_attempts=2)
+    assert record.alert_state is None and ledger.pending_alerts(session) == []
+    assert "alert to the team failed 2 times and was given up: 451 still" in record.reason
+
+
+def test_marking_that_keeps_breaking_the_connection_is_given_up(session):
+    record = claim(session)
+    ledger.record_decision(session, record, "person", "low-score")
+    assert not ledger.mark_failed(session, record, max_attempts=2) and ledger.unmarked(session) == [record]
+    assert ledger.mark_failed(session, record, max_attempts=2) and ledger.unmarked(session) == []

@@ -38,20 +38,26 @@ def summary_line(counts: Counter[str], dry_run: bool) -> str:
             f"{counts['skipped']} skipped, {counts['retry']} to retry")
     if dry_run:
         text += f", {counts['new']} would get a reply (dry run: nothing sent, mailbox unchanged)"
+    if counts["interrupted"]:
+        text += f"; {counts['interrupted']} given back unfinished when stopped (handled at the next start)"
     return text
 
 
 @contextmanager
 def stop_on_signals(worker) -> Iterator[threading.Event]:
-    """SIGTERM / Ctrl-C set the stop event; the worker ends after the email in hand."""
+    """SIGTERM / Ctrl-C stop the worker within seconds; an email in the middle of processing is given back."""
     stop = worker.stop
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
 
     def handler(signum, _frame) -> None:
-        click.echo(f"Stopping after the email in hand ({signal.Signals(signum).name})...", err=True)
-        worker.interrupt()
+        worker.interrupt()  # first: the message below may collide with a log line being written
+        try:
+            click.echo(f"Stopping ({signal.Signals(signum).name}); an email in the middle of processing is "
+                       "given back...", err=True)
+        except RuntimeError:  # "reentrant call": stderr was mid-write when the signal came
+            pass
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -81,12 +87,16 @@ def run_autoreply(app, *, once: bool, dry_run: bool, **worker_options) -> Counte
 def autoreply_command(once: bool, dry_run: bool) -> None:
     """Answer support email with the right articles (KB_IMAP_*, KB_SMTP_* settings).
 
-    Runs until stopped (SIGTERM or Ctrl-C end it after the email in hand), waiting
-    with IDLE between emails. Every email ends in one recorded decision, shown on
+    Runs until stopped (SIGTERM or Ctrl-C end it within seconds), waiting with
+    IDLE between emails. Every email ends in one recorded decision, shown on
     /agent/mail: replied, left for a person, or skipped, each with its reason.
+    Each email is read in a child process with a time and memory limit
+    (KB_AUTOREPLY_MESSAGE_SECONDS, KB_AUTOREPLY_MESSAGE_MEMORY_MB).
     """
+    from kb.autoreply.forkserver import start_server
     from kb.cli import command_app
 
+    start_server()  # the server that reads emails imports its code while the app starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with command_app() as app:
         counts = run_autoreply(app, once=once, dry_run=dry_run)

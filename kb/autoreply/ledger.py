@@ -1,6 +1,7 @@
 """The ledger: every incoming email's record and the small state machine that sends a reply once.
 
-    claim -> new -> (record_decision) -> skipped | person | new (reply decided)
+    claim -> new -> (fill_in, record_decision) -> skipped | person | new (reply decided)
+    new, undecided, its worker gone -> (claim again) new, one more attempt | person after the limit
     new | retry -> (begin_sending) -> sending -> (finish_sent) replied | (fail_send) retry, or
         person after MAX_SEND_ATTEMPTS | (refuse_send, a 5xx answer) person
     sending, stuck (worker killed) -> (recover_interrupted) person
@@ -22,7 +23,12 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from kb.autoreply.addresses import sender_key
-from kb.autoreply.models import MAIL_STATES, MailCursor, MailRecord
+# The lookups live in their own module; callers use them as ledger.<name>.
+from kb.autoreply.ledger_lookups import (alert_sent, alerts_due, get_cursor, list_records,  # noqa: F401
+                                         our_message_ids, pending_alerts, save_cursor, set_marked,
+                                         state_counts, unmarked)
+from kb.autoreply.models import MAIL_STATES, MAX_TEXT, MailRecord
+from kb.autoreply.storable import storable_key, storable_text
 from kb.errors import NotFound, ValidationError
 from kb.models import Article, utcnow
 
@@ -38,7 +44,8 @@ KEY_LENGTH = 500  # MailRecord.dedupe_key
 MAX_SEND_ATTEMPTS = 10  # refused sends before a person takes the email (KB_AUTOREPLY_SEND_ATTEMPTS)
 DECIDED = "\ndecided: "  # a failed send's reason: its error, then this, then the decision (a success restores it)
 MAX_ERROR = 1000  # of an SMTP error quoted in a reason
-MAX_TEXT = 20_000  # of the cleaned question kept on the record: enough for a person to read
+MAX_ATTEMPTS = 3  # handling attempts of one email before it goes to a person (KB_AUTOREPLY_MAX_ATTEMPTS)
+DRY_RUN_KEY = "dry-run:"  # shadow mode's keys start with this; kept readable when a key is hashed
 
 
 def dedupe_key_for(raw: bytes, message_id: str) -> str:
@@ -47,44 +54,105 @@ def dedupe_key_for(raw: bytes, message_id: str) -> str:
     if message_id and len(message_id) <= KEY_LENGTH:
         return message_id
     if message_id:  # absurdly long: still the same email each time it is read
-        return "mid-sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+        return "mid-sha256:" + hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()
     # Line endings differ between servers and clients; the content does not.
     data = bytes(raw).replace(b"\r\n", b"\n")
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _cut(value: str | None, length: int) -> str:
-    """A string that fits its column (PostgreSQL refuses longer ones)."""
-    return (value or "")[:length]
+    """A string that fits its column and both databases store (see kb/autoreply/storable.py)."""
+    return storable_text(value or "", length)
 
 
 def claim(session: so.Session, *, dedupe_key: str, message_id: str, folder: str,
           uidvalidity: int | None, uid: int | None, from_addr: str, reply_to: str,
-          subject: str, text: str = "", reclaim_after: float = RECLAIM_AFTER_SECONDS) -> MailRecord | None:
-    """Record a new email and return it; None when it is already recorded (handled or in hand)."""
-    record = MailRecord(dedupe_key=dedupe_key, message_id=_cut(message_id, 500), folder=_cut(folder, 200),
-                        uidvalidity=uidvalidity, uid=uid, from_addr=_cut(from_addr, 320).lower(),
-                        reply_to=_cut(reply_to or from_addr, 320).lower(), subject=_cut(subject, 500),
-                        text=_cut(text, MAX_TEXT), state="new", reason="", matches=[])
+          subject: str, text: str = "", reclaim_after: float = RECLAIM_AFTER_SECONDS,
+          max_attempts: int = MAX_ATTEMPTS) -> MailRecord | None:
+    """Record a new email (its first handling attempt) and return it; None when it is in hand or done.
+
+    An email a dead worker left undecided is taken over (its attempt count goes up); after
+    ``max_attempts`` unfinished attempts it is handed to a person instead, and returned in state
+    "person" so the caller can mark it.
+    """
+    dedupe_key = storable_key(dedupe_key, KEY_LENGTH, keep_prefix=DRY_RUN_KEY)
+    now = utcnow()
+    record = MailRecord(dedupe_key=dedupe_key, message_id=message_id, folder=folder, uidvalidity=uidvalidity,
+                        uid=uid, from_addr=(from_addr or "").lower(), reply_to=(reply_to or from_addr or "").lower(),
+                        subject=subject, text=text, state="new", reason="", matches=[],
+                        handling_attempts=1, handling_started_at=now)
     session.add(record)
     try:
         session.commit()
-        return record
     except sa.exc.IntegrityError:
         session.rollback()
-    return _reclaim(session, dedupe_key, reclaim_after)
+        existing = session.scalar(sa.select(MailRecord).where(MailRecord.dedupe_key == dedupe_key))
+        if existing is None:
+            raise  # not a second claim: the database refused the values themselves
+        return _reclaim(session, existing, reclaim_after, max_attempts)
+    session.refresh(record)  # the stored (sanitised) values, not the ones handed in
+    return record
 
 
-def _reclaim(session: so.Session, dedupe_key: str, reclaim_after: float) -> MailRecord | None:
+def _reclaim(session: so.Session, record: MailRecord, reclaim_after: float, max_attempts: int) -> MailRecord | None:
     """Take over an email whose claimer died before a reply was under way (one taker wins)."""
-    record = session.scalar(sa.select(MailRecord).where(MailRecord.dedupe_key == dedupe_key))
-    if record is None or record.state != "new" or record.reason.startswith("dry-run"):
+    if record.state != "new" or record.reason.startswith("dry-run"):
         return None
     if record.updated_at > utcnow() - timedelta(seconds=reclaim_after):
         return None
-    won = _cas(session, record, [record.state], where=[MailRecord.updated_at == record.updated_at],
-               updated_at=utcnow())
+    attempts = record.handling_attempts
+    stale = [MailRecord.updated_at == record.updated_at]
+    if attempts >= max_attempts:
+        won = _cas(session, record, ["new"], where=stale, state="person", reason=_unfinished(record))
+        return record if won else None
+    won = _cas(session, record, ["new"], where=stale, handling_attempts=attempts + 1,
+               handling_started_at=utcnow())
     return record if won else None
+
+
+def _unfinished(record: MailRecord) -> str:
+    """Why an email whose handling never finished goes to a person."""
+    started = record.handling_started_at
+    when = f"; the last began at {started:%Y-%m-%d %H:%M:%S} UTC" if started else ""
+    return (f"unfinished: processing did not finish in {record.handling_attempts} attempt(s): the worker "
+            f"stopped or was killed during each{when}. A person must read it.")
+
+
+def claim_unrecordable(session: so.Session, *, dedupe_key: str, folder: str, uidvalidity: int | None,
+                       uid: int | None, error: str) -> MailRecord | None:
+    """Record, with the reason, an email whose own values could not be stored: a bare row for a person.
+
+    Only values kb made itself are written (a hash of the key, the folder, the UID), so this write
+    cannot fail on the email. None when that row exists already.
+    """
+    prefix = DRY_RUN_KEY if dedupe_key.startswith(DRY_RUN_KEY) else ""
+    key = f"{prefix}unrecordable:" + hashlib.sha256(dedupe_key.encode("utf-8", "surrogatepass")).hexdigest()
+    record = MailRecord(dedupe_key=key, folder=folder, uidvalidity=uidvalidity, uid=uid, state="person",
+                        reason=f"unrecordable: the email's details could not be stored ({error}); "
+                               f"open it in the mailbox (UID {uid})",
+                        matches=[], handling_attempts=1, handling_started_at=utcnow())
+    session.add(record)
+    try:
+        session.commit()
+    except sa.exc.IntegrityError:
+        session.rollback()
+        return None
+    return record
+
+
+def release(session: so.Session, record: MailRecord) -> bool:
+    """Give back an undecided email when the worker stops mid-way (SIGTERM): the attempt does not
+    count, and the next worker may take it over at once."""
+    long_ago = utcnow() - timedelta(days=1)
+    return _cas(session, record, ["new"], where=[MailRecord.reason == ""],
+                handling_attempts=max(record.handling_attempts - 1, 0), updated_at=long_ago)
+
+
+def fill_in(session: so.Session, record: MailRecord, *, message_id: str, from_addr: str, reply_to: str,
+            subject: str, text: str) -> bool:
+    """Store what parsing found (the claim had only a quick look at the raw headers). Commits."""
+    return _cas(session, record, ["new"], message_id=message_id, from_addr=(from_addr or "").lower(),
+                reply_to=(reply_to or from_addr or "").lower(), subject=subject, text=text)
 
 
 def _cas(session: so.Session, record: MailRecord, states: Iterable[str], *, where=(), **values) -> bool:
@@ -209,23 +277,7 @@ def recover_interrupted(session: so.Session, older_than_seconds: float = 120) ->
     return result.rowcount
 
 
-def our_message_ids(session: so.Session) -> set[str]:
-    """The Message-IDs kb put on its replies, so replies to them are recognised."""
-    return set(session.scalars(sa.select(MailRecord.reply_message_id).where(
-        MailRecord.reply_message_id.is_not(None))))
 
-
-def unmarked(session: so.Session) -> list[MailRecord]:
-    """Decided emails whose IMAP keyword or move is still to be applied."""
-    return list(session.scalars(sa.select(MailRecord).where(
-        MailRecord.marked.is_(False), MailRecord.state.in_(["replied", "person", "skipped"])
-    ).order_by(MailRecord.id)))
-
-
-def set_marked(session: so.Session, record: MailRecord) -> None:
-    """Note that the mailbox now shows what kb did with this email. Commits."""
-    record.marked = True
-    session.commit()
 
 
 def resolve(session: so.Session, record_id: int, action: str) -> tuple[MailRecord, bool]:
@@ -248,51 +300,33 @@ def resolve(session: so.Session, record_id: int, action: str) -> tuple[MailRecor
     return record, changed
 
 
-def pending_alerts(session: so.Session) -> list[MailRecord]:
-    """"Still need help" clicks whose alert to the team has not gone out yet."""
-    return list(session.scalars(sa.select(MailRecord).where(
-        MailRecord.alert_state == "pending").order_by(MailRecord.resolved_at, MailRecord.id)))
 
 
-def alert_sent(session: so.Session, record: MailRecord) -> None:
-    """The team was told. Commits."""
-    record.alert_state = "sent"
-    session.commit()
 
 
-def get_cursor(session: so.Session, folder: str) -> MailCursor | None:
-    """The folder's cursor, None before the first email."""
-    return session.get(MailCursor, folder)
 
 
-def save_cursor(session: so.Session, folder: str, uidvalidity: int, last_uid: int) -> MailCursor:
-    """Move the folder's cursor forward (never back under the same UIDVALIDITY). Commits."""
-    for _ in range(2):  # a second worker may insert the row between our read and our insert
-        cursor = session.get(MailCursor, folder, populate_existing=True)
-        if cursor is None:
-            cursor = MailCursor(folder=folder, uidvalidity=uidvalidity, last_uid=last_uid)
-            session.add(cursor)
-        elif cursor.uidvalidity != uidvalidity:
-            cursor.uidvalidity, cursor.last_uid = uidvalidity, last_uid
-        else:
-            cursor.last_uid = max(cursor.last_uid, last_uid)
-        try:
-            session.commit()
-            return cursor
-        except sa.exc.IntegrityError:
-            session.rollback()
-    raise RuntimeError(f"could not save the cursor of {folder!r}")
+
+def alert_failed(session: so.Session, record: MailRecord, error: str, *, max_attempts: int) -> bool:
+    """An alert could not be sent: count it; after ``max_attempts`` give up, saying so in the reason.
+
+    The email is with a person already (the click put it there), so giving up loses only the
+    notice. Returns True when it gave up.
+    """
+    attempts = record.alert_attempts + 1
+    if attempts < max_attempts:
+        _cas(session, record, MAIL_STATES, alert_attempts=attempts)
+        return False
+    _cas(session, record, MAIL_STATES, where=[MailRecord.alert_state == "pending"], alert_attempts=attempts,
+         alert_state=None, reason=f"{record.reason} (the alert to the team failed {attempts} times and was "
+                                  f"given up: {error})")
+    return True
 
 
-def list_records(session: so.Session, state: str | None = None, limit: int = 200) -> list[MailRecord]:
-    """Recorded emails, newest first, optionally of one state (for the agents' mail page)."""
-    query = sa.select(MailRecord).order_by(MailRecord.created_at.desc(), MailRecord.id.desc()).limit(limit)
-    if state:
-        query = query.where(MailRecord.state == state)
-    return list(session.scalars(query))
-
-
-def state_counts(session: so.Session) -> dict[str, int]:
-    """How many recorded emails are in each state (every state listed, zeros included)."""
-    rows = session.execute(sa.select(MailRecord.state, sa.func.count()).group_by(MailRecord.state))
-    return {state: 0 for state in MAIL_STATES} | {state: count for state, count in rows}
+def mark_failed(session: so.Session, record: MailRecord, *, max_attempts: int) -> bool:
+    """The connection broke while marking this email: count it; after ``max_attempts`` stop trying
+    (it counts as marked). Returns True when it gave up."""
+    attempts = record.mark_attempts + 1
+    give_up = attempts >= max_attempts
+    _cas(session, record, MAIL_STATES, mark_attempts=attempts, marked=give_up)
+    return give_up

@@ -24,6 +24,7 @@ from kb.config import SETTINGS
 from kb.errors import ConfigError, KBError
 
 MAX_IDLE_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 29 minutes; stay well under
+RECHECK_SECONDS = 0.5  # after this much of an IDLE that began right after work, look for new UIDs again
 TIMEOUT_SECONDS = 60  # socket timeout of each command; IDLE waits poll the socket with their own timeout
 SECURITY_MODES = ("ssl", "starttls", "none")
 _DEFAULTS = {setting.name: setting.default for setting in SETTINGS}
@@ -239,19 +240,54 @@ class Mailbox:
             if not self.client.folder_exists(folder):
                 self.client.create_folder(folder)
 
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for new mail (IDLE, else a plain sleep); True if some may have come."""
+    def wait(self, timeout: float, after_uid: int | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for new mail (IDLE, else a plain sleep); True if some may have come.
+
+        With ``after_uid``, mail past that UID is looked for before IDLE starts (it came while the
+        caller was busy, and its announcement came during other commands, where it is lost), and
+        once more after the first RECHECK_SECONDS: a server may miss mail that arrives just as IDLE
+        starts (Dovecot then announces it only at its own 30 s check).
+        """
         timeout = max(0.0, min(float(timeout), MAX_IDLE_SECONDS))
         if not self.has_idle:
             time.sleep(timeout)
             return True
+        deadline = time.monotonic() + timeout
+        for length in ((RECHECK_SECONDS, timeout) if after_uid is not None else (timeout,)):
+            if after_uid is not None and self.new_uids(after_uid):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._idle(min(length, remaining)):
+                return True
+        return False
+
+    def _idle(self, timeout: float) -> bool:
+        """One IDLE of at most ``timeout`` seconds, ended at the server's first push; True if it announced mail."""
         with connection_errors("wait for new mail (IDLE)"):
-            self.client.idle()
-            _readable(self.client.socket(), timeout)
+            announced = self._start_idle()
+            if not announced:
+                _readable(self.client.socket(), timeout)
             # End IDLE at the first push and read it with idle_done, which reads blocking: imapclient's
             # idle_check reads a non-blocking socket and can split a response line, raising AbortError.
             _text, responses = self.client.idle_done()
-        return any(_announces_mail(item) for item in responses)
+        return announced or any(_announces_mail(item) for item in responses)
+
+    def _start_idle(self) -> bool:
+        """Send IDLE and read up to the server's go-ahead; True if it announced mail before that.
+
+        imapclient's idle() treats any response before the "+" as an error, but a server may send
+        the EXISTS of mail that has just come first (RFC 3501 allows untagged data at any time).
+        """
+        imap = self.client._imap  # imapclient keeps imaplib's connection here; its own idle() uses it too
+        tag = self.client._idle_tag = imap._command("IDLE")
+        announced = False
+        while (line := imap._get_response()) is not None:  # None: the "+" continuation
+            if imap.tagged_commands.get(tag):
+                raise imaplib.IMAP4.error(f"IDLE refused: {imap.tagged_commands.pop(tag)}")
+            announced = announced or _line_announces_mail(line)
+        return announced
 
 
 def _readable(sock: Any, timeout: float) -> bool:
@@ -266,6 +302,12 @@ def _readable(sock: Any, timeout: float) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN | select.POLLPRI)
     return bool(poller.poll(timeout * 1000))
+
+
+def _line_announces_mail(line: bytes) -> bool:
+    """True for a raw untagged "* n EXISTS" or "* n RECENT" line."""
+    parts = bytes(line).split()
+    return len(parts) >= 3 and parts[0] == b"*" and parts[2].upper() in (b"EXISTS", b"RECENT")
 
 
 def _announces_mail(response: Any) -> bool:

@@ -16,6 +16,7 @@ benchmarks/eval_match.py); only articles are seen at fit time, never queries.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kb.autoreply import textproc
+
+log = logging.getLogger("kb.autoreply")
 
 WORD_WEIGHT = 2.0
 TITLE_CHAR_WEIGHT = 1.0
@@ -170,11 +173,21 @@ class Matcher:
 
 
 def published_match_articles(session) -> list[MatchArticle]:
-    """The published articles of the database as matcher input (id = the Article's id)."""
+    """The published articles of the database as matcher input (id = the Article's id).
+
+    An article whose text cannot be extracted is left out (and logged): one article must not
+    keep the matcher, and so every reply, from being refreshed."""
     from kb.articles import published_articles
     from kb.render_cache import article_text  # the text kept with each article: no rendering per refit
 
-    return [MatchArticle(str(a.id), a.title, article_text(a), a.lang) for a in published_articles(session)]
+    found = []
+    for article in published_articles(session):
+        try:
+            found.append(MatchArticle(str(article.id), article.title, article_text(article), article.lang))
+        except Exception as exc:  # a failure on one article must not keep every other from the matcher
+            log.warning("article %s (%s) left out of the auto-responder's matcher: %s: %s",
+                        article.id, article.slug, type(exc).__name__, str(exc)[:200])
+    return found
 
 
 class ModelHolder:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from kb.autoreply.addresses import sender_key
+from kb.autoreply.storable import StoredJSON, StoredString, StoredText
 from kb.models import Base, UTCDateTime, utcnow
 
 # new: claimed, no decision yet (or a reply decided, not yet sent); sending: a worker won the
@@ -20,6 +21,7 @@ from kb.models import Base, UTCDateTime, utcnow
 MAIL_STATES = ("new", "sending", "replied", "person", "skipped", "retry")
 RESOLUTIONS = ("solved", "still_need_help")
 ALERT_STATES = ("pending", "sent")
+MAX_TEXT = 20_000  # of the cleaned question kept on a record: enough for a person to read
 
 
 def _sender_key_of_reply_to(context) -> str:
@@ -28,34 +30,45 @@ def _sender_key_of_reply_to(context) -> str:
 
 
 class MailRecord(Base):
-    """One incoming email and the one decision kb recorded for it."""
+    """One incoming email and the one decision kb recorded for it.
+
+    Every text column sanitises what is written to it (kb/autoreply/storable.py): an email can
+    carry anything, and no value it carries may make a write fail.
+    """
 
     __tablename__ = "mail_records"
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    dedupe_key: so.Mapped[str] = so.mapped_column(sa.String(500), unique=True)
-    message_id: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
-    folder: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    dedupe_key: so.Mapped[str] = so.mapped_column(StoredString(500), unique=True)
+    message_id: so.Mapped[str] = so.mapped_column(StoredString(500), default="")
+    folder: so.Mapped[str] = so.mapped_column(StoredString(200), default="")
     uidvalidity: so.Mapped[Optional[int]] = so.mapped_column(sa.BigInteger)
     uid: so.Mapped[Optional[int]] = so.mapped_column(sa.BigInteger)
-    from_addr: so.Mapped[str] = so.mapped_column(sa.String(320), default="", index=True)
-    reply_to: so.Mapped[str] = so.mapped_column(sa.String(320), default="")
+    from_addr: so.Mapped[str] = so.mapped_column(StoredString(320), default="", index=True)
+    reply_to: so.Mapped[str] = so.mapped_column(StoredString(320), default="")
     # reply_to without "+tag", case-folded (Gmail: without dots): the per-sender cap counts on it.
-    sender_key: so.Mapped[str] = so.mapped_column(sa.String(320), default=_sender_key_of_reply_to, index=True)
-    subject: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
-    lang: so.Mapped[str] = so.mapped_column(sa.String(16), default="")
+    sender_key: so.Mapped[str] = so.mapped_column(StoredString(320), default=_sender_key_of_reply_to, index=True)
+    subject: so.Mapped[str] = so.mapped_column(StoredString(500), default="")
+    lang: so.Mapped[str] = so.mapped_column(StoredString(16), default="")
     # The cleaned question, kept so alerts, retries and the agents' page need not refetch the email.
-    text: so.Mapped[str] = so.mapped_column(sa.Text, default="")
-    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="new", index=True)
-    reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
-    matches: so.Mapped[list[dict[str, Any]]] = so.mapped_column(sa.JSON, default=list)
-    reply_message_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(500), unique=True)
+    text: so.Mapped[str] = so.mapped_column(StoredText(MAX_TEXT), default="")
+    state: so.Mapped[str] = so.mapped_column(StoredString(16), default="new", index=True)
+    reason: so.Mapped[str] = so.mapped_column(StoredText(), default="")
+    matches: so.Mapped[list[dict[str, Any]]] = so.mapped_column(StoredJSON, default=list)
+    reply_message_id: so.Mapped[Optional[str]] = so.mapped_column(StoredString(500), unique=True)
     attempts: so.Mapped[int] = so.mapped_column(default=0)
+    # Handling attempts (claim or take-over, counted before the heavy work) and when the last began:
+    # a worker killed during an email leaves them behind, so a restart does not start over forever.
+    handling_attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    handling_started_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    # Failed tries to alert the team and to mark the email in the mailbox: bounded, never endless.
+    alert_attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    mark_attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     next_attempt_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
     sending_since: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
     marked: so.Mapped[bool] = so.mapped_column(default=False)
-    resolution: so.Mapped[Optional[str]] = so.mapped_column(sa.String(32))
+    resolution: so.Mapped[Optional[str]] = so.mapped_column(StoredString(32))
     resolved_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
-    alert_state: so.Mapped[Optional[str]] = so.mapped_column(sa.String(16))
+    alert_state: so.Mapped[Optional[str]] = so.mapped_column(StoredString(16))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -70,6 +83,6 @@ class MailCursor(Base):
     """How far kb has read a folder: the last UID handled under one UIDVALIDITY."""
 
     __tablename__ = "mail_cursors"
-    folder: so.Mapped[str] = so.mapped_column(sa.String(200), primary_key=True)
+    folder: so.Mapped[str] = so.mapped_column(StoredString(200), primary_key=True)
     uidvalidity: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
     last_uid: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
