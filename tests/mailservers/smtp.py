@@ -45,6 +45,7 @@ class SmtpSink:
         self.messages: list[ReceivedMail] = []
         self.refuse: str | None = None  # e.g. "451 4.3.0 try later": every DATA gets this reply
         self.refuse_rcpt: str | None = None  # e.g. "550 5.1.1 no such user": every RCPT gets this reply
+        self.refuse_containing: bytes | None = None  # DATA holding these bytes gets "554 5.6.0 ..." (a content filter)
         self.reply_delay = 0.0  # keep the message, then wait this long before saying 250
         self.quit_reply: str | None = None  # e.g. "250 odd": answer QUIT with this instead of 221
         self._arrived = threading.Condition()
@@ -71,9 +72,11 @@ class SmtpSink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        """Keep the message, or refuse it while ``refuse`` is set."""
+        """Keep the message, or refuse it while ``refuse`` is set (or it holds ``refuse_containing``)."""
         if self.refuse:
             return self.refuse
+        if self.refuse_containing and self.refuse_containing in (envelope.original_content or b""):
+            return "554 5.6.0 Message refused by the content filter"
         if self.user and not session.authenticated:
             return "530 5.7.0 Authentication required"
         login = session.auth_data.login.decode() if getattr(session, "auth_data", None) else None
