@@ -67,7 +67,7 @@ def test_an_ordinary_customer_email_is_answered():
     ({"Subject": "自动回复: 密码"}, rules.AUTOREPLY_SUBJECT),
     ({"Return_Path": "<>"}, rules.BOUNCE),
     ({"From": "MAILER-DAEMON@mx.customer.no"}, rules.BOUNCE),
-    ({"From": "Mail Delivery System <postmaster@customer.no>"}, rules.BOUNCE),
+    ({"From": "Mail Delivery System <postmaster@customer.no>", "Subject": "Delivery failure"}, rules.BOUNCE),
     ({"Subject": "Delivery Status Notification (Failure)"}, rules.BOUNCE),
     ({"Subject": "Undeliverable: Password reset"}, rules.BOUNCE),
     ({"X_Failed_Recipients": "gone@customer.no"}, rules.BOUNCE),
@@ -180,3 +180,120 @@ def test_allow_list_never_bypasses_loop_protection():
 ])
 def test_domain_of_base_url(url, host):
     assert rules.domain_of_base_url(url) == host
+
+
+# --- delivery reports: by structure, and subjects only in the servers' exact forms ----------------
+
+def raw(head: str, body: str = "How do I reset my password?") -> ParsedEmail:
+    """Parse a hand-written message: header lines (\n-separated), a blank line, the body."""
+    base = "From: Kari Nordmann <kari@customer.no>\nTo: support@kb.example\nMessage-ID: <q2@customer.no>\n"
+    return parse_message((base + head + "\n\n" + body).replace("\n", "\r\n").encode("utf-8"))
+
+
+@pytest.mark.parametrize("headers", [
+    {"Subject": "Delivery failure: my parcel never arrived"},
+    {"Subject": "Failure notice on my card payment"},
+    {"Subject": "Kan ikke leveres hjem?"},
+    {"From": "Fitness Club <bounce.fitness@gym.example>"},
+    {"Subject": "Returned mail: the shoes did not fit"},
+    {"Subject": "Undelivered parcel - where is it?"},
+    {"Subject": "Mail delivery failed for my invoice email"},
+    {"From": "postmaster@customer.no", "Subject": "How do I change our plan?"},
+])
+def test_customer_questions_about_deliveries_are_answered(headers):
+    assert reason(mail(**headers)) is None
+
+
+@pytest.mark.parametrize("subject", [
+    "Undelivered Mail Returned to Sender",                   # Postfix
+    "Delivery Status Notification (Failure)",                # Gmail
+    "Delivery Status Notification (Delay)",
+    "Mail delivery failed: returning message to sender",     # Exim
+    "Warning: message 1tXyZ-000Abc-12 delayed 24 hours",     # Exim
+    "Returned mail: see transcript for details",             # Sendmail
+    "Delayed Mail (still being retried)",                    # Postfix
+    "failure notice",                                        # qmail
+    "Failure Notice",                                        # Yahoo
+    "Undeliverable: Password reset",                         # Exchange
+    "Non remis : Password reset",
+    "Unzustellbar: Passwort",
+    "Kan ikke leveres: Passord",
+    "系统退信",
+])
+def test_delivery_report_subjects_in_server_forms_are_skipped(subject):
+    assert code(mail(Subject=subject)) == rules.BOUNCE
+
+
+@pytest.mark.parametrize("head", [
+    "Subject: Your message\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+    "Content-Type: text/plain\n\nYour message could not be delivered.\n--b\n"
+    "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.customer.no\n--b--",
+    "Subject: Password reset\nReturn-Path: <>",
+    "Subject: Password reset\nReturn-Path: < >",
+    "Subject: Password reset\nReturn-Path:  <  >  ",
+])
+def test_delivery_reports_are_known_by_structure(head):
+    assert code(raw(head)) == rules.BOUNCE
+
+
+@pytest.mark.parametrize("sender", [
+    "MAILER-DAEMON@mx.customer.no",
+    "Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
+    "mailer_daemon@customer.no",
+    "Mail Delivery System <Mailer-Daemon@mx.customer.no>",
+    "double-bounce@mx.customer.no",
+])
+def test_mail_system_senders_are_bounces(sender):
+    assert code(mail(From=sender)) == rules.BOUNCE
+
+
+def test_postmaster_counts_only_with_a_report():
+    assert code(mail(From="postmaster@customer.no", Subject="Delivery failure")) == rules.BOUNCE
+    assert code(mail(From="postmaster@customer.no", Subject="Undeliverable: x")) == rules.BOUNCE
+    assert reason(mail(From="postmaster@customer.no", Subject="Password reset")) is None
+
+
+# --- automatic mail in more forms --------------------------------------------------------------
+
+@pytest.mark.parametrize("headers, expected", [
+    ({"Precedence": "auto_reply"}, rules.BULK),
+    ({"List_Help": "<mailto:help@lists.example.com>"}, rules.LIST),
+    ({"Mailing_List": "contact customers-help@lists.example.com; run by ezmlm"}, rules.LIST),
+    ({"Subject": "Automatisch antwoord: Password reset"}, rules.AUTOREPLY_SUBJECT),     # nl
+    ({"Subject": "Afwezig: Password reset"}, rules.AUTOREPLY_SUBJECT),                  # nl, old Outlook
+    ({"Subject": "Fraværende: Password reset"}, rules.AUTOREPLY_SUBJECT),               # da
+    ({"Subject": "Automatiskt svar: Lösenord"}, rules.AUTOREPLY_SUBJECT),               # sv
+    ({"Subject": "Odpowiedź automatyczna: Hasło"}, rules.AUTOREPLY_SUBJECT),            # pl
+    ({"Subject": "Automatyczna odpowiedź: Hasło"}, rules.AUTOREPLY_SUBJECT),            # pl
+    ({"Subject": "Автоматический ответ: Пароль"}, rules.AUTOREPLY_SUBJECT),             # ru
+    ({"Subject": "自動応答: パスワード"}, rules.AUTOREPLY_SUBJECT),                        # ja
+    ({"Subject": "Automaattinen vastaus: Salasana"}, rules.AUTOREPLY_SUBJECT),          # fi
+    ({"From": "info-noreply@shop.example"}, rules.NOREPLY),
+    ({"From": "shop.noreply@shop.example"}, rules.NOREPLY),
+    ({"From": "double-bounce@shop.example"}, rules.BOUNCE),
+    ({"From": "support+tag@kb.example"}, rules.OWN_ADDRESS),
+    ({"From": "Support <SUPPORT+Loop@Kb.Example>"}, rules.OWN_ADDRESS),
+    ({"Reply_To": "support+x@kb.example"}, rules.OWN_ADDRESS),
+    ({"X_Loop": "support@kb.example"}, rules.LOOP),
+    ({"X_Loop": "Support+Autoreply@KB.example"}, rules.LOOP),
+])
+def test_more_automatic_mail_is_skipped(headers, expected):
+    assert code(mail(**headers)) == expected
+
+
+def test_quoted_own_address_is_ours():
+    assert code(raw('Subject: Password reset\nReply-To: "support"@kb.example')) == rules.OWN_ADDRESS
+    assert code(raw('Subject: Password reset\nReply-To: "Support+Robot"@KB.example')) == rules.OWN_ADDRESS
+    quoted_sender = parse_message(b'From: "Support"@KB.example\r\nSubject: Password reset\r\n\r\nHi\r\n')
+    assert code(quoted_sender) == rules.OWN_ADDRESS
+
+
+@pytest.mark.parametrize("headers", [
+    {"X_Loop": "someone@other.example"},
+    {"Subject": "Afwezig op maandag, kan ik toch bestellen?"},
+    {"Subject": "Poissa olen, mutta miten vaihdan salasanan?"},
+    {"From": "supporter@kb.example"},
+    {"From": "support@kb.example.evil"},
+])
+def test_lookalikes_of_automatic_mail_are_answered(headers):
+    assert reason(mail(**headers)) is None

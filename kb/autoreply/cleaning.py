@@ -18,12 +18,21 @@ import warnings
 
 from mailparser_reply.parser import EmailMessage as ReplySplitter
 
-# The cleaner's work is linear, the library's regexes are not quite: beyond this a body is
-# not a question to a support desk, and the customer's words come first anyway.
-MAX_CLEAN_CHARS = 100_000
-# The library's header patterns backtrack quadratically on long lines; it sees a bounded skeleton.
+# The cleaner looks at each line a few times: beyond this a body is not a question to a support
+# desk, and the customer's words come first anyway (the matcher reads 5,000 characters).
+MAX_CLEAN_CHARS = 30_000
+# The library's header patterns backtrack quadratically on long lines; it sees a bounded skeleton:
+# at most this many lines, each cut to a header's length, and only the lines that could start a
+# reply header (LIBRARY_CANDIDATE, and the line before one, for headers wrapped over two lines).
 MAX_LIBRARY_LINES = 300
 MAX_LIBRARY_LINE_CHARS = 200
+MAX_LIBRARY_CANDIDATES = 50
+LIBRARY_CANDIDATE = re.compile(
+    r"(?:wrote|skrev|schrieb|écrit|escribió|schreef|scritto|napsal|작성하였습니다|>)[^\n]*[:：]$"
+    r"|^[>*\s]*[^\s:]{1,20}(?:\s[^\s:]{1,12})?\s*:|^[>\s]*-{5,}", re.IGNORECASE)
+# A quote header, separator or sign-off is a short line; kb's own patterns never look at longer
+# ones, so no pattern's backtracking can grow with a line a sender made long.
+MAX_MARKER_LINE_CHARS = 600
 # Not "pl": its header pattern needs a single "Data:" or "Do:" line, which a customer may write.
 LIBRARY_LANGUAGES = ["en", "da", "sv", "de", "fr", "es", "nl", "it", "cs", "ja", "ko"]
 
@@ -41,11 +50,13 @@ WROTE_VERB = (r"wrote|skrev|schrieb|a\s+écrit|escribió|escreveu|schreef|ha\s+s
               r"napisał(?:\(a\))?|napsal\(a\)|kirjoitti|写道|寫道")
 WROTE_HEADER = re.compile(
     r"^(?:(?:on|den|am|le|el|em|op|il|dnia|dne|在)\s|\d|\w{2,4}\.,?\s)"
-    rf"(?=.*\d).{{0,300}}?(?:{WROTE_VERB})(?:\s.{{0,200}})?\s*[:：]$",
+    rf"(?=.*\d).{{0,300}}?(?:{WROTE_VERB})(?:\s.{{0,200}})?[:：]$",
     re.IGNORECASE,
 )
 # "-----Original Message-----", "---------- Forwarded message ---------", "-----Opprinnelig melding-----"
-DASH_SEPARATOR = re.compile(r"^-{3,}\s*[^-\n]{3,50}?\s*-{3,}$")
+# (No "\s*" around the title: spaces are title characters, and two quantifiers over the same
+# characters made a line of "---" and 100,000 spaces take minutes.)
+DASH_SEPARATOR = re.compile(r"^-{3,}[^-\n]{3,50}-{3,}$")
 UNDERSCORE_SEPARATOR = re.compile(r"^_{20,}$")
 APPLE_FORWARD = re.compile(r"^(?:begin forwarded message|videresendt melding|"
                            r"vidarebefordrat brev|weitergeleitete nachricht)\s*:", re.IGNORECASE)
@@ -106,6 +117,8 @@ def _cut_at_quote(lines: list[str]) -> list[str]:
     """The lines before the first quote header, separator or "Sent from my ..." line."""
     for index, line in enumerate(lines):
         stripped = line.strip()
+        if not stripped or len(stripped) > MAX_MARKER_LINE_CHARS:
+            continue  # a blank line starts no header, and a marker is a short line
         if (DASH_SEPARATOR.match(stripped) or UNDERSCORE_SEPARATOR.match(stripped)
                 or APPLE_FORWARD.match(stripped) or SENT_FROM.match(stripped)
                 or _is_wrote_header(lines, index) or _is_header_block(lines, index)):
@@ -117,6 +130,8 @@ def _is_wrote_header(lines: list[str], index: int) -> bool:
     """True when an "On ... wrote:" header starts at this line (wrapped over up to 3 lines)."""
     joined = ""
     for line in lines[index:index + 3]:
+        if len(line) > MAX_MARKER_LINE_CHARS:
+            return False
         joined = f"{joined} {line.strip().lstrip('> ')}".strip()
         if WROTE_HEADER.match(joined):
             return True
@@ -127,7 +142,7 @@ def _is_header_block(lines: list[str], index: int) -> bool:
     """True when an Outlook header block (From: then Sent:/To:/Subject: lines) starts here."""
     if not HEADER_LINE.match(lines[index].strip()):
         return False
-    following = [line.strip() for line in lines[index + 1:index + 5] if line.strip()]
+    following = [line.strip()[:MAX_MARKER_LINE_CHARS] for line in lines[index + 1:index + 5] if line.strip()]
     return sum(1 for line in following[:3] if OTHER_HEADER_LINE.match(line)) >= 2
 
 
@@ -141,7 +156,7 @@ def _cut_signature(lines: list[str]) -> list[str]:
     cut = len(lines)
     for index in range(len(lines) - 1, -1, -1):
         line = lines[index].strip()
-        if SIGN_OFF_LINE.match(line):
+        if len(line) <= MAX_MARKER_LINE_CHARS and SIGN_OFF_LINE.match(line):
             cut = index  # keep looking up: "此致" comes before "敬礼"
         elif line:
             tail += 1
@@ -158,15 +173,25 @@ def _name_block_line(line: str) -> bool:
 
 def _library_split(text: str) -> str:
     """Cut the text at the first reply header mail-parser-reply finds; "" if it starts with one."""
-    lines = text.split("\n")[:MAX_LIBRARY_LINES]
-    # Its header patterns backtrack quadratically on long lines that start like a header
-    # ("On ..."); a real header line is short, so long lines are cut before it looks at them.
-    skeleton = "\n".join(line.strip()[:MAX_LIBRARY_LINE_CHARS] for line in lines)
+    skeleton = "\n".join(_library_skeleton(text.split("\n")[:MAX_LIBRARY_LINES]))
     found = _library_header_regex().search(skeleton)
     if not found:
         return text
     start = found.start() + (1 if skeleton[found.start():found.start() + 1] == "\n" else 0)
     return "\n".join(text.split("\n")[:skeleton.count("\n", 0, start)])
+
+
+def _library_skeleton(lines: list[str]) -> list[str]:
+    """The lines the library may look at, cut short; the others blank, so line numbers still agree."""
+    lines = [line.strip()[:MAX_LIBRARY_LINE_CHARS] for line in lines]
+    candidates = [False] * (len(lines) + 1)
+    found = 0
+    for index, line in enumerate(lines):
+        if found < MAX_LIBRARY_CANDIDATES and LIBRARY_CANDIDATE.search(line):
+            candidates[index] = True
+            found += 1
+    return [line if candidates[index] or candidates[index + 1] else ""
+            for index, line in enumerate(lines)]
 
 
 @functools.cache
