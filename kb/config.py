@@ -109,7 +109,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("PORTAL_COUNTS_PER_CLIENT", 3, "Views and votes of one article counted per client address (IPv6: per /64) and day, so people sharing an office address count and a script does not count more.", _whole, rules.number(1, 100_000)),
     S("LANGUAGES", "en,zh,nb", "Languages of the portal, comma-separated: each gets its own addresses (/zh/...) and a place in the language switch; each but en needs a catalog (see Languages and translations).", rule=rules.languages()),
     S("DEFAULT_LANGUAGE", "en", "The portal's language for a visitor who chose none and whose browser asks for none of LANGUAGES; also assumed for a query that detection cannot place, and for new articles.", _word, rules.language_in("LANGUAGES")),
-    S("STARTER_ARTICLES_DIR", str(REPO_ROOT / "articles"), "Markdown articles imported by the first `kb serve` on an empty database.", rule=rules.folder()),
+    S("STARTER_ARTICLES_DIR", str(REPO_ROOT / "articles"), "Markdown articles imported by the first `kb serve` on an empty database (empty: none).", rule=rules.optional_path()),
     S("SUPPORT_ADDRESS", "support@example.com", "Support email address shown to customers (and the From of auto-replies).", rule=rules.address()),
     S("SUPPORT_NAME", "", "Display name of the From of auto-replies and alerts, e.g. \"Fjellstad Support\" (empty: \"Customer support\" in the reply's language).", rule=rules.text()),
     S("AUTOREPLY_THRESHOLD", 0.2, "Auto-reply only when the best article's match score (0-1) is at least this; higher means fewer but surer replies. Chosen on the stackfaq dev split with `benchmarks/eval_match.py stackfaq dev --sweep`.", _number, rules.number(0, 1, whole=False)),
@@ -147,7 +147,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("AUTOREPLY_MESSAGE_MEMORY_MB", 200, "Most memory one email may add while it is parsed and decided; an email that needs more is left for a person with the reason.", _whole, rules.number(50, 100_000, unit="MB")),
     S("AUTOREPLY_MAX_ATTEMPTS", 3, "Times the auto-responder starts on one email whose handling never finished (the worker was killed or stopped during it) before it leaves the email for a person; also the tries to mark one email when the IMAP connection breaks on it.", _whole, rules.number(1, 100)),
     S("AUTOREPLY_RECLAIM_SECONDS", 120, "An email claimed by a worker that has not decided it after this long is taken over by another worker (or the next start): its worker died.", _number, rules.seconds(1, 86_400)),
-    S("MEDIA_MAX_BYTES", 5_000_000, "Largest image an agent may upload, in bytes.", _whole, rules.number(1_000, 100_000_000, unit="bytes")),
+    S("MEDIA_MAX_BYTES", 5_000_000, "Largest image an agent may upload, in bytes.", _whole, rules.number(1, 100_000_000, unit="bytes")),
     S("MEDIA_MAX_PIXELS", 25_000_000, "Largest image an agent may upload, in pixels (width × height), so no image can exhaust a browser's memory.", _whole, rules.number(1, 500_000_000, unit="pixels")),
     S("MEDIA_CACHE_SECONDS", 3600, "How long browsers and proxies may keep a published article's image before asking again.", _whole, rules.number(0, 31_536_000, unit="seconds")),
 )

@@ -187,8 +187,10 @@ def test_plain_text_strips_markup_and_keeps_words():
 
 def test_plain_text_separates_blocks_and_decodes_entities():
     text = plain_text("# Title\nFirst para & more\n\n- item one\n- item two")
-    assert "Title First para & more" in text
-    assert "item one item two" in text
+    # Blocks that do not end a sentence are kept apart with a dash (kb/textblocks.py), so a
+    # heading never runs into the prose after it in a snippet.
+    assert text == "Title — First para & more — item one — item two"
+    assert plain_text("Done.\n\nNext one?\n\nSee [Returns?](https://x.example).") == "Done. Next one? See Returns?"
 
 
 def test_empty_input():
