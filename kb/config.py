@@ -107,8 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("AGENT_SESSION_DAYS", 7, "An agent's login ends this many days after it began, however active.", _number, rules.number(0.01, 366, whole=False, unit="days")),
     S("FEEDBACK_LINK_DAYS", 30, "The \"Solved\" and \"Still need help\" links of an auto-reply work for this many days after the email arrived.", _number, rules.number(0.01, 3660, whole=False, unit="days")),
     S("PORTAL_COUNTS_PER_CLIENT", 3, "Views and votes of one article counted per client address (IPv6: per /64) and day, so people sharing an office address count and a script does not count more.", _whole, rules.number(1, 100_000)),
-    S("LANGUAGES", "en,zh,nb", "Languages of the portal, comma-separated: each gets its own addresses (/zh/...) and a place in the language switch; each but en needs a catalog (see Languages and translations).", rule=rules.languages()),
-    S("DEFAULT_LANGUAGE", "en", "The portal's language for a visitor who chose none and whose browser asks for none of LANGUAGES; also assumed for a query that detection cannot place, and for new articles.", _word, rules.language_in("LANGUAGES")),
+    S("LANGUAGES", "en,zh,nb", "Languages of the portal and the auto-reply, comma-separated: each gets its own addresses (/zh/...) and a place in the language switch, and emails written in it are answered in it; each but en needs a catalog (see Languages and translations).", rule=rules.languages()),
+    S("DEFAULT_LANGUAGE", "en", "The portal's language for a visitor who chose none and whose browser asks for none of LANGUAGES, and the auto-reply's for an email in none of them; the language of the team's alerts; also assumed for a query that detection cannot place, and for new articles.", _word, rules.language_in("LANGUAGES")),
     S("STARTER_ARTICLES_DIR", str(REPO_ROOT / "articles"), "Markdown articles imported by the first `kb serve` on an empty database (empty: none).", rule=rules.optional_path()),
     S("SUPPORT_ADDRESS", "support@example.com", "Support email address shown to customers (and the From of auto-replies).", rule=rules.address()),
     S("SUPPORT_NAME", "", "Display name of the From of auto-replies and alerts, e.g. \"Fjellstad Support\" (empty: \"Customer support\" in the reply's language).", rule=rules.text()),
@@ -253,7 +253,8 @@ def _documented_default(default: Any) -> str:
 
 def configured_languages(config: Mapping[str, Any]) -> list[str]:
     """The content language codes of the LANGUAGES setting, in order."""
-    return [code.strip() for code in str(config["LANGUAGES"]).split(",") if code.strip()]
+    languages = config.get("LANGUAGES", SETTINGS_BY_NAME["LANGUAGES"].default)  # unset: the documented default
+    return [code.strip() for code in str(languages).split(",") if code.strip()]
 
 
 def ensure_secret_key(config: dict[str, Any]) -> str:

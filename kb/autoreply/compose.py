@@ -5,8 +5,9 @@ Replies are multipart text + HTML, threaded (In-Reply-To, References), marked as
 answer them, and carry a Message-ID at the host of KB_BASE_URL that kb remembers. Headers are
 written with the email package's address objects under policy.SMTP: display names and subjects
 in RFC 2047 words, domains in IDNA. Whatever kb copies from the customer's email passes through
-kb.autoreply.outgoing first, so any string makes a valid message. The sentences are in
-kb/autoreply/texts.py.
+kb.autoreply.outgoing first, so any string makes a valid message. Every sentence is written in
+English here and looked up in the portal's gettext catalogs (kb.i18n.gettext_for): the reply in
+the email's language (kb.i18n.language_for), the alert in KB_DEFAULT_LANGUAGE.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from kb.autoreply.models import MailRecord
 from kb.autoreply.outgoing import body_text, header_text, quote_lines, readable, thread_headers
 from kb.autoreply.parsing import ParsedEmail
 from kb.autoreply.rules import domain_of_base_url
-from kb.autoreply.texts import TEXTS, template_lang
 from kb.errors import ConfigError
+from kb.i18n import Gettext, default_language, gettext_for, language_for
 from kb.models import Article
 from kb.render_cache import article_text
 
-__all__ = ["TEXTS", "Unsendable", "build_alert", "build_reply", "message_bytes", "needs_smtputf8",
-           "suggested_articles", "template_lang"]
+__all__ = ["Unsendable", "build_alert", "build_reply", "message_bytes", "needs_smtputf8", "reply_language",
+           "suggested_articles"]
 
 EXCERPT_CHARS = 160  # about two lines of a mail client
 MAX_ARTICLES = 3
@@ -44,6 +45,8 @@ QUOTE_LINES = 4  # of the customer's question, quoted at the top of the reply
 QUOTE_CHARS = 300
 MAX_SUBJECT_CHARS = 200
 POLICY = SMTP  # CRLF line ends; non-ASCII header text as RFC 2047 encoded words
+REPLY_PREFIX = "Re: "  # the same in every language, as RFC 5322 3.6.5 asks
+ALERT_TAG = "[kb] "  # the team's mail filters find alerts by it, whatever the language
 
 
 def new_message_id(base_url: str) -> str:
@@ -79,36 +82,51 @@ def article_url(base_url: str, article: Article) -> str:
     return f"{base_url.rstrip('/')}/articles/{article.slug}"
 
 
-def support_sender(settings: Mapping[str, Any], texts: Mapping[str, str]) -> Address:
+def support_sender(settings: Mapping[str, Any], _: Gettext) -> Address:
     """KB_SUPPORT_NAME <KB_SUPPORT_ADDRESS>; without a name, "Customer support" in the email's language."""
     address = str(settings.get("SUPPORT_ADDRESS") or "")
     try:
-        return reply_address(settings.get("SUPPORT_NAME") or texts["sender_name"], address)
+        return reply_address(settings.get("SUPPORT_NAME") or _("Customer support"), address)
     except Unsendable:
         raise ConfigError(f"KB_SUPPORT_ADDRESS {address!r} is not an email address: set it to the "
                           "support mailbox's address.") from None
 
 
-def _text_body(t: Mapping[str, str], greeting: str, quote: Sequence[str], items: Sequence[tuple[str, str, str]],
-               links: tuple[str, str]) -> str:
+def reply_sentences(_: Gettext, name: str, links: tuple[str, str]) -> dict[str, str]:
+    """The reply's own sentences in the language of ``_``, for both its parts."""
+    return {
+        "greeting": _("Hello %(name)s,", name=name) if name else _("Hello,"),
+        "quote_label": _("You wrote:"),
+        "intro": _("Thank you for your email. These articles may answer your question:"),
+        "ask": _("Did this solve it? Let us know with one click:"),
+        "solved": _("Solved"),
+        "help": _("Still need help"),
+        "solved_line": _("Solved: %(url)s", url=links[0]),
+        "help_line": _("Still need help: %(url)s", url=links[1]),
+        "note": _('This is an automatic reply. If the articles do not help, choose "Still need help" '
+                  "and a person from our team will answer you."),
+        "sign": _("Customer support"),
+    }
+
+
+def _text_body(t: Mapping[str, str], quote: Sequence[str], items: Sequence[tuple[str, str, str]]) -> str:
     """The plain-text part."""
-    lines = [greeting, ""]
+    lines = [t["greeting"], ""]
     if quote:
         lines += [t["quote_label"], *(f"> {line}" for line in quote), ""]
     lines += [t["intro"], ""]
     for title, snippet, url in items:
         lines += [f"* {title}", *([f"  {snippet}"] if snippet else []), f"  {url}", ""]
-    lines += [t["ask"], f"{t['solved']}: {links[0]}", f"{t['help']}: {links[1]}", "", t["note"], "",
-              f"-- \n{t['sign']}"]
+    lines += [t["ask"], t["solved_line"], t["help_line"], "", t["note"], "", f"-- \n{t['sign']}"]
     return "\n".join(lines) + "\n"
 
 
-def _html_body(t: Mapping[str, str], greeting: str, quote: Sequence[str], items: Sequence[tuple[str, str, str]],
+def _html_body(t: Mapping[str, str], quote: Sequence[str], items: Sequence[tuple[str, str, str]],
                links: tuple[str, str], lang: str) -> str:
     """The HTML part; every piece of text is escaped."""
     e = html.escape
-    parts = [f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"></head><body>',
-             f"<p>{e(greeting)}</p>"]
+    parts = [f'<!DOCTYPE html><html lang="{e(lang)}"><head><meta charset="utf-8"></head><body>',
+             f"<p>{e(t['greeting'])}</p>"]
     if quote:
         parts += [f"<p>{e(t['quote_label'])}</p>",
                   '<blockquote style="margin:0 0 1em;padding-left:1em;border-left:3px solid #ccc;color:#555">'
@@ -123,10 +141,15 @@ def _html_body(t: Mapping[str, str], greeting: str, quote: Sequence[str], items:
     return "\n".join(parts) + "\n"
 
 
-def reply_subject(subject: str, lang: str) -> str:
+def reply_subject(subject: str, _: Gettext) -> str:
     """"Re: <subject without its Re:/Fwd: prefixes>", or a default when the subject is empty."""
-    t = TEXTS[template_lang(lang)]
-    return t["subject_prefix"] + (header_text(clean_subject(readable(subject)), MAX_SUBJECT_CHARS) or t["subject"])
+    return REPLY_PREFIX + (header_text(clean_subject(readable(subject)), MAX_SUBJECT_CHARS)
+                           or _("Your question to support"))
+
+
+def reply_language(record: MailRecord, original: ParsedEmail | None, settings: Mapping[str, Any]) -> str:
+    """The email's language if KB_LANGUAGES offers it, else KB_DEFAULT_LANGUAGE (kb.i18n.language_for)."""
+    return language_for(record.lang or (original.lang if original else None), settings)
 
 
 def _recipient(record: MailRecord, original: ParsedEmail | None) -> Address:
@@ -143,17 +166,17 @@ def build_reply(record: MailRecord, original: ParsedEmail | None, articles: Sequ
 
     Unsendable when the customer's address cannot be written into an email.
     """
-    lang = template_lang(record.lang or (original.lang if original else None))
-    t = TEXTS[lang]
+    lang = reply_language(record, original, settings)
+    _ = gettext_for(lang, settings)
     name = header_text(original.from_name, MAX_NAME_CHARS) if original else ""
-    greeting = t["hello_name"].format(name=name) if name else t["hello"]
+    t = reply_sentences(_, name, links)
     base_url = settings.get("BASE_URL") or ""
     items = [(a.title, snippet, article_url(base_url, a)) for a, snippet in articles[:MAX_ARTICLES]]
     quote = quote_lines(original.clean_text if original else record.text, QUOTE_LINES, QUOTE_CHARS)
     message = EmailMessage(policy=POLICY)
-    message["From"] = support_sender(settings, t)
+    message["From"] = support_sender(settings, _)
     message["To"] = _recipient(record, original)
-    message["Subject"] = reply_subject(original.subject if original else record.subject, lang)
+    message["Subject"] = reply_subject(original.subject if original else record.subject, _)
     in_reply_to, references = thread_headers((original.message_id if original else "") or record.message_id,
                                              original.references if original else [])
     if in_reply_to:
@@ -163,50 +186,52 @@ def build_reply(record: MailRecord, original: ParsedEmail | None, articles: Sequ
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(_text_body(t, greeting, quote, items, links))
-    message.add_alternative(_html_body(t, greeting, quote, items, links, lang), subtype="html")
+    message.set_content(_text_body(t, quote, items))
+    message.add_alternative(_html_body(t, quote, items, links, lang), subtype="html")
     # Set last: add_alternative moves every Content-* header of the message into its first part.
     message["Content-Language"] = lang
     return message
 
 
-def _alert_body(record: MailRecord, t: Mapping[str, str], base_url: str) -> str:
+def _alert_body(record: MailRecord, _: Gettext, base_url: str) -> str:
     """The alert's text: who wrote, what they asked, what kb suggested."""
     sender = body_text(record.from_addr)
-    suggested = [t["alert_suggestion"].format(
-        title=body_text(m.get("title") or m.get("article_id")), score=f"{float(m.get('score') or 0):.2f}",
-        url=f"{base_url}/articles/{body_text(m.get('slug'))}") for m in record.matches] or [t["alert_no_suggestion"]]
+    suggested = [_("%(title)s (score %(score)s) %(url)s", title=body_text(m.get("title") or m.get("article_id")),
+                   score=f"{float(m.get('score') or 0):.2f}", url=f"{base_url}/articles/{body_text(m.get('slug'))}")
+                 for m in record.matches] or [_("(none)")]
     return "\n".join([
-        t["alert_intro"].format(sender=sender), "",
-        f"From: {sender}", f"Reply-To: {body_text(record.reply_to) or sender}",
-        f"Subject: {header_text(record.subject, 1000)}", f"Message-ID: {body_text(record.message_id)}",
-        t["alert_received"].format(received=f"{record.created_at:%Y-%m-%d %H:%M}"), "", t["alert_wrote"], "",
-        body_text(record.text) or t["alert_no_text"], "", t["alert_suggested"], *suggested, "",
-        t["alert_all"].format(url=f"{base_url}/agent/mail"),
+        _('%(sender)s clicked "Still need help" after kb\'s auto-reply. Please answer them.', sender=sender), "",
+        _("From: %(address)s", address=sender),
+        _("Reply-To: %(address)s", address=body_text(record.reply_to) or sender),
+        _("Subject: %(subject)s", subject=header_text(record.subject, 1000) or _("(no subject)")),
+        _("Message-ID: %(message_id)s", message_id=body_text(record.message_id)),
+        _("Received: %(time)s UTC", time=f"{record.created_at:%Y-%m-%d %H:%M}"), "", _("What they wrote:"), "",
+        body_text(record.text) or _("(the text was not kept)"), "", _("What kb suggested:"), *suggested, "",
+        _("All of kb's mail decisions: %(url)s", url=f"{base_url}/agent/mail"),
     ]) + "\n"
 
 
 def build_alert(record: MailRecord, settings: Mapping[str, Any]) -> EmailMessage:
     """The team alert for a "Still need help" click, in KB_DEFAULT_LANGUAGE."""
-    t = TEXTS[template_lang(settings.get("DEFAULT_LANGUAGE"))]
+    _ = gettext_for(default_language(settings), settings)
     base_url = (settings.get("BASE_URL") or "").rstrip("/")
     message = EmailMessage(policy=POLICY)
-    message["From"] = support_sender(settings, t)
+    message["From"] = support_sender(settings, _)
     message["To"] = settings.get("TEAM_ADDRESS") or ""
     try:  # the team answers the customer with one click
         message["Reply-To"] = reply_address("", record.reply_to or record.from_addr)
     except Unsendable:
         pass  # the body still names the address
-    subject = header_text(record.subject, MAX_SUBJECT_CHARS) or t["alert_no_subject"]
-    message["Subject"] = t["alert_subject"].format(subject=subject)
+    subject = header_text(record.subject, MAX_SUBJECT_CHARS) or _("(no subject)")
+    message["Subject"] = ALERT_TAG + _("Still need help: %(subject)s", subject=subject)
     message["Message-ID"] = new_message_id(base_url)
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    in_reply_to, _ = thread_headers(record.message_id, [])
+    in_reply_to = thread_headers(record.message_id, [])[0]
     if record.reply_message_id:  # threads the alert with the reply in the team's mail client
         message["References"] = " ".join(x for x in (in_reply_to, record.reply_message_id) if x)
-    message.set_content(_alert_body(record, t, base_url))
+    message.set_content(_alert_body(record, _, base_url))
     return message
 
 

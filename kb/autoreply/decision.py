@@ -8,7 +8,7 @@ it takes exactly the path a real email takes.
 from __future__ import annotations
 
 from collections.abc import Collection, Container, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from kb.autoreply.matcher import Match, Matcher
 from kb.autoreply.parsing import ParsedEmail, ParseError, parse_message
 from kb.autoreply.rules import domain_of_base_url, skip_decision
+from kb.autoreply.textproc import written_language
 
 # Chosen on the dev split of shared/eval/stackfaq with `benchmarks/eval_match.py stackfaq dev
 # --sweep`: of the settings that reply to at least 70% of dev questions (a buffer over the 60%
@@ -110,9 +111,16 @@ def decide(email: ParsedEmail | bytes | str, matcher: Matcher, settings: Mapping
         return Decision(PERSON if skip.needs_person else SKIP, str(skip), email=email)
     if not (email.clean_subject.strip() or email.clean_text.strip()):
         return Decision(PERSON, "empty: the email has no text to match", email=email)
+    email = replace(email, lang=email.lang or email_language(email, settings))
     matches = matcher.match(email.clean_text, subject=email.clean_subject, top=max(top, 2))
     confident, why = should_reply(matches, *thresholds(settings))
     return Decision(REPLY if confident else PERSON, why, matches[:top], email)
+
+
+def email_language(email: ParsedEmail, settings: Mapping[str, Any]) -> str:
+    """The language the customer wrote in, from the words of the subject and text (the reply's
+    language); KB_DEFAULT_LANGUAGE when they say nothing."""
+    return written_language(f"{email.clean_subject}\n{email.clean_text}", settings.get("DEFAULT_LANGUAGE") or "en")
 
 
 def decide_parts(subject: str, body: str, matcher: Matcher, settings: Mapping[str, Any],

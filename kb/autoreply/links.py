@@ -19,6 +19,11 @@ SOLVED, HELP = "solved", "help"
 ACTIONS = (SOLVED, HELP)
 
 
+class InvalidLink(ValidationError):
+    """A feedback link kb did not make: forged, altered or cut short. The portal shows the customer
+    its own translated sentence for this kind of error; the English message is for logs."""
+
+
 def _serializer(secret: str) -> URLSafeSerializer:
     """The one serializer every link is made and read with."""
     if not secret:
@@ -41,17 +46,16 @@ def make_feedback_urls(base_url: str, secret: str, record_id: int) -> tuple[str,
 
 
 def read_token(secret: str, token: str) -> tuple[int, str]:
-    """(record_id, action) from a token; ValidationError when it was forged or altered."""
+    """(record_id, action) from a token; InvalidLink when it was forged, altered or cut short."""
     try:
         data = _serializer(secret).loads(token)
     except (BadData, ValueError, RecursionError):
         # BadData: a forged or altered signature, or a signed payload that is not our JSON.
-        raise ValidationError("This link is not valid: it may have been cut short or altered. "
-                              "Please copy the whole link from the email.") from None
+        raise InvalidLink("This link is not valid: its signature does not match (cut short or altered).") from None
     record_id = data.get("r") if isinstance(data, dict) else None
     if (not isinstance(data, dict) or data.get("a") not in ACTIONS or not isinstance(record_id, int)
             or isinstance(record_id, bool) or not 0 < record_id <= MAX_ID):
-        raise ValidationError("This link is not valid. Please copy the whole link from the email.")
+        raise InvalidLink("This link is not valid: it is signed, but its content is not a feedback link kb makes.")
     return record_id, data["a"]
 
 

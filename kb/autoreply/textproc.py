@@ -18,6 +18,8 @@ import snowballstemmer
 
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 CJK_RE = re.compile(f"[{CJK}]")
+KANA_RE = re.compile("[\u3040-\u30ff]")
+HANGUL_RE = re.compile("[\uac00-\ud7af]")
 # A CJK run, or a run of letters and digits (never CJK); apostrophes split "don't" into "don", "t".
 TOKEN_RE = re.compile(rf"([{CJK}]+)|((?:(?![{CJK}])[^\W_])+)")
 WORD_RE = re.compile(rf"(?:(?![{CJK}])[^\W_])+")
@@ -109,6 +111,16 @@ def detect_language(text: str, default: str = "en") -> str:
     if best < 1:
         return default
     return default if default in winners else winners[0]
+
+
+def written_language(text: str, default: str = "en") -> str:
+    """The language to answer ``text`` in: detect_language's, except that Japanese kana or Korean
+    Hangul make it ja or ko, where the matcher (which tokenises all CJK alike) says zh."""
+    lang = detect_language(text, default)
+    if lang == "zh":
+        head = (text or "")[:2000]
+        return "ja" if KANA_RE.search(head) else "ko" if HANGUL_RE.search(head) else lang
+    return lang
 
 
 def fold(word: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from babel import Locale, UnknownLocaleError
 from babel.support import NullTranslations, Translations
@@ -24,6 +24,7 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 # Tags browsers send that mean one of kb's codes; anything else is matched on its first subtag.
 TAG_ALIASES = {"no": "nb", "nn": "nb"}
 log = logging.getLogger(__name__)
+Gettext = Callable[..., str]  # _("Hello %(name)s,", name=...) -> the sentence in one language
 
 
 def language_tag(tag: str | None) -> str:
@@ -39,6 +40,23 @@ def negotiate(wanted: Iterable[str], offered: list[str]) -> str | None:
         if code in offered:
             return code
     return None
+
+
+def default_language(config: Mapping[str, Any]) -> str:
+    """KB_DEFAULT_LANGUAGE if KB_LANGUAGES offers it, else the first offered language."""
+    offered = configured_languages(config)
+    code = language_tag(config.get("DEFAULT_LANGUAGE"))
+    return code if code in offered else (offered[0] if offered else SOURCE_LANGUAGE)
+
+
+def language_for(tag: str | None, config: Mapping[str, Any]) -> str:
+    """The language kb writes in to someone who wrote in ``tag`` (an email's language): that
+    language if KB_LANGUAGES offers it, else the default, as the portal does for a browser.
+
+    Every language of KB_LANGUAGES has a catalog: check_config refuses any other at start.
+    """
+    code = language_tag(tag)
+    return code if code in configured_languages(config) else default_language(config)
 
 
 def _locale(code: str) -> Locale | None:
@@ -105,3 +123,14 @@ def translations(code: str, directory: Path = TRANSLATIONS_DIR) -> NullTranslati
     if code == SOURCE_LANGUAGE:
         return NullTranslations()
     return Translations.load(str(directory), [code], compiling.DOMAIN)
+
+
+def gettext_for(code: str, config: Mapping[str, Any]) -> Gettext:
+    """``_`` for one language outside a request, as Flask-Babel's: ``_("Hello %(name)s,", name=n)``."""
+    catalog = translations(code, translations_dir(config))
+
+    def gettext(message: str, **values: Any) -> str:
+        text = catalog.gettext(message)
+        return text % values if values else text
+
+    return gettext

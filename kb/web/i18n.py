@@ -15,6 +15,7 @@ from flask_babel import Babel, get_locale, refresh
 from werkzeug.routing import BaseConverter
 
 from kb.config import configured_languages
+from kb import i18n
 from kb.i18n import SOURCE_LANGUAGE, check_languages, ensure_compiled, language_tag, negotiate, translations_dir
 
 LANGUAGE_COOKIE = "kb_lang"
@@ -58,8 +59,7 @@ def offered_language(code: str | None) -> str | None:
 
 def default_language() -> str:
     """KB_DEFAULT_LANGUAGE if offered, else the first offered language."""
-    offered = offered_languages()
-    return offered_language(current_app.config["DEFAULT_LANGUAGE"]) or (offered[0] if offered else SOURCE_LANGUAGE)
+    return i18n.default_language(current_app.config)
 
 
 def url_language() -> str | None:
