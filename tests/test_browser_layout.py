@@ -54,7 +54,8 @@ def test_portal_pages_fit_the_screen_in_every_language(browser, base_url, device
         context.close()
 
 
-@pytest.mark.parametrize("path", ["/agent/", "/agent/admin/agents", "/agent/articles/new"])
+@pytest.mark.parametrize("path", ["/agent/", "/agent/admin/agents", "/agent/articles/new", "/agent/media", "/agent/mail",
+                                  "/agent/articles/1/revisions"])
 def test_agent_pages_fit_a_phone(browser, base_url, path):
     viewport = VIEWPORTS["mobile"]
     context, page = open_page(browser, viewport=viewport)
