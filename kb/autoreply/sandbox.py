@@ -5,9 +5,10 @@ email package, numpy) and cannot cap memory; a child can be killed at the deadli
 RLIMIT_AS. Why the forkserver start method: the worker has threads (numpy's BLAS pool; in tests,
 the mail servers), and fork() in a threaded process can leave a lock held in the child for ever.
 Forkserver children are forked from a small single-threaded server that imported kb's parsing
-and matching code once, so a fresh child is ready in about 10 ms. One child is kept and reused;
-after a timeout, a crash or a memory failure it is killed and the next email gets a new one. The
-matcher is sent to the child (pickled once per model) whenever it changes.
+and matching code and loaded jieba's dictionary once (kb/autoreply/sandbox_preload.py), so a
+fresh child is ready in about 10 ms. One child is kept and reused; after a timeout, a crash or a
+memory failure it is killed and the next email gets a new one. The matcher is sent to the child
+(pickled once per model) whenever it changes.
 
 While the child works, the worker answers its one question ("did kb send this Message-ID?") from
 the database, so the child needs no database connection.
