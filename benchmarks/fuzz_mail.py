@@ -14,16 +14,17 @@ starter articles of articles/ imported and published as ``kb serve`` does; repli
 aiosmtpd sink in this process that announces SMTPUTF8. No mailbox: nothing is marked.
 
 The per-sender cap is set to 1,000 (the most the setting allows): the generator writes from a
-few dozen addresses, and the production cap of 1 would hide almost every reply behind it. The
+handful of addresses, and the production cap of 1 would hide almost every reply behind it. The
 run counts any email the cap still stopped.
 
 Per email it records: the wall time and the worker process's CPU time of the whole handle_email;
 the child's wall time, CPU time and peak resident growth (from the worker's ``last_outcome``); the
 worker process's own peak, as resident growth (or, with --tracemalloc, as its peak of Python
 allocations, which about doubles the worker's CPU time); the email's final state and reason in
-the ledger. The child's wall-clock limit is raised (``--message-seconds``, 30 s by default) so that a loaded machine
-does not turn a slow moment into a "too-slow" email; the memory limit stays the production one.
-A seed reproduces its email with hostile_mail.generate(seed, questions).
+the ledger. The child's wall-clock limit is raised (``--message-seconds``, 30 s by default) so
+that a loaded machine does not turn a slow moment into a "too-slow" email; the memory limit stays
+the production one. The figures are printed by benchmarks/fuzz_report.py. A seed reproduces its
+email with hostile_mail.generate(seed, questions), questions being the article titles by id.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import tempfile
 import time
 import tracemalloc
 import traceback
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
+from fuzz_report import PEAK_BYTES, SECONDS, report  # noqa: E402,F401 (the bounds: for the test)
 from hostile_mail import generate  # noqa: E402
 from kb import content  # noqa: E402
 from kb.autoreply import ledger  # noqa: E402
@@ -67,7 +68,6 @@ REPO = Path(__file__).resolve().parent.parent
 UIDVALIDITY = 1
 FINAL = ("replied", "person", "skipped")
 SENDER_CAP = 1000
-SECONDS, PEAK_BYTES = 2.0, 200_000_000  # the issue's bounds per email
 HANG_SECONDS = 120  # a handle_email still running after this is recorded as a hang, and the run goes on
 
 
@@ -82,17 +82,17 @@ class Result:
     state: str = ""  # the email's state in the ledger afterwards
     reason: str = ""
     wall: float = 0.0  # the whole handle_email
-    parent_cpu: float = 0.0  # the worker process's CPU time during it (the SMTP sink's thread included)
+    worker_cpu: float = 0.0  # the worker process's CPU time during it (the SMTP sink's thread included)
     child_wall: float = 0.0
     child_cpu: float = 0.0
     child_peak: int = 0
-    parent_peak: int = 0
+    worker_peak: int = 0
     error: str = ""
 
     @property
     def cpu(self) -> float:
         """The email's CPU time in both processes: the work it cost, whatever else the machine ran."""
-        return self.child_cpu + self.parent_cpu
+        return self.child_cpu + self.worker_cpu
 
     @property
     def code(self) -> str:
@@ -164,7 +164,7 @@ def _alarm(signum, frame):
 
 
 @contextmanager
-def _parent_peak(result: Result, tracing: bool) -> Iterator[None]:
+def _worker_peak(result: Result, tracing: bool) -> Iterator[None]:
     """Put the worker process's peak during the block in ``result``: its resident size's growth
     (Linux), or with ``tracing`` the peak of its Python allocations (tracemalloc, which about
     doubles the worker's own CPU time)."""
@@ -175,10 +175,10 @@ def _parent_peak(result: Result, tracing: bool) -> Iterator[None]:
         yield
     finally:
         if tracing:
-            result.parent_peak = tracemalloc.get_traced_memory()[1]
+            result.worker_peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
         else:
-            result.parent_peak = max(peak_rss() - before, 0)
+            result.worker_peak = max(peak_rss() - before, 0)
 
 
 def measure(seed: int, rig: Harness, tracing: bool = False) -> Result:
@@ -189,12 +189,12 @@ def measure(seed: int, rig: Harness, tracing: bool = False) -> Result:
     signal.alarm(HANG_SECONDS)
     started, cpu = time.perf_counter(), time.process_time()
     try:
-        with _parent_peak(result, tracing):
+        with _worker_peak(result, tracing):
             result.answer = rig.worker.handle_email(raw, uid=seed, uidvalidity=UIDVALIDITY)
     except Exception as exc:  # the point of the run: record what escaped, with its seed, and go on
         result.error = "".join(traceback.format_exception_only(exc)).strip()[:300]
     finally:
-        result.wall, result.parent_cpu = time.perf_counter() - started, time.process_time() - cpu
+        result.wall, result.worker_cpu = time.perf_counter() - started, time.process_time() - cpu
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     outcome = rig.worker.last_outcome
@@ -240,61 +240,6 @@ def audit(rig: Harness) -> dict:
     return {"records": sum(states.values()), "states": states, "unfinished_seeds": unfinished,
             "without_reason": reasonless, "sink": len(received), "replied": len(replied),
             "replied_not_received": len(replied - set(received)), "received_not_replied": len(set(received) - replied)}
-
-
-def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
-
-
-def _spread(name: str, values: list[float]) -> str:
-    return (f"{name}: p50 {percentile(values, 50) * 1000:.1f} ms  p99 {percentile(values, 99) * 1000:.0f} ms"
-            f"  max {max(values):.2f} s")
-
-
-def _line(r: Result) -> str:
-    return (f"  seed {r.seed}: {r.wall:.2f} s whole ({r.parent_cpu:.2f} s CPU), child {r.child_wall:.2f} s "
-            f"({r.child_cpu:.2f} s CPU, "
-            f"{r.child_peak / 1e6:.1f} MB), worker {r.parent_peak / 1e6:.1f} MB, {r.size:,} bytes, "
-            f"{'+'.join(r.labels)} -> {r.answer or 'exception'} ({r.code})")
-
-
-def report(results: list[Result], ledger_audit: dict | None = None, slowest: int = 10) -> str:
-    """The figures: outcomes, exceptions, the ledger's states, times, memory, the slowest seeds."""
-    errors = [r for r in results if r.error]
-    over = {"whole wall": [r.seed for r in results if r.wall > SECONDS],
-            "child wall": [r.seed for r in results if r.child_wall > SECONDS],
-            "child CPU": [r.seed for r in results if r.child_cpu > SECONDS],
-            "CPU, child and worker": [r.seed for r in results if r.cpu > SECONDS],
-            "child memory": [r.seed for r in results if r.child_peak > PEAK_BYTES],
-            "worker memory": [r.seed for r in results if r.parent_peak > PEAK_BYTES]}
-    child, parent = max(results, key=lambda r: r.child_peak), max(results, key=lambda r: r.parent_peak)
-    lines = [f"emails: {len(results)}  handle_email: {dict(Counter(r.answer or 'exception' for r in results).most_common())}",
-             f"exceptions: {len(errors)}", *[f"  seed {r.seed} ({'+'.join(r.labels)}): {r.error}" for r in errors[:20]],
-             f"ledger states after each email: {dict(Counter(r.state for r in results).most_common())}",
-             f"reasons: {dict(Counter(r.code for r in results).most_common())}"]
-    if ledger_audit is not None:
-        found = ledger_audit
-        lines.append(f"ledger: {found['records']} records {found['states']}, not final: "
-                     f"{found['unfinished_seeds'][:20]}, without a reason: {found['without_reason']}; "
-                     f"replies at the SMTP sink: {found['sink']} (recorded as replied: {found['replied']}, "
-                     f"of which not received: {found['replied_not_received']}; received but not recorded: "
-                     f"{found['received_not_replied']})")
-    lines += [_spread("whole handle_email, wall", [r.wall for r in results]),
-              _spread("child, wall", [r.child_wall for r in results]),
-              _spread("child, CPU", [r.child_cpu for r in results]),
-              _spread("worker process, CPU", [r.parent_cpu for r in results]),
-              _spread("CPU, child and worker", [r.cpu for r in results]),
-              f"peak memory: child max {child.child_peak / 1e6:.1f} MB (seed {child.seed}), "
-              f"worker process max {parent.parent_peak / 1e6:.1f} MB (seed {parent.seed})",
-              f"over {SECONDS:g} s or {PEAK_BYTES / 1e6:.0f} MB: "
-              + ", ".join(f"{name} {len(seeds)} {seeds[:10]}" for name, seeds in over.items()),
-              "slowest seeds (whole handle_email):",
-              *[_line(r) for r in sorted(results, key=lambda r: -r.wall)[:slowest]],
-              "slowest seeds (child CPU):",
-              *[_line(r) for r in sorted(results, key=lambda r: -r.child_cpu)[:slowest // 2]]]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

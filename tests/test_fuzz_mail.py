@@ -59,6 +59,6 @@ def test_hostile_emails_through_the_worker_all_end_recorded_within_the_bounds():
     assert found["replied"] == found["sink"] > 0, summary
     assert found["replied_not_received"] == found["received_not_replied"] == 0, summary
     assert [r.seed for r in results if r.cpu > fuzz.SECONDS] == [], summary
-    assert [r.seed for r in results if max(r.child_peak, r.parent_peak) > fuzz.PEAK_BYTES] == [], summary
+    assert [r.seed for r in results if max(r.child_peak, r.worker_peak) > fuzz.PEAK_BYTES] == [], summary
     # Every path was taken: replies composed and sent, emails for a person, emails skipped.
     assert {r.state for r in results} == set(fuzz.FINAL), summary
