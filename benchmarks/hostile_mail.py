@@ -113,7 +113,8 @@ def _report(rng: random.Random, question: str) -> bytes:
             b"Subject: " + rng.choice([b"Undelivered Mail Returned to Sender", question.encode()]),
             b"Return-Path: <>"][: rng.randint(2, 4)]
     parts = [b"Content-Type: text/plain\r\n\r\nThis is the mail system.",
-             b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example",
+             b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n"
+             b"X-Postfix-Queue-ID: %X" % rng.randrange(16**12),
              b"Content-Type: message/rfc822\r\n\r\nFrom: support@kb.example\r\nSubject: x\r\n\r\nhi"]
     return _multipart(head, rng.choice([b"report; report-type=delivery-status", b"mixed"]), b"r", parts)
 
@@ -121,7 +122,7 @@ def _report(rng: random.Random, question: str) -> bytes:
 def _random_bytes(rng: random.Random, question: str) -> bytes:
     """Noise, sometimes after a header line."""
     noise = rng.randbytes(rng.randint(1, 5000))
-    return (b"From: a@b.example\r\n" + noise) if rng.random() < 0.5 else noise
+    return (_writer(rng) + b"\r\n" + noise) if rng.random() < 0.5 else noise
 
 
 def _cut_short(rng: random.Random, question: str) -> bytes:
@@ -135,6 +136,12 @@ def _odd_line_endings(rng: random.Random, question: str) -> bytes:
 
 
 BASES = [(_customer, 70), (_report, 10), (_random_bytes, 5), (_cut_short, 5), (_odd_line_endings, 10)]
+
+
+def _writer(rng: random.Random) -> bytes:
+    """A From line of its own, for emails built from scratch (without one, an email with no
+    Message-ID made by another seed the same way would be the same email to the worker)."""
+    return b"From: a%d@x.example" % rng.randrange(10**12)
 
 
 def _insert_header(raw: bytes, line: bytes) -> bytes:
@@ -188,14 +195,14 @@ def _nest(rng: random.Random, raw: bytes) -> bytes:
     same = rng.random() < 0.5
     nest = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n"
                     % ((0, 0) if same else (i, i + 1)) for i in range(depth))
-    return (b"From: a@x.example\r\nSubject: nest\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n"
+    return (_writer(rng) + b"\r\nSubject: nest\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n"
             + nest + b"Content-Type: text/plain\r\n\r\n" + raw[-2000:])
 
 
 def _many_parts(rng: random.Random, raw: bytes) -> bytes:
     count = rng.choice([150, 20_000, 100_000])
     parts = [b"Content-Type: text/plain\r\nContent-Disposition: attachment; filename=f.txt\r\n\r\nx"] * count
-    return _multipart([b"From: a@x.example", b"Subject: parts"], b"mixed", b"p", [raw[-1000:]] + parts)
+    return _multipart([_writer(rng), b"Subject: parts"], b"mixed", b"p", [raw[-1000:]] + parts)
 
 
 def _huge_part(rng: random.Random, raw: bytes) -> bytes:
@@ -204,12 +211,12 @@ def _huge_part(rng: random.Random, raw: bytes) -> bytes:
     encoding = b"base64" if blob[:1] != b"w" else b"8bit"
     part = (b"Content-Type: text/" + rng.choice([b"plain", b"html"]) + b"\r\nContent-Transfer-Encoding: "
             + encoding + b"\r\n\r\n" + blob)
-    return _multipart([b"From: a@x.example", b"Subject: big"], b"mixed", b"h", [part, raw[-1000:]])
+    return _multipart([_writer(rng), b"Subject: big"], b"mixed", b"h", [part, raw[-1000:]])
 
 
 def _html_bomb(rng: random.Random, raw: bytes) -> bytes:
     bomb = rng.choice(HTML_BOMBS) * rng.choice([100, 30_000, 150_000])
-    return b"From: a@x.example\r\nSubject: html\r\nContent-Type: text/html\r\n\r\n<p>help</p>" + bomb
+    return _writer(rng) + b"\r\nSubject: html\r\nContent-Type: text/html\r\n\r\n<p>help</p>" + bomb
 
 
 def _charset_chaos(rng: random.Random, raw: bytes) -> bytes:
@@ -224,7 +231,7 @@ def _params(rng: random.Random, raw: bytes) -> bytes:
 
 def _cleaner_bomb(rng: random.Random, raw: bytes) -> bytes:
     lines = rng.choice(CLEANER_BOMBS) * rng.choice([10, 1000, 50_000])
-    return b"From: a@x.example\r\nSubject: clean\r\n\r\nMy question is about refunds.\n" + lines
+    return _writer(rng) + b"\r\nSubject: clean\r\n\r\nMy question is about refunds.\n" + lines
 
 
 def _auto_forms(rng: random.Random, raw: bytes) -> bytes:

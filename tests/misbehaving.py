@@ -80,3 +80,11 @@ def which_process(raw: bytes, **options):
 
     misbehave(raw)
     return Decision(PERSON, f"pid {os.getpid()}")
+
+
+def jieba_state(raw: bytes, **options):
+    """A decision whose reason says whether jieba's dictionary was loaded before this email came."""
+    from kb.autoreply import textproc
+    from kb.autoreply.decision import PERSON, Decision
+
+    return Decision(PERSON, "jieba loaded" if textproc._jieba_module is not None else "jieba not loaded")

@@ -14,7 +14,7 @@ import pytest
 
 from kb.autoreply import rules
 from kb.autoreply.cleaning import clean_body
-from kb.autoreply.decision import decide
+from kb.autoreply.decision import PERSON, SKIP, decide
 from kb.autoreply.matcher import MatchArticle, Matcher
 from kb.autoreply.parsing import parse_message
 
@@ -178,3 +178,20 @@ def test_decide_on_a_giant_body_is_fast():
     decision = decide(raw, matcher, {"SUPPORT_ADDRESS": "support@kb.example"})
     assert time.perf_counter() - started < SECONDS
     assert decision.matches and decision.matches[0].article_id == "pw"
+
+
+@pytest.mark.parametrize("flood", [b"X-Flood: v\r\n" * 1_000, b"X-Long: " + b"a" * 130_000 + b"\r\n"],
+                         ids=["1,000 fields", "130 KB field"])
+def test_a_sender_past_the_header_cut_goes_to_a_person_not_skipped(flood):
+    """A customer's email behind a header flood: its From is past what is read of the header block.
+    The fuzz found such emails skipped as "no sender address to answer", which nobody ever sees."""
+    matcher = Matcher.from_articles([MatchArticle("pw", "Reset your password", "Use Forgot password.", "en")])
+    decision = decide(flood + plain(), matcher, {"SUPPORT_ADDRESS": "support@kb.example"})
+    assert decision.outcome == PERSON, decision.reason
+    assert decision.reason.startswith("bad-address: no clean address to reply to: no From or Reply-To in the "
+                                      "part of the header block that was read ("), decision.reason
+
+
+def test_an_email_without_any_sender_is_still_skipped():
+    decision = decide(plain().replace(HEAD, b"To: support@kb.example\r\n"), Matcher(), {})
+    assert decision.outcome == SKIP and decision.reason.startswith("noreply: no sender")

@@ -93,6 +93,18 @@ def test_a_normal_email_reports_its_time_and_peak_memory(sandboxes):
     assert outcome.decision is not None and outcome.seconds > 0 and outcome.peak_bytes > 0
 
 
+def test_a_new_child_starts_with_the_chinese_dictionary_loaded(sandboxes):
+    """jieba's dictionary costs about a second of CPU and 80 MB: loaded lazily, it counted against
+    the first Chinese email of every child (a new one after each email over a limit), and on a busy
+    machine made a plain question "too-slow". The forkserver loads it once for all children."""
+    assert run(sandboxes(function=misbehaving.jieba_state), make_email()).decision.reason == "jieba loaded"
+    matcher = Matcher.from_articles([MatchArticle("1", "如何申请退款？", "退款会在五个工作日内退回原支付方式。", "zh"),
+                                     MatchArticle("2", "Returns", "Send it back within 30 days.", "en")])
+    outcome = run(sandboxes(seconds=30, memory_mb=200), make_email(subject="如何申请退款？", body="我想申请退款，怎么办？"), matcher)
+    assert outcome.decision.matches[0].article_id == "1"
+    assert outcome.peak_bytes < 40 << 20  # loading the dictionary here took 80 MB
+
+
 def test_kill_ends_a_slow_email_at_once_as_interrupted(sandboxes):
     sandbox = sandboxes(seconds=120)
 

@@ -1,8 +1,9 @@
 """The server the auto-responder's sandbox forks its children from (multiprocessing's forkserver).
 
 Kept apart from kb/autoreply/sandbox.py so that starting the server imports nothing heavy: the
-server imports kb's parsing and matching code itself (several seconds on a busy machine), so
-``kb autoreply`` starts it first and does its own start-up meanwhile.
+server imports kb's parsing and matching code and loads jieba's dictionary itself
+(kb/autoreply/sandbox_preload.py, several seconds on a busy machine), so ``kb autoreply`` starts
+it first and does its own start-up meanwhile.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 from multiprocessing import forkserver
 
-PRELOAD = ["kb.autoreply.sandbox_child"]  # imported once by the server; every child starts with it
+PRELOAD = ["kb.autoreply.sandbox_preload"]  # imported once by the server; every child starts with it
 
 
 def context():

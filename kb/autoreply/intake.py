@@ -94,20 +94,21 @@ class Intake:
         "interrupted" (the worker is stopping; the email is given back). Raises only when the
         mailbox or the database is unreachable. Without ``mailbox`` nothing is marked (use a
         dry-run worker to send nothing either, and ``close()`` it after). ``raw`` None with a
-        ``problem`` records an email that could not be fetched.
+        ``problem`` records an email that could not be fetched. ``last_outcome`` then holds its
+        processing's figures (time, CPU time, peak memory of the child process).
         """
+        self.last_outcome = outcome = Outcome()
         with session_scope(self.app) as session:
             record = self._claim(session, raw, uid, uidvalidity, problem)
             if record is None:
                 self.counts["already"] += 1
                 return "already"
-            outcome = Outcome()
             if record.state == "new":
                 if record.handling_attempts > 1:
                     log.warning("uid %s: attempt %d of %d (the earlier one did not finish: the worker "
                                 "stopped or was killed during it)", uid, record.handling_attempts, self.max_attempts)
                 self._step("claimed", record)
-                outcome = self._process(session, record, raw, problem)
+                self.last_outcome = outcome = self._process(session, record, raw, problem)
                 if outcome.interrupted:
                     ledger.release(session, record)
                     self.counts[INTERRUPTED] += 1

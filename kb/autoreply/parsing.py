@@ -128,6 +128,7 @@ def parse_message(raw: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Pa
         limits.append(f"message of {size} bytes is over the {max_bytes}-byte cap: "
                       f"only its first {max_bytes} bytes were read")
         data = data[:max_bytes]
+    before = len(limits)
     try:
         head, body_start = mimeparts.read_head(data, 0, len(data), mimeparts.MAX_HEAD_BYTES, limits)
     except Exception as exc:  # the parser is lenient by design: anything it raises is unreadable
@@ -135,20 +136,22 @@ def parse_message(raw: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Pa
     if not head.fields:
         raise ParseError("no header fields: this is not an email message")
     try:
-        return _build(data, head, body_start, limits, size=size)
+        return _build(data, head, body_start, limits, size=size, head_cut="; ".join(limits[before:]))
     except Exception as exc:  # a stdlib parser bug on odd input must not stop the worker
         raise ParseError(f"the email could not be read: {type(exc).__name__}: {exc}") from exc
 
 
-def _build(data: bytes, head: mimeparts.Head, body_start: int, limits: list[str], *, size: int) -> ParsedEmail:
-    """Assemble a ParsedEmail from a message's header block and body."""
+def _build(data: bytes, head: mimeparts.Head, body_start: int, limits: list[str], *, size: int,
+           head_cut: str = "") -> ParsedEmail:
+    """Assemble a ParsedEmail from a message's header block (``head_cut``: why not all of it was
+    read) and body."""
     errors: list[str] = []
     parts = list(mimeparts.walk(data, head, body_start, limits))
     body = body_text(data, parts, errors, limits)
     subject = header_text(head, "subject", limits)
     senders = parse_addresses("From", head.get_all("from"), limits)
     from_name, from_addr = senders.pairs[0] if senders.pairs else ("", "")
-    reply_to, reply_problem = _reply_target(head, senders)
+    reply_to, reply_problem = _reply_target(head, senders, head_cut)
     top = parts[0]
     return ParsedEmail(
         message_id=_first_id(_id_header(head, "message-id")),
@@ -177,11 +180,14 @@ def _build(data: bytes, head: mimeparts.Head, body_start: int, limits: list[str]
     )
 
 
-def _reply_target(head: mimeparts.Head, senders: AddressHeader) -> tuple[str, str]:
+def _reply_target(head: mimeparts.Head, senders: AddressHeader, head_cut: str = "") -> tuple[str, str]:
     """(address, "") for where a reply goes (Reply-To, else From), or ("", why it is refused)."""
     reply_tos = [value for value in head.get_all("reply-to") if value.strip()]
     if reply_tos:
         return reply_address("Reply-To", reply_tos)
+    if not senders.pairs and not senders.problem and head_cut:
+        # The sender may well be in the part not read: a person must look (the rules hand it on).
+        return "", f"no From or Reply-To in the part of the header block that was read ({head_cut})"
     if not senders.pairs and not senders.problem:
         return "", ""  # no sender at all: nobody to answer (the rules skip it)
     return reply_address("From", [value for value in head.get_all("from") if value.strip()])

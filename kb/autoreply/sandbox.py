@@ -5,9 +5,10 @@ email package, numpy) and cannot cap memory; a child can be killed at the deadli
 RLIMIT_AS. Why the forkserver start method: the worker has threads (numpy's BLAS pool; in tests,
 the mail servers), and fork() in a threaded process can leave a lock held in the child for ever.
 Forkserver children are forked from a small single-threaded server that imported kb's parsing
-and matching code once, so a fresh child is ready in about 10 ms. One child is kept and reused;
-after a timeout, a crash or a memory failure it is killed and the next email gets a new one. The
-matcher is sent to the child (pickled once per model) whenever it changes.
+and matching code and loaded jieba's dictionary once (kb/autoreply/sandbox_preload.py), so a
+fresh child is ready in about 10 ms. One child is kept and reused; after a timeout, a crash or a
+memory failure it is killed and the next email gets a new one. The matcher is sent to the child
+(pickled once per model) whenever it changes.
 
 While the child works, the worker answers its one question ("did kb send this Message-ID?") from
 the database, so the child needs no database connection.
@@ -51,6 +52,9 @@ class Outcome:
     problem: str = ""  # without a decision: why, as a "<code>: <detail>" reason for a person
     interrupted: bool = False  # the worker is stopping; nothing is wrong with the email
     seconds: float = 0.0
+    # The child's CPU time for it (0 when unknown): on a busy machine, the share of ``seconds``
+    # that was this email's own work rather than waiting for a core.
+    cpu_seconds: float = 0.0
     peak_bytes: int = 0  # how much the child's memory grew for this email (0 when unknown)
 
 
@@ -180,14 +184,16 @@ class Sandbox:
             if message[0] == "sent?":
                 child.conn.send(bool(lookup(message[1])))
                 continue
-            kind, detail, seconds, peak = message
+            kind, detail, seconds, cpu, peak = message
             if kind == "done":
-                return Outcome(decision=detail, seconds=seconds, peak_bytes=peak)
+                return Outcome(decision=detail, seconds=seconds, cpu_seconds=cpu, peak_bytes=peak)
             self._discard()  # after any failure the next email gets a fresh child
             if kind == "too-big":
                 return Outcome(problem=f"too-big: processing needed more than {self.limits.memory_bytes >> 20} MB "
-                                       f"of memory (KB_AUTOREPLY_MESSAGE_MEMORY_MB)", seconds=seconds, peak_bytes=peak)
-            return Outcome(problem=f"error: processing failed ({detail})", seconds=seconds, peak_bytes=peak)
+                                       f"of memory (KB_AUTOREPLY_MESSAGE_MEMORY_MB)", seconds=seconds, cpu_seconds=cpu,
+                               peak_bytes=peak)
+            return Outcome(problem=f"error: processing failed ({detail})", seconds=seconds, cpu_seconds=cpu,
+                           peak_bytes=peak)
 
     def _died(self, child: _Child, started: float) -> Outcome:
         """The child went away mid-email: the worker stopping it, or the email killing it."""

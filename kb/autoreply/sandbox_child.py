@@ -2,7 +2,7 @@
 
 Started by kb/autoreply/sandbox.py from the forkserver (which preloads this module); it talks to
 the worker over one pipe: ("settings", dict), ("matcher", pickled Matcher), ("job", raw, options)
-in; ("ready",), ("sent?", message_id) and (kind, detail, seconds, peak bytes) out.
+in; ("ready",), ("sent?", message_id) and (kind, detail, seconds, CPU seconds, peak bytes) out.
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ def serve(conn, function: Callable[..., Decision], limits: Limits) -> None:
 
 
 def _job(conn, function, raw: bytes, matcher: Matcher, settings: dict, options: dict, limits: Limits) -> tuple:
-    """Run one email under the caps; (kind, detail, seconds, peak bytes) for the worker."""
-    before = _reset_peak()
-    started = time.perf_counter()
+    """Run one email under the caps; (kind, detail, seconds, CPU seconds, peak bytes) for the worker."""
+    before = reset_peak()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         with _memory_cap(limits.memory_bytes), _cpu_cap(limits.seconds):
             result: tuple = ("done", function(raw, matcher=matcher, settings=settings,
@@ -67,7 +67,7 @@ def _job(conn, function, raw: bytes, matcher: Matcher, settings: dict, options: 
         result = ("too-big", None)
     except Exception as exc:  # a bug on one email: reported, the worker hands the email to a person
         result = ("error", f"{type(exc).__name__}: {exc}"[:500])
-    return result + (time.perf_counter() - started, max(_peak() - before, 0))
+    return result + (time.perf_counter() - started, time.process_time() - cpu, max(peak_rss() - before, 0))
 
 
 class _AskWorker:
@@ -116,7 +116,7 @@ def _cpu_cap(seconds: float) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
-def _reset_peak() -> int:
+def reset_peak() -> int:
     """Reset the peak resident size to the current one (Linux clear_refs); the current size in bytes."""
     try:
         with open("/proc/self/clear_refs", "w") as handle:
@@ -126,7 +126,7 @@ def _reset_peak() -> int:
     return _status_kb("VmRSS") * 1024
 
 
-def _peak() -> int:
+def peak_rss() -> int:
     """The peak resident size since the last reset, in bytes."""
     return _status_kb("VmHWM") * 1024
 

@@ -157,6 +157,11 @@ def _jieba():
     return _jieba_module
 
 
+def load_jieba() -> None:
+    """Load jieba's dictionary now rather than at the first Chinese text (see sandbox_preload.py)."""
+    _jieba()
+
+
 def analyse(text: str, lang: str) -> list[tuple[str, str]]:
     """(term, word as written) pairs in order: stemmed, stop words dropped, CJK runs segmented."""
     text = text or ""

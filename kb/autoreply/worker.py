@@ -30,7 +30,7 @@ from kb.autoreply.matcher import ModelHolder, published_match_articles
 from kb.autoreply.models import MailRecord
 from kb.autoreply.parsing import ParsedEmail
 from kb.autoreply.processing import process_message
-from kb.autoreply.sandbox import Limits, Sandbox, SandboxError
+from kb.autoreply.sandbox import Limits, Outcome, Sandbox, SandboxError
 from kb.autoreply.upkeep import Upkeep
 from kb.db import session_scope
 from kb.errors import ConfigError
@@ -77,6 +77,7 @@ class Worker(Intake, Upkeep):
         self.sandbox = Sandbox(limits, self.stop, function=process)
         self.waiting = False  # True while in IDLE: interrupt() then ends the wait at once
         self.seen_uid = 0  # the last UID handle_new looked at: mail past it is still to come
+        self.last_outcome = Outcome()  # the last email's processing figures (see handle_email)
         self._mailbox: Mailbox | None = None
         self._articles_signature: tuple | None = None
         self._bugs_seen: set[str] = set()
