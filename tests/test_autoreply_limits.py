@@ -14,7 +14,7 @@ import pytest
 
 from kb.autoreply import rules
 from kb.autoreply.cleaning import clean_body
-from kb.autoreply.decision import PERSON, SKIP, decide
+from kb.autoreply.decision import PERSON, REPLY, SKIP, decide
 from kb.autoreply.matcher import MatchArticle, Matcher
 from kb.autoreply.parsing import parse_message
 
@@ -190,6 +190,17 @@ def test_a_sender_past_the_header_cut_goes_to_a_person_not_skipped(flood):
     assert decision.outcome == PERSON, decision.reason
     assert decision.reason.startswith("bad-address: no clean address to reply to: no From or Reply-To in the "
                                       "part of the header block that was read ("), decision.reason
+
+
+def test_a_question_behind_a_header_flood_goes_to_a_person_not_an_auto_reply():
+    """Past the cut may stand Auto-Submitted or List-Id: answering could start a mail loop."""
+    matcher = Matcher.from_articles([MatchArticle("pw", "Reset your password", "Use Forgot password.", "en")])
+    automatic_past_the_cut = HEAD + b"Subject: Password\r\n" + b"X-H: v\r\n" * 1_000 + b"Auto-Submitted: auto-replied\r\n"
+    for raw in (header_flood(), automatic_past_the_cut + b"\r\n" + QUESTION.encode()):
+        decision = decide(raw, matcher, {"SUPPORT_ADDRESS": "support@kb.example"})
+        assert decision.outcome == PERSON and decision.reason.startswith("headers-cut: "), decision.reason
+    whole = decide(plain(), matcher, {"SUPPORT_ADDRESS": "support@kb.example"})  # the same question, headers read whole
+    assert whole.outcome == REPLY, whole.reason
 
 
 def test_an_email_without_any_sender_is_still_skipped():

@@ -111,6 +111,9 @@ def decide(email: ParsedEmail | bytes | str, matcher: Matcher, settings: Mapping
         return Decision(PERSON if skip.needs_person else SKIP, str(skip), email=email)
     if not (email.clean_subject.strip() or email.clean_text.strip()):
         return Decision(PERSON, "empty: the email has no text to match", email=email)
+    if email.headers_cut:  # what was not read may say "automatic": never risk a mail loop
+        return Decision(PERSON, f"headers-cut: only part of the header block was read ({email.headers_cut}), "
+                                "so kb cannot rule out automatic mail", email=email)
     email = replace(email, lang=email.lang or email_language(email, settings))
     matches = matcher.match(email.clean_text, subject=email.clean_subject, top=max(top, 2))
     confident, why = should_reply(matches, *thresholds(settings))

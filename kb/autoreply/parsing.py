@@ -114,6 +114,9 @@ class ParsedEmail:
     reply_problem: str = ""
     part_types: list[str] = field(default_factory=list)
     limits: list[str] = field(default_factory=list)
+    # Why the top header block was not read to its end ("" when it was): a rule header (Auto-Submitted,
+    # List-Id...) may lie past the cut, so such an email is never answered automatically.
+    headers_cut: str = ""
 
 
 def parse_message(raw: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedEmail:
@@ -177,6 +180,7 @@ def _build(data: bytes, head: mimeparts.Head, body_start: int, limits: list[str]
         truncated=bool(limits),
         errors=[clean_line(error) for error in dict.fromkeys(limits + errors)],
         limits=[clean_line(limit) for limit in dict.fromkeys(limits)],
+        headers_cut=clean_line(head_cut),
     )
 
 
