@@ -21,7 +21,7 @@ from flask import Flask
 from kb import content, search
 from kb.errors import KBError
 
-NO_INDEXER = {"INDEXER": False}
+NO_INDEXER = {"INDEXER": False, "JOBS_RUNNER": False}
 
 
 class KBGroup(click.Group):
@@ -68,6 +68,9 @@ def close_app(app: Flask) -> None:
     """Stop the app's background work and release its database connections."""
     from kb.db import get_db
 
+    from kb import jobs
+
+    jobs.runner.close_app(app)
     service = app.extensions.get("kb.search")
     if service is not None and hasattr(service, "close"):
         service.close()

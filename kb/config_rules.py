@@ -135,6 +135,20 @@ def addresses(*, domains: bool = False) -> Rule:
     return Rule(f"{what} separated by commas, or empty", accepts, ("not an address", "a@b, nobody"))
 
 
+def optional_http_url() -> Rule:
+    """An http(s) URL, or empty."""
+    return Rule("an http:// or https:// URL, or empty", lambda v, _all: not v or _is_http_url(v, _all),
+                ("notaurl", "ftp://x.example"))
+
+
+def word_list() -> Rule:
+    """Comma-separated words of letters, digits, - and _ (at least one)."""
+    pattern = re.compile(r"[a-z0-9_-]{1,64}")
+    return Rule("comma-separated words of a-z, 0-9, - and _",
+                lambda v, _all: bool(v.strip()) and all(pattern.fullmatch(w.strip()) for w in v.split(",")),
+                ("", "a b,c", "x,,y"))
+
+
 def host() -> Rule:
     """A host name or IP address without scheme or port, or empty."""
     return Rule("a host name such as mail.example.com, or empty",

@@ -182,6 +182,8 @@ class Vote(Base):
     visitor: so.Mapped[str] = so.mapped_column(sa.String(64))
     helpful: so.Mapped[bool]
     comment: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    # Why a "No" (kb.followup.models.VOTE_REASONS), empty when none was given.
+    reason: so.Mapped[str] = so.mapped_column(sa.String(32), default="", server_default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (sa.UniqueConstraint("article_id", "visitor", name="uq_votes_article_visitor"),)

@@ -37,6 +37,7 @@ def make_config(tmp_path: Path, **overrides) -> dict:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'kb.sqlite3'}",
         "INDEX_DIR": str(tmp_path / "index"),
         "INDEXER": False,
+        "JOBS_RUNNER": False,
         "STARTER_ARTICLES_DIR": str(REPO / "articles"),
     }
     config.update(overrides)

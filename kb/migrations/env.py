@@ -5,6 +5,8 @@ import sqlalchemy as sa
 
 from kb.models import Base
 import kb.autoreply.models  # noqa: F401,E402  (registers the mail tables on Base.metadata)
+import kb.followup.models  # noqa: F401,E402  (the follow-up tables)
+import kb.jobs.models  # noqa: F401,E402  (the job table)
 
 config = context.config
 target_metadata = Base.metadata
