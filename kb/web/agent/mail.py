@@ -11,7 +11,7 @@ from flask import current_app, render_template, request
 
 from kb import agents
 from kb.autoreply import ledger
-from kb.autoreply.command import REQUIRED, REQUIRED_TO_SEND
+from kb.autoreply.requirements import REQUIRED, REQUIRED_TO_SEND
 from kb.autoreply.models import MAIL_STATES
 from kb.db import get_session
 from kb.web.agent import bp
