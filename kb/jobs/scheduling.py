@@ -41,8 +41,8 @@ def schedule(session: so.Session, kind: str, key: str, run_at: datetime | None =
     result = session.execute(insert(Job).values(
         kind=kind, key=key, run_at=run_at or now, payload=payload or {}, state="pending", attempts=0,
         claimed_by="", last_error="", created_at=now, updated_at=now,
-    ).on_conflict_do_nothing(index_elements=["kind", "key"]))
-    if result.rowcount != 1:
+    ).on_conflict_do_nothing(index_elements=["kind", "key"]).returning(Job.id))
+    if result.scalar() is None:  # (rowcount is not reliable with RETURNING on every driver)
         return False
     session.info["kb_job_scheduled"] = True  # wakes this process's runner after the commit
     return True
