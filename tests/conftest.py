@@ -46,9 +46,9 @@ def make_config(tmp_path: Path, **overrides) -> dict:
 
 def close_app(app) -> None:
     """Stop background threads and release the database."""
-    from kb.jobs.runner import close_app as stop_jobs
+    from kb.jobs.runner import close_app as close_jobs
 
-    stop_jobs(app)
+    close_jobs(app)  # a test that turned JOBS_RUNNER on leaves no runner behind
     service = app.extensions.get("kb.search")
     if service is not None and hasattr(service, "close"):
         service.close()

@@ -18,8 +18,8 @@ finishes the bookkeeping. See the README, "Timed work".
 
 from __future__ import annotations
 
-from kb.jobs.context import JobContext
+from kb.jobs.context import JobContext, LostClaim
 from kb.jobs.runner import Runner, init_app, run_due
 from kb.jobs.scheduling import cancel, handler, schedule
 
-__all__ = ["JobContext", "Runner", "cancel", "handler", "init_app", "run_due", "schedule"]
+__all__ = ["JobContext", "LostClaim", "Runner", "cancel", "handler", "init_app", "run_due", "schedule"]

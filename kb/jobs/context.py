@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Flask
 
-from kb.jobs.models import Job
-from kb.models import utcnow
+from kb.jobs.clock import db_now
+from kb.jobs.models import HELD_STATES, Job
 
 Hook = Callable[[str, Job], None]
 
 
+class LostClaim(RuntimeError):
+    """Another runner took the job over (this one outlived its lease), or it was given up meanwhile."""
+
+
 class JobContext:
-    """One claimed job as its handler sees it. The runner commits when the handler returns."""
+    """One claimed job as its handler sees it. The runner commits when the handler returns.
+
+    ``message_id`` and ``deliver`` commit the session (so whatever the handler changed before them
+    is saved with the record of the effect); the rest of the handler's changes are committed with
+    the job's "done".
+    """
 
     def __init__(self, app: Flask, session: so.Session, job: Job, runner_id: str, hook: Hook | None = None):
         self.app, self.session, self.job, self.runner_id, self.hook = app, session, job, runner_id, hook
+        self.claim = (runner_id, job.attempts)  # this runner's claim: any takeover changes the attempts
 
     @property
     def settings(self) -> Mapping[str, Any]:
@@ -45,7 +56,7 @@ class JobContext:
         if self.job.message_id:
             return self.job.message_id
         value = make()
-        self._cas(["running"], message_id=value)
+        self._cas(message_id=value)
         self.session.commit()
         self.step("prepared")
         return value
@@ -53,27 +64,32 @@ class JobContext:
     def deliver(self, action: Callable[[], Any]) -> bool:
         """Run the job's one outside effect unless it happened already, and record it at once.
 
-        Returns False when an earlier attempt had delivered it.
+        Returns False when an earlier attempt had delivered it. Just before the effect the claim
+        is checked and the lease renewed, so a runner that was overtaken (it outlived its lease
+        while preparing) raises LostClaim instead of sending a second copy.
         """
         if self.delivered:
             return False
+        self._cas(lease_until=self.lease_end())
+        self.session.commit()
         action()
-        self._cas(["running"], state="sent")
+        self._cas(state="sent")
         self.session.commit()
         self.step("sent")
         return True
 
-    def _cas(self, states: list[str], **values: Any) -> None:
-        """Change the job only while this runner still holds it in one of ``states``."""
+    def lease_end(self) -> datetime:
+        """When a lease taken now ends, by the database's clock."""
+        return db_now(self.session) + timedelta(seconds=float(self.settings["JOBS_LEASE_SECONDS"]))
+
+    def _cas(self, **values: Any) -> None:
+        """Change the job only while this runner's claim on it still stands."""
         job = self.job
+        runner_id, attempts = self.claim
         result = self.session.execute(sa.update(Job).where(
-            Job.id == job.id, Job.state.in_(states), Job.claimed_by == self.runner_id
-        ).values(updated_at=utcnow(), **values).execution_options(synchronize_session=False))
+            Job.id == job.id, Job.state.in_(HELD_STATES), Job.claimed_by == runner_id, Job.attempts == attempts,
+        ).values(updated_at=db_now(self.session), **values).execution_options(synchronize_session=False))
         if result.rowcount != 1:
             raise LostClaim(f"job {job.id} is no longer held by this runner")
         for name, value in values.items():
             setattr(job, name, value)
-
-
-class LostClaim(RuntimeError):
-    """Another runner took the job over (this one outlived its lease)."""

@@ -22,6 +22,7 @@ from kb.models import Base, UTCDateTime, utcnow
 # needed (say, the case was acknowledged before its escalation was due).
 JOB_STATES = ("pending", "running", "sent", "done", "failed", "cancelled")
 FINAL_STATES = ("done", "failed", "cancelled")
+HELD_STATES = ("running", "sent")  # a runner holds the job until lease_until
 
 
 class Job(Base):

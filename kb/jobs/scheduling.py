@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from sqlalchemy.dialects import postgresql, sqlite
 
 from kb.jobs.models import Job
 from kb.models import utcnow
@@ -28,15 +29,20 @@ def schedule(session: so.Session, kind: str, key: str, run_at: datetime | None =
              payload: dict[str, Any] | None = None) -> bool:
     """Add the job (``kind``, ``key``) to run at or after ``run_at``; False if it exists already.
 
-    The caller commits. A savepoint keeps the caller's transaction when another process (or a
-    retried request) scheduled the same job first.
+    The caller commits. A job that exists in any state (done, failed, cancelled included) is left
+    as it is: to do the same work again, schedule it under a new key. The insert is one
+    ``ON CONFLICT DO NOTHING`` statement, so a concurrent scheduler of the same job neither fails
+    nor breaks the caller's transaction (a savepoint would, on SQLite: pysqlite's first
+    RELEASE commits everything before it).
     """
-    if session.scalar(sa.select(Job.id).where(Job.kind == kind, Job.key == key)) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(Job(kind=kind, key=key, run_at=run_at or utcnow(), payload=payload or {}))
-    except sa.exc.IntegrityError:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    result = session.execute(insert(Job).values(
+        kind=kind, key=key, run_at=run_at or now, payload=payload or {}, state="pending", attempts=0,
+        claimed_by="", last_error="", created_at=now, updated_at=now,
+    ).on_conflict_do_nothing(index_elements=["kind", "key"]).returning(Job.id))
+    if result.scalar() is None:  # (rowcount is not reliable with RETURNING on every driver)
         return False
     session.info["kb_job_scheduled"] = True  # wakes this process's runner after the commit
     return True
@@ -44,6 +50,7 @@ def schedule(session: so.Session, kind: str, key: str, run_at: datetime | None =
 
 def cancel(session: so.Session, kind: str, key: str) -> bool:
     """Cancel the job unless a runner has started it; True if it was cancelled. The caller commits."""
+    now = utcnow()
     result = session.execute(sa.update(Job).where(Job.kind == kind, Job.key == key, Job.state == "pending")
-                             .values(state="cancelled", done_at=utcnow(), updated_at=utcnow()))
+                             .values(state="cancelled", done_at=now, updated_at=now))
     return result.rowcount == 1
