@@ -64,6 +64,11 @@ def signal(session, case_id: int, customer_id: int | None, source: str, when: da
 
 @pytest.fixture
 def seeded(app):
+    """The cases of seed(app); returns the agents' ids."""
+    return seed(app)
+
+
+def seed(app) -> dict:
     """Five cases in October 2026 (and one before it) with known times; returns the agents' ids."""
     ann = make_agent(app, "ann@example.com", name="Ann", role="support")
     bob = make_agent(app, "bob@example.com", name="Bob", role="support")

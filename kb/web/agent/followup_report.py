@@ -23,6 +23,7 @@ from kb.web.agent.auth import current_agent
 
 WIDTH, HEIGHT = 640, 220  # the chart's drawing area, in SVG user units (it scales with the page)
 LEFT, BOTTOM, TOP = 44, 36, 12
+LABELS = 236  # where the time chart's bars start: its step names sit to the left
 OUTCOMES = (("open", "Open"), ("resolved", "Resolved"), ("recovered", "Recovered (after-score 4-5)"))
 
 
@@ -84,7 +85,7 @@ def followup_report():
                            form={"from": first.isoformat(), "to": last.isoformat(), "agent": request.args.get("agent", "")},
                            unassigned=measures.UNASSIGNED, stages=measures.STAGES, outcomes=OUTCOMES,
                            weeks=week_bars(report.weeks), stage_bars=stage_bars(report.total),
-                           chart={"width": WIDTH, "height": HEIGHT, "left": LEFT, "top": TOP, "bottom": BOTTOM},
+                           chart={"width": WIDTH, "height": HEIGHT, "left": LEFT, "top": TOP, "bottom": BOTTOM, "labels": LABELS},
                            duration=duration, share=share)
 
 
@@ -129,8 +130,9 @@ def stage_bars(figures: measures.Figures) -> list[Bar]:
     bars = []
     for i, (name, _column, label) in enumerate(measures.STAGES):
         median = figures.timings[name].median
-        width = (WIDTH - 220) * (median or 0) / longest
-        bars.append(Bar(200, round(TOP + i * step + step * 0.2, 1), round(width, 1), round(step * 0.6, 1), name,
+        width = (WIDTH - LABELS - 80) * (median or 0) / longest  # 80 left for the figure after the bar
+        width = max(width, 2) if median else width  # a short time stays visible beside the long ones
+        bars.append(Bar(LABELS, round(TOP + i * step + step * 0.2, 1), round(width, 1), round(step * 0.6, 1), name,
                         f"{label}: median {duration(median)}"))
     return bars
 
