@@ -119,6 +119,18 @@ def test_every_figure_of_all_cases(app, seeded):
     assert total.wrote_again_share == 2 / 3
 
 
+@pytest.mark.postgres
+def test_the_same_figures_on_postgres(app_factory, pg_database_url):
+    pg_app = app_factory(DATABASE_URL=pg_database_url)
+    seed(pg_app)
+    report = build(pg_app)
+    total = report.total
+    assert (total.cases, total.timings["acknowledge"], total.ack_share, total.response_rate) == (
+        5, measures.Timing(4, 750, 1200), 0.6, 2 / 3)
+    assert (total.by_root_cause, total.customers_wrote_again, total.customers_resolved) == ({"product": 2, "billing": 1}, 2, 3)
+    assert [(f.label, f.cases) for f in report.agents] == [("Ann", 2), ("Bob", 2), ("unassigned", 1)]
+
+
 def test_per_agent_rows(app, seeded):
     report = build(app)
     ann, bob, nobody = report.agents
