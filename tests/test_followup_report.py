@@ -251,7 +251,7 @@ def test_the_page_shows_the_chart_and_the_table(app, seeded):
     assert "<td>40 s</td>" in page and "<td>12.5 min</td>" in page  # alert and acknowledgement medians
     assert "60 % (3 of 5)" in page and "66.7 % (2 of 3)" in page and "66.7 % (2 of 3 customers)" in page
     assert re.search(r'<th scope="row">product</th><td>2</td><td>1</td><td>1</td><td>0</td>', page)
-    assert 'href="/agent/followups/report.csv?' in page and "Download CSV" in page
+    assert re.search(r'href="/agent/followups/report.csv\?[^"]*from=2026-10-01', page) and "Download CSV" in page
 
 
 def test_the_page_for_one_agent_and_the_csv_download(app, seeded):
