@@ -69,6 +69,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def begin_write(session: so.Session) -> None:
+    """Make the session's transaction a real one before savepoints, on SQLite (elsewhere nothing).
+
+    Python's sqlite3 opens a transaction only at the first INSERT or UPDATE, so a savepoint taken
+    before it starts a transaction of its own, and its RELEASE commits: a later rollback would
+    not undo it. BEGIN IMMEDIATE takes the write lock now (waiting out other writers), so the
+    reads that follow cannot go stale before the writes.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    dbapi = connection.connection.dbapi_connection
+    if not dbapi.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Apply Alembic migrations up to ``revision`` on ``engine``."""
     from alembic import command

@@ -14,6 +14,7 @@ import sqlalchemy.orm as so
 
 from kb import jobs
 from kb.autoreply.storable import storable_text
+from kb.db import begin_write
 from kb.errors import FieldError, NotFound, ValidationError
 from kb.followup.models import CHANNELS, OPEN_STATES, Case, CaseEvent
 from kb.models import Agent, utcnow
@@ -72,6 +73,7 @@ def change_state(session: so.Session, case: Case, action: str, *, agent_id: int 
     elif action == "reopen":
         values.update(resolved_at=None, open_key=_open_key(case))
     before = case.state
+    begin_write(session)
     try:
         with session.begin_nested():
             result = session.execute(sa.update(Case).where(Case.id == case.id, Case.state.in_(allowed))

@@ -9,6 +9,7 @@ import sqlalchemy.orm as so
 
 from kb.autoreply.addresses import sender_key
 from kb.autoreply.storable import storable_text
+from kb.db import begin_write
 from kb.errors import NotFound, ValidationError
 from kb.followup.models import IDENTITY_KINDS, Customer, CustomerIdentity
 
@@ -67,6 +68,7 @@ def customer_for(session: so.Session, kind: str, value: str, name: str = "") -> 
     The caller commits; a savepoint keeps its transaction when another process created it first.
     """
     key = check_identity(kind, value)
+    begin_write(session)
     found = find_by_identity(session, kind, key)
     if found is not None:
         if name and not found.name:

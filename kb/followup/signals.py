@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from kb import jobs
+from kb.db import begin_write
 from kb.autoreply.storable import storable_text
 from kb.errors import ValidationError
 from kb.followup import hours
@@ -103,6 +104,7 @@ def record_signal(session: so.Session, *, key: str, source: str, settings: Mappi
     """
     if source not in SOURCES:
         raise ValidationError(f"Unknown signal source {source!r}.")
+    begin_write(session)  # the case, signal and alert job commit or roll back together
     key = storable_text(key, 200)
     earlier = _existing(session, key)
     if earlier is not None:
