@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from kb import visitors
+from kb.db import begin_write
 from kb.errors import ValidationError
 from kb.models import Article, Vote
 
@@ -58,6 +59,7 @@ def record_vote(session: so.Session, article: Article, visitor: str, helpful: bo
         raise ValidationError("A vote needs a visitor id of 1 to 64 characters.")
     if has_voted(session, article, visitor):
         return None
+    begin_write(session)  # the vote and what the caller adds (a follow-up signal) commit together
     vote = Vote(article_id=article.id, visitor=visitor, helpful=bool(helpful), comment=clean_comment(comment))
     try:
         # A double-click can race past has_voted: the unique constraint decides, the savepoint
