@@ -74,18 +74,20 @@ def test_a_refused_duplicate_keeps_the_rest_of_the_transaction(session, make_art
     assert session.scalar(sa.select(sa.func.count(Vote.id))) == 2
 
 
-def test_a_racing_double_submit_is_refused_by_the_database(app, session, make_article):
+def test_a_racing_double_submit_is_refused_by_the_database(app, session, make_article, monkeypatch):
     """Another request commits the same vote between our check and our insert (a double-click)."""
     article = make_article()
     raced = []
 
-    def racing_request(flushing_session, _context, _instances):
-        if not raced and any(isinstance(o, Vote) and o.visitor == "v" for o in flushing_session.new):
+    def checked_then_raced(_session, _article, visitor):
+        # Our check sees no vote; the other request's vote commits right after it.
+        if not raced:
             raced.append(True)
             with session_scope(app) as racer:
-                racer.add(Vote(article_id=article.id, visitor="v", helpful=True))
+                racer.add(Vote(article_id=article.id, visitor=visitor, helpful=True))
+        return False
 
-    sa.event.listen(session, "before_flush", racing_request)
+    monkeypatch.setattr(feedback, "has_voted", checked_then_raced)
     assert feedback.record_vote(session, article, "v", False) is None
     assert raced, "the racing insert never ran"
     session.commit()
