@@ -39,9 +39,12 @@ def _webhook_url(ctx: JobContext) -> str:
 
 
 def _schedule_webhook(ctx: JobContext, kind: str, payload: dict[str, Any]) -> None:
-    """Schedule the POST as its own job, committed now: it runs whatever becomes of this job's email."""
-    if _webhook_url(ctx) and jobs.schedule(ctx.session, kind, ctx.job.key, payload=payload):
-        ctx.session.commit()
+    """Schedule the POST as its own job, so it runs whatever becomes of this job's email.
+
+    It is committed before the email is tried: by ctx.message_id, or with this job when there is no email.
+    """
+    if _webhook_url(ctx):
+        jobs.schedule(ctx.session, kind, ctx.job.key, payload=payload)
 
 
 def _send(ctx: JobContext, to: list[str], build) -> bool:
