@@ -15,7 +15,6 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 RANGE = re.compile(r"(?P<days>[a-z]{3}(?:-[a-z]{3})?)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})")
 Hours = dict[int, list[tuple[int, int]]]  # weekday (0 = Monday) -> [(start, end) in minutes of the day]
 
@@ -143,7 +142,8 @@ def _day_span(days: list[int], _) -> str:
             runs[-1].append(day)
         else:
             runs.append([day])
-    return ", ".join(_(DAY_LABELS[r[0]]) + (f"–{_(DAY_LABELS[r[-1]])}" if len(r) > 1 else "") for r in runs)
+    names = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))  # literal: pybabel finds them
+    return ", ".join(names[r[0]] + (f"–{names[r[-1]]}" if len(r) > 1 else "") for r in runs)
 
 
 def _hhmm(minute: int) -> str:
