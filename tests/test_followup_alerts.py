@@ -105,8 +105,9 @@ def parsed(mail):
     return message_from_bytes(mail.data, policy=default_policy)
 
 
-def test_alert_email_and_webhook_arrive_within_the_minute_with_the_runner_running(make_app, smtp_sink, webhook_server):
-    app = make_app(JOBS_RUNNER=True)
+def test_alert_email_and_webhook_arrive_within_the_minute_with_the_runner_running(make_app, smtp_sink, webhook_server,
+                                                                                  shared_db_url):
+    app = make_app(JOBS_RUNNER=True, DATABASE_URL=shared_db_url)
     case_id, _signal_id = record(app)
     committed = time.monotonic()
     mail = smtp_sink.wait_for(1, timeout=60)[0]
@@ -191,6 +192,28 @@ def test_an_acknowledged_case_does_not_escalate(make_app, smtp_sink, webhook_ser
     assert job(app, "followup.escalate").state == "done"
     assert len(smtp_sink.messages) == 1 and len(webhook_server.posts) == 1  # the alert's only
     assert get_case(app, case_id).escalated_at is None and not events(app, case_id, "escalation")
+
+
+def test_the_deadline_of_an_earlier_opening_does_not_escalate_a_reopened_case(make_app, smtp_sink):
+    app = make_app(TEAM_ADDRESS="", ALERT_WEBHOOK_URL="", ESCALATION_ADDRESS="boss@kb.example")
+    agent_id = make_agent(app, "ada@kb.example", role="admin")
+    case_id, _ = record(app, key="vote:1")
+    with session_scope(app) as session:
+        case = session.get(Case, case_id)
+        assert cases.change_state(session, case, "acknowledge", agent_id=agent_id)
+        assert cases.change_state(session, case, "resolve", agent_id=agent_id, settings=app.config, root_cause="article")
+    with session_scope(app) as session:  # the first deadline has not run yet (a runner was down, say)
+        first = session.scalars(sa.select(Job.id).where(Job.kind == "followup.escalate")).one()
+    time.sleep(0.01)
+    assert record(app, key="vote:2")[0] == case_id  # unhappy again within 7 days: reopened
+    with session_scope(app) as session:
+        session.execute(sa.update(Job).where(Job.id == first).values(run_at=utcnow() - timedelta(seconds=1)))
+    jobs.run_due(app)
+    assert not smtp_sink.messages and get_case(app, case_id).escalated_at is None  # not this opening's deadline
+    make_due(app, "followup.escalate")  # the reopening's own deadline
+    jobs.run_due(app)
+    assert smtp_sink.wait_for(1)[0].rcpt_tos == ["boss@kb.example"]
+    assert get_case(app, case_id).escalated_at is not None
 
 
 def test_the_escalation_waits_for_business_hours(make_app):
