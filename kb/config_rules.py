@@ -149,6 +149,31 @@ def word_list() -> Rule:
                 ("", "a b,c", "x,,y"))
 
 
+def business_hours() -> Rule:
+    """Ranges of days and times such as "mon-fri 09:00-17:00, sat 10:00-14:00", or empty (always)."""
+    def accepts(value, _all) -> bool:
+        """kb.followup.hours can read it."""
+        from kb.followup.hours import parse  # the one parser; imported late to keep this module light
+
+        parse(value)  # ValueError: refused
+        return not CONTROL.search(value or "")
+    return Rule("comma-separated ranges of days and times such as mon-fri 09:00-17:00, sat 10:00-14:00 "
+                "(days mon ... sun, times 00:00 to 24:00), or empty for always", accepts,
+                ("weekdays", "mon-fri 9-17", "mon-fri 17:00-09:00", "mon-xyz 09:00-17:00", "mon 09:00-25:00",
+                 "mon 09:00-17:00,,sat 10:00-12:00"))
+
+
+def time_zone() -> Rule:
+    """An IANA time zone name such as Europe/Oslo."""
+    def accepts(value, _all) -> bool:
+        """zoneinfo knows it."""
+        from kb.followup.hours import valid_zone
+
+        return valid_zone(value)
+    return Rule("an IANA time zone name such as UTC, Europe/Oslo or America/New_York", accepts,
+                ("", "Mars/Olympus_Mons", "+02:00", "../etc/passwd"))
+
+
 def host() -> Rule:
     """A host name or IP address without scheme or port, or empty."""
     return Rule("a host name such as mail.example.com, or empty",
