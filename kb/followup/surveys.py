@@ -139,15 +139,16 @@ def answer_survey(session: so.Session, survey: Survey, score: Any, comment: Any,
 
 
 def address_problem(address: str, settings: Mapping[str, Any]) -> str | None:
-    """Why kb must not email ``address`` (the auto-responder's rules: our own address, noreply,
-    mail daemons), or None. Only the sender rules apply: there is no email to judge."""
+    """Why kb must not email ``address`` as "<code>: <detail>" (the auto-responder's rules: our own
+    address, noreply, mail daemons; codes of kb.autoreply.rules), or None. Only the sender rules
+    apply: there is no email to judge. The detail names the address: never log it."""
     addr = (address or "").strip().lower()
     if not addr:
-        return "no email address"
+        return f"{rules.NOREPLY}: no email address"
     try:
         reply_address("", addr)
     except Unsendable as exc:
-        return str(exc)
+        return f"{rules.BAD_ADDRESS}: {exc}"
     email = ParsedEmail(from_addr=addr, reply_to=addr)
     decision = rules.loop_decision(email, str(settings.get("SUPPORT_ADDRESS") or "")) \
         or rules.automation_decision(email)
@@ -166,7 +167,7 @@ def _recipient(session: so.Session, case: Case | None, settings: Mapping[str, An
     address = customers.email_of(session, customer)
     problem = address_problem(address, settings)
     if problem:
-        return problem
+        return "the address must not be emailed (" + problem.partition(":")[0] + ")"  # no address in logs
     return address, customer.name, language_for(case.lang or customer.lang, settings)
 
 
