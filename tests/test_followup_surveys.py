@@ -10,6 +10,7 @@ import email
 import json
 import re
 import shutil
+import threading
 import time
 from datetime import timedelta
 from email.policy import default as default_policy
@@ -411,3 +412,53 @@ def test_every_new_customer_string_has_a_pending_translation():
     assert "How did we do?" in used
     assert used - in_catalog - set(pending) == set()
     assert all(set(texts) == {"zh", "nb"} and all(texts.values()) for texts in pending.values())
+
+
+# --- at once, on a shared database (PostgreSQL included) ------------------------------------------
+
+def at_once(*calls):
+    """Run the calls in threads released together; their results, in order."""
+    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(index, call):
+        barrier.wait()
+        results[index] = call()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_two_submits_at_once_record_one_answer(app_factory, smtp_sink, shared_db_url):
+    app = app_factory(**smtp_sink.settings(BASE_URL=BASE_URL, DATABASE_URL=shared_db_url))
+    case_id, _paths = sent_survey(app, smtp_sink)
+    survey_id = the_survey(app, case_id).id
+
+    def submit(score):
+        def call():
+            with session_scope(app) as session:
+                return surveys.answer_survey(session, session.get(Survey, survey_id), score, f"score {score}",
+                                             app.config)
+        return call
+
+    assert sorted(at_once(submit(1), submit(2))) == [False, True]
+    survey = the_survey(app, case_id)
+    with session_scope(app) as session:
+        assert session.get(Case, case_id).score_after == survey.score
+        signals = list(session.scalars(sa.select(Signal).where(Signal.source == "survey")))
+        assert [(s.score, s.words) for s in signals] == [(survey.score, survey.comment)]
+    assert survey_events(app, case_id) == ["Satisfaction survey sent.", f"Survey answered: {survey.score} out of 5."]
+
+
+def test_two_runners_at_once_send_one_survey(app_factory, smtp_sink, shared_db_url, tmp_path):
+    first = app_factory(**smtp_sink.settings(BASE_URL=BASE_URL, DATABASE_URL=shared_db_url))
+    second = app_factory(**smtp_sink.settings(BASE_URL=BASE_URL, DATABASE_URL=shared_db_url,
+                                              INDEX_DIR=str(tmp_path / "index-2")))
+    case_id = resolved_case(first)
+    make_due(first, case_id)
+    at_once(lambda: jobs.run_due(first), lambda: jobs.run_due(second))
+    assert len(surveys_to(smtp_sink)) == 1
+    assert survey_events(first, case_id) == ["Satisfaction survey sent."]
