@@ -36,6 +36,7 @@ def survey_urls(base_url: str, lang: str, token: str) -> tuple[str, dict[int, st
 
 def _sentences(_: Gettext, name: str, page: str, expires: datetime | None) -> dict[str, str]:
     """The email's own sentences in the language of ``_``."""
+    until = f"{expires:%Y-%m-%d}" if expires else ""
     return {
         "greeting": _("Hello %(name)s,", name=name) if name else _("Hello,"),
         "intro": _("We recently helped you with your question. How satisfied are you with the help you got?"),
@@ -43,7 +44,7 @@ def _sentences(_: Gettext, name: str, page: str, expires: datetime | None) -> di
         "comment": _("Or open the survey to add a comment: %(url)s", url=page),
         "comment_link": _("Open the survey to add a comment"),
         "note": _("Opening a link only shows the survey: your answer counts when you send it. "
-                  "The links work until %(date)s.", date=f"{expires:%Y-%m-%d}" if expires else ""),
+                  "The links work until %(date)s.", date=until),
         "sign": _("Customer support"),
     }
 

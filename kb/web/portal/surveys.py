@@ -23,6 +23,7 @@ from kb.web.portal.routes import PAGE
 def _survey_or_refuse(token: str) -> Survey:
     """The survey the token names; otherwise the page that says why (400, 404 or 410)."""
     settings = current_app.config
+    days = f"{float(settings['SURVEY_LINK_DAYS']):g}"  # 14, or 0.5: never "14.0"
     try:
         return surveys.survey_for_token(get_session(), token, settings)
     except surveys.InvalidSurveyLink:  # the domain's message is English; the customer gets theirs
@@ -33,7 +34,7 @@ def _survey_or_refuse(token: str) -> Survey:
     except surveys.ExpiredSurveyLink:
         abort(410, description=_("This survey link has expired: it worked for %(days)s days after we sent it. "
                                  "If you would like to tell us how we did, please write to %(address)s.",
-                                 days=f"{float(settings['SURVEY_LINK_DAYS']):g}",
+                                 days=days,
                                  address=settings["SUPPORT_ADDRESS"]))
 
 
