@@ -215,7 +215,7 @@ def send_resurvey(ctx: jobs.JobContext) -> None:
     address, name, lang = found
     survey = _survey_row(session, case, address)
     message_id = ctx.message_id(lambda: new_message_id(str(settings.get("BASE_URL") or "")))
-    survey.state, survey.sent_at = "sent", utcnow()
+    survey.state, survey.sent_at, survey.address = "sent", utcnow(), storable_text(address, 320)
     message = build_survey_email(case, survey, settings, address=address, name=name, lang=lang,
                                  message_id=message_id, token=make_survey_token(str(settings["SECRET_KEY"]), survey),
                                  expires=link_expires_at(survey, settings))
