@@ -13,5 +13,6 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the follow-up job handlers, and keep the parsed settings in app.extensions."""
     from kb.followup import alerts  # noqa: F401 - registers the alert and escalation handlers
+    from kb.followup import surveys  # noqa: F401  (registers the "followup.resurvey" job handler)
 
     app.extensions["kb.followup"] = {}
