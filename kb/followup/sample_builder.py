@@ -52,8 +52,8 @@ class Builder:
         customer = self._add(Customer(name=name + MARKER, lang=lang, sample=True, created_at=since), "customers")
         for kind, value in (("email", email), ("phone", phone)):
             if value:
-                self.session.add(CustomerIdentity(customer_id=customer.id, kind=kind, value=normalize(kind, value),
-                                                  display=value, created_at=since))
+                self._add(CustomerIdentity(customer_id=customer.id, kind=kind, value=normalize(kind, value),
+                                           display=value, created_at=since), "identities")
         return customer
 
     def email(self, address: str, subject: str, text: str, at: datetime, *, lang: str = "en", answer: str = "",
