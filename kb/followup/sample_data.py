@@ -3,8 +3,8 @@
 Together they give every case state (new twice, one of them past the acknowledgement deadline;
 acknowledged, contacted, resolved, reopened) and every source (vote, still_need_help, writeback,
 survey, manual), answered surveys of 5, 4, 4 and 2 and two unanswered, and one customer who wrote
-again after a resolved case. Addresses are on example.com/.net/.org and phone numbers in the
-ranges set aside for fiction (+1 202 555 01xx, +44 20 7946 0xxx, +47 4000 00xx is unassigned).
+again after a resolved case. Addresses are on example.com/.net/.org (reserved by RFC 2606; example.no is not)
+and phone numbers in the ranges set aside for fiction (+1 202 555 01xx, +44 20 7946 0xxx).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def wang_fang(b: Builder) -> None:
 def ingrid(b: Builder) -> None:
     """A refund case resolved 12 days ago, its survey answered 2 ten days later: a new case, contacted by phone."""
     address = "ingrid.haugen@example.org"
-    customer = b.customer("Ingrid Haugen", address, "nb", b.ago(days=13), phone="+47 4000 0017")
+    customer = b.customer("Ingrid Haugen", address, "nb", b.ago(days=13))
     text = "Jeg returnerte en jakke for to uker siden, men har ikke fått pengene tilbake."
     mail = b.email(address, "Refusjon for returnert jakke", text, b.ago(days=13), lang="nb", answer="nb-refusjon",
                    click="still_need_help", click_at=b.ago(days=13, hours=-1))
@@ -88,7 +88,7 @@ def ingrid(b: Builder) -> None:
 def tom(b: Builder) -> None:
     """A broken zip, resolved four days ago; the replacement is broken too: reopened ten minutes ago."""
     address = "tom.becker@example.com"
-    customer = b.customer("Tom Becker", address, "en", b.ago(days=6))
+    customer = b.customer("Tom Becker", address, "en", b.ago(days=6), phone="+1 202 555 0178")
     text = "My new jacket arrived with a broken zip. What now?"
     mail = b.email(address, "Jacket arrived with a broken zip", text, b.ago(days=6), answer="damaged-item",
                    click="still_need_help", click_at=b.ago(days=6, hours=-2))
