@@ -31,7 +31,8 @@ class KBGroup(click.Group):
     lazy_commands = {"match": ("kb.autoreply.match_command", "match_command"),
                      "autoreply": ("kb.autoreply.command", "autoreply_command"),
                      "jobs": ("kb.jobs_command", "jobs_command"),
-                     "user": ("kb.user_command", "user_command")}
+                     "user": ("kb.user_command", "user_command"),
+                     "sample": ("kb.sample_command", "sample_command")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command name, the lazy ones included."""
@@ -122,15 +123,25 @@ def main() -> None:
     cli(prog_name="kb")
 
 
-def run_serve(app: Flask, sock, host: str, port: int, debug: bool) -> None:
-    """Import the starter articles on an empty database, then serve the app on the listening ``sock``."""
-    from kb import devserver
+def first_start(app: Flask) -> None:
+    """On an empty database: import the starter articles, then the sample follow-ups (KB_SAMPLE_DATA)."""
+    from kb.followup import sample
 
     report = content.bootstrap(app)
-    if report is not None:
-        click.echo(f"Imported {report.created} starter articles.")
-        for file, reason in report.errors:
-            click.echo(f"  skipped {file}: {reason}", err=True)
+    if report is None:
+        return
+    click.echo(f"Imported {report.created} starter articles.")
+    for file, reason in report.errors:
+        click.echo(f"  skipped {file}: {reason}", err=True)
+    if sample.bootstrap(app) is not None:
+        click.echo("Loaded sample follow-up data (remove with `kb sample remove`)")
+
+
+def run_serve(app: Flask, sock, host: str, port: int, debug: bool) -> None:
+    """Set up an empty database (first_start), then serve the app on the listening ``sock``."""
+    from kb import devserver
+
+    first_start(app)
     devserver.serve(app, sock, host, port, debug=debug, announce=click.echo)
 
 
@@ -141,7 +152,8 @@ def run_serve(app: Flask, sock, host: str, port: int, debug: bool) -> None:
 def serve(host: str, port: int, debug: bool) -> None:
     """Serve the portal and the editor.
 
-    The first run on an empty database imports and indexes the starter articles.
+    The first run on an empty database imports and indexes the starter articles, and
+    loads sample follow-up data (KB_SAMPLE_DATA; `kb sample remove` deletes it).
     For production, run gunicorn instead (see the README).
     """
     from kb import devserver
