@@ -37,7 +37,8 @@ class IdentityForm(FlaskForm):
 class NoteForm(FlaskForm):
     """A note of a contact outside email: the channel, what happened, and the outcome."""
 
-    channel = SelectField("Channel", choices=NOTE_CHANNELS)
+    # Plain values (WTForms 3.3 deprecates (value, label) pairs); the template shows the labels.
+    channel = SelectField("Channel", choices=[value for value, _label in NOTE_CHANNELS])
     note = TextAreaField("What happened", validators=[Length(max=cases.MAX_NOTE)])
     outcome = StringField("Outcome", validators=[Length(max=200)])
 
@@ -126,7 +127,7 @@ def _render(customer: Customer, *, identity_form=None, note_form=None, status: i
         "agent/customer.html", customer=customer, identities=customers.identities(session, customer),
         entries=entries[: timeline.PAGE], older=len(entries) > timeline.PAGE, page=page,
         identity_form=identity_form or IdentityForm(formdata=None), note_form=note_form or NoteForm(formdata=None),
-        merges=merges, action_form=ActionForm(), merge_q=merge_q,
+        merges=merges, action_form=ActionForm(), note_channels=NOTE_CHANNELS, merge_q=merge_q,
         candidates=_merge_candidates(session, customer, merge_q),
         candidate_identities=lambda c: customers.identities(session, c),
     ), status
