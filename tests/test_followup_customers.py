@@ -86,7 +86,8 @@ def keys(session, customer) -> list[str]:
 
 def snapshot(session, customer) -> list[tuple]:
     """Everything the timeline shows of each entry, in order."""
-    return [(e.key, e.when, e.kind, e.channel, e.title, e.text, e.case_id, e.mail_id) for e in timeline(session, customer)]
+    return [(e.key, e.when, e.kind, e.channel, e.title, e.text, e.detail, e.case_id, e.mail_id)
+            for e in timeline(session, customer)]
 
 
 # --- identities ---------------------------------------------------------------------------------
@@ -153,7 +154,8 @@ def test_the_timeline_lists_every_kind_of_entry_newest_first(app, session):
     by_kind = {e.kind: e for e in entries}
     assert by_kind["autoreply"].text == "Articles: Track your parcel"
     assert [e.title for e in entries if e.kind == "click"] == ["Clicked “Still need help”", "Clicked “Solved”"]
-    assert "kb decided: person (reason 2)" in entries[kinds.index("email")].text
+    newest_email = entries[kinds.index("email")]
+    assert newest_email.detail == "kb decided: person (reason 2)" and newest_email.text == "Text of email 2"
     assert by_kind["vote"].text == "Not helpful 1" and "out of date" in by_kind["vote"].title
     assert by_kind["survey_answered"].title == "Survey answered: 4 out of 5" and by_kind["survey_answered"].text == "Better 1"
     assert by_kind["note"].channel == "phone" and "fixed" in by_kind["note"].title and by_kind["note"].case_id is None
@@ -175,7 +177,17 @@ def test_the_timeline_is_paged(app, session):
 
 # --- merging ------------------------------------------------------------------------------------
 
-def test_merging_keeps_every_timeline_entry_and_undo_restores_them_exactly(app, session):
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db(request, app, app_factory):
+    """A session on SQLite (the usual app) or on PostgreSQL."""
+    if request.param == "postgres":
+        app = app_factory(DATABASE_URL=request.getfixturevalue("pg_database_url"))
+    with session_scope(app) as s:
+        yield app, s
+
+
+def test_merging_keeps_every_timeline_entry_and_undo_restores_them_exactly(any_db):
+    app, session = any_db
     ann = seed_history(session, app.config, "ann@example.com", base=0, n=1)
     other = seed_history(session, app.config, "ann.work@example.org", base=3, n=10)
     session.commit()
@@ -332,7 +344,7 @@ def test_support_finds_a_customer_and_sees_the_timeline(app, support, session):
     assert listing.status_code == 200 and "Ann &lt;Lee&gt;" in listing.text and 'Customers</a>' in listing.text
     assert "ann@example.com" not in support.get("/agent/customers?q=nobody").text
     page = support.get(f"/agent/customers/{customer.id}").text
-    for text in ("Parcel 1", "Auto-reply sent", "Clicked “Solved”", "Voted “No”", "Survey answered: 4 out of 5",
+    for text in ("Parcel 1", "kb decided: replied (reason 1)", "Auto-reply sent", "Clicked “Solved”", "Voted “No”", "Survey answered: 4 out of 5",
                  "Message sent to the customer", "Note (phone): fixed", "Called 1", "/agent/followups/"):
         assert text in page, text
     assert page.index("Survey answered") < page.index("Voted") < page.index("Parcel 1")

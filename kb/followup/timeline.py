@@ -38,6 +38,7 @@ class Entry:
     channel: str
     title: str
     text: str = ""
+    detail: str = ""  # a short line shown with the title (what kb decided about an email)
     case_id: int | None = None
     mail_id: int | None = None
     key: str = ""  # what it is made of ("mail:4", "event:9"...): unique, and stable across merges
@@ -80,7 +81,8 @@ def _mail_entries(session: so.Session, customer: Customer, n: int) -> list[Entry
     for record in session.scalars(sa.select(MailRecord).where(where).order_by(MailRecord.created_at.desc()).limit(n)):
         decided = f"kb decided: {record.state}" + (f" ({record.reason})" if record.reason else "")
         entries.append(Entry(record.created_at, "email", "email", _short(record.subject or "(no subject)", TITLE_CHARS),
-                             _short(f"{decided}\n\n{record.text}", TEXT_CHARS), mail_id=record.id, key=f"mail:{record.id}"))
+                             _short(record.text, TEXT_CHARS), _short(decided, TITLE_CHARS * 2), mail_id=record.id,
+                             key=f"mail:{record.id}"))
     replied = sa.select(MailRecord).where(where, MailRecord.state == "replied")
     for record in session.scalars(replied.order_by(MailRecord.created_at.desc()).limit(n)):
         titles = [m.get("title") or m.get("slug") or f"#{m.get('article_id')}" for m in record.matches or [] if isinstance(m, dict)]

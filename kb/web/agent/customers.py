@@ -127,7 +127,7 @@ def _render(customer: Customer, *, identity_form=None, note_form=None, status: i
         "agent/customer.html", customer=customer, identities=customers.identities(session, customer),
         entries=entries[: timeline.PAGE], older=len(entries) > timeline.PAGE, page=page,
         identity_form=identity_form or IdentityForm(formdata=None), note_form=note_form or NoteForm(formdata=None),
-        merges=merges, action_form=ActionForm(), note_channels=NOTE_CHANNELS, merge_q=merge_q,
+        merges=merges, note_channels=NOTE_CHANNELS, merge_q=merge_q,
         candidates=_merge_candidates(session, customer, merge_q),
         candidate_identities=lambda c: customers.identities(session, c),
     ), status
