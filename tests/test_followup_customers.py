@@ -12,7 +12,7 @@ from kb.autoreply.models import MailRecord
 from kb.db import session_scope
 from kb.errors import ValidationError
 from kb.followup import cases, customers, merging
-from kb.followup.models import Case, CaseEvent, Customer, CustomerIdentity, Signal, Survey
+from kb.followup.models import Case, CaseEvent, Customer, CustomerIdentity, CustomerMerge, Signal, Survey
 from kb.followup.signals import record_signal
 from kb.followup.timeline import timeline
 from tests.agent_helpers import login, make_agent, post_form, token
@@ -26,9 +26,9 @@ def at(minutes: int) -> datetime:
 
 
 def mail(session, n: int, address: str, *, state: str = "person", minute: int, resolution: str | None = None,
-         subject: str = "Question", matches=()) -> MailRecord:
+         subject: str = "Question", matches=(), reply_to: str = "") -> MailRecord:
     """An email kb received from ``address`` and what it decided."""
-    record = MailRecord(dedupe_key=f"<{n}@x>", message_id=f"<{n}@x>", from_addr=address, reply_to=address,
+    record = MailRecord(dedupe_key=f"<{n}@x>", message_id=f"<{n}@x>", from_addr=address, reply_to=reply_to or address,
                         subject=subject, text=f"Text of email {n}", state=state, reason=f"reason {n}",
                         matches=list(matches), created_at=at(minute), resolution=resolution,
                         resolved_at=at(minute + 1) if resolution else None)
@@ -144,18 +144,22 @@ def test_the_timeline_lists_every_kind_of_entry_newest_first(app, session):
     manual = signal(session, app.config, "manual:1", "ann@example.com", minute=20, source="manual",
                     channel="phone", words="Called about a refund")
     mail(session, 99, "someone.else@example.com", minute=30)  # another customer's email stays off
+    via_from = mail(session, 98, "ann@example.com", minute=15, subject="Sent from Ann, answers elsewhere",
+                    reply_to="assistant@elsewhere.example")
+    assert via_from.sender_key == "assistant@elsewhere.example"  # found by its From: address
     session.commit()
     entries = timeline(session, customer)
     kinds = [e.kind for e in entries]
     # at one moment, what follows comes first: the case a signal opened, the reply to an email
-    assert kinds == ["case", "signal", "survey_answered", "survey_sent", "note", "state", "message", "state",
+    assert kinds == ["case", "signal", "email", "survey_answered", "survey_sent", "note", "state", "message", "state",
                      "case", "vote", "click", "email", "click", "autoreply", "email"]
     assert [e.when for e in entries] == sorted((e.when for e in entries), reverse=True)
     by_kind = {e.kind: e for e in entries}
     assert by_kind["autoreply"].text == "Articles: Track your parcel"
     assert [e.title for e in entries if e.kind == "click"] == ["Clicked “Still need help”", "Clicked “Solved”"]
-    newest_email = entries[kinds.index("email")]
-    assert newest_email.detail == "kb decided: person (reason 2)" and newest_email.text == "Text of email 2"
+    assert entries[2].title == "Sent from Ann, answers elsewhere"
+    email_2 = entries[kinds.index("email", 3)]
+    assert email_2.detail == "kb decided: person (reason 2)" and email_2.text == "Text of email 2"
     assert by_kind["vote"].text == "Not helpful 1" and "out of date" in by_kind["vote"].title
     assert by_kind["survey_answered"].title == "Survey answered: 4 out of 5" and by_kind["survey_answered"].text == "Better 1"
     assert by_kind["note"].channel == "phone" and "fixed" in by_kind["note"].title and by_kind["note"].case_id is None
@@ -215,6 +219,38 @@ def test_merging_keeps_every_timeline_entry_and_undo_restores_them_exactly(any_d
     session.commit()
     assert again.undone_at is not None
     assert snapshot(session, ann) == before_ann and snapshot(session, other) == before_other
+
+
+@pytest.mark.postgres
+def test_two_agents_merging_one_customer_at_once_on_postgresql_make_one_merge(app_factory, pg_database_url):
+    app = app_factory(DATABASE_URL=pg_database_url)
+    with session_scope(app) as s:
+        a, b, c = (customers.customer_for_address(s, f"{n}@example.com").id for n in "abc")
+        cases.add_note(s, agent_id=None, text="note of b", channel="chat", customer_id=b)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def merge_into(kept_id: int) -> None:
+        try:
+            with session_scope(app) as s:
+                kept, merged = s.get(Customer, kept_id), s.get(Customer, b)
+                barrier.wait(timeout=10)
+                merging.merge(s, kept, merged, None)
+            outcomes.append(kept_id)
+        except ValidationError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=merge_into, args=(kept,)) for kept in (a, c)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    winners = [o for o in outcomes if isinstance(o, int)]
+    assert len(outcomes) == 2 and len(winners) == 1, outcomes
+    assert "merged a moment ago" in next(o for o in outcomes if isinstance(o, str))
+    with session_scope(app) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(CustomerMerge)) == 1
+        assert s.get(Customer, b).merged_into_id == winners[0]
+        assert {e.customer_id for e in s.scalars(sa.select(CaseEvent))} == {winners[0]}
 
 
 def test_two_open_cases_never_share_an_open_key_through_a_merge(app, session):

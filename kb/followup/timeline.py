@@ -56,20 +56,25 @@ def _short(text: str | None, limit: int) -> str:
 
 
 def email_keys(session: so.Session, customer: Customer) -> tuple[set[str], set[str]]:
-    """The customer's email identities: folded keys (as MailRecord.sender_key) and lower-cased as written."""
+    """The customer's email identities: folded keys (as MailRecord.sender_key) and the spellings seen."""
     rows = session.execute(sa.select(CustomerIdentity.value, CustomerIdentity.display).where(
         CustomerIdentity.customer_id == customer.id, CustomerIdentity.kind == "email")).all()
     keys = {value for value, _ in rows} | {sender_key(display) for _, display in rows if display}
-    written = {display.strip().lower() for _, display in rows if display} | keys
-    return {k for k in keys if k}, {w for w in written if w}
+    spellings = {display.strip() for _, display in rows if display}
+    spellings |= {spelling.lower() for spelling in spellings} | keys
+    return {k for k in keys if k}, {s for s in spellings if s}
 
 
 def _mail_filter(session: so.Session, customer: Customer):
-    """The WHERE clause of the customer's emails, or None when they have no address."""
-    keys, written = email_keys(session, customer)
+    """The WHERE clause of the customer's emails, or None when they have no address.
+
+    Both columns are indexed and compared as stored (no lower()), so the database looks up rather
+    than scans; sender_key (the Reply-To, folded) finds every spelling, from_addr the few seen.
+    """
+    keys, spellings = email_keys(session, customer)
     if not keys:
         return None
-    return sa.or_(MailRecord.sender_key.in_(sorted(keys)), sa.func.lower(MailRecord.from_addr).in_(sorted(written)))
+    return sa.or_(MailRecord.sender_key.in_(sorted(keys)), MailRecord.from_addr.in_(sorted(spellings)))
 
 
 def _mail_entries(session: so.Session, customer: Customer, n: int) -> list[Entry]:
