@@ -436,3 +436,18 @@ def test_merge_and_undo_through_the_pages(support, session):
     assert "undone already" in again.text
     assert support.get(f"/agent/customers/{ann.id}/merge/{ann.id}").status_code == 422
     assert support.get("/agent/customers/99999").status_code == 404
+
+
+def test_the_timeline_page_links_to_older_entries(support, session):
+    customer = customers.customer_for_address(session, "chatty@example.com")
+    for i in range(205):
+        event(session, None, "note", minute=i, customer=customer, channel="chat", note=f"note number {i}.")
+    session.commit()
+    url = f"/agent/customers/{customer.id}"
+    first = support.get(url).text
+    assert first.count('class="timeline-note"') == 200 and "note number 204." in first and "note number 4." not in first
+    assert f"{url}?page=1" in first and "Newer entries" not in first
+    older = support.get(f"{url}?page=1").text
+    assert older.count('class="timeline-note"') == 5 and "note number 4." in older and "note number 5." not in older
+    assert "Older entries" not in older and f"{url}?page=0" in older
+    assert support.get(f"{url}?page={'9' * 5000}").status_code == 200

@@ -102,7 +102,9 @@ def customers_list():
 def _page_number() -> int:
     """The timeline page asked for (0 is the newest)."""
     page = request.args.get("page", "0")
-    return min(int(page), timeline.MAX_OFFSET // timeline.PAGE) if page.isdigit() else 0
+    if not (page.isdigit() and len(page) <= 6):  # int() of thousands of digits raises, and is no page
+        return 0
+    return min(int(page), timeline.MAX_OFFSET // timeline.PAGE)
 
 
 def _merge_candidates(session, customer: Customer, q: str) -> list[Customer]:
