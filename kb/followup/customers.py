@@ -120,3 +120,35 @@ def email_of(session: so.Session, customer: Customer | None) -> str:
     return session.scalar(sa.select(CustomerIdentity.display).where(
         CustomerIdentity.customer_id == customer.id, CustomerIdentity.kind == "email"
     ).order_by(CustomerIdentity.id).limit(1)) or ""
+
+
+SEARCH_LIMIT = 50
+MAX_QUERY = 200
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern for ``text`` anywhere, its own % and _ taken literally (escape char \\)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def find_customers(session: so.Session, q: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
+    """Live customers whose name, address or phone number contains ``q`` (any case); newest first, bounded.
+
+    An empty query lists the newest customers. Digits in the query also match phone numbers however
+    they were written ("22 33" finds "+47 22334455").
+    """
+    q = storable_text(q, MAX_QUERY).strip().casefold()
+    query = sa.select(Customer).where(Customer.merged_into_id.is_(None))
+    if q:
+        pattern = _like(q)
+        matches = [sa.func.lower(Customer.name).like(pattern, escape="\\"),
+                   sa.func.lower(CustomerIdentity.value).like(pattern, escape="\\"),
+                   sa.func.lower(CustomerIdentity.display).like(pattern, escape="\\")]
+        digits = re.sub(r"\D", "", q)
+        if len(digits) >= 3 and not re.search(r"[^\d\s()+.\-/]", q):  # the query looks like a phone number
+            matches.append(sa.and_(CustomerIdentity.kind == "phone", CustomerIdentity.value.like(_like(digits), escape="\\")))
+        owners = sa.select(CustomerIdentity.customer_id).where(sa.or_(*matches[1:]))
+        query = query.where(sa.or_(matches[0], Customer.id.in_(owners)))
+    return list(session.scalars(query.order_by(Customer.created_at.desc(), Customer.id.desc())
+                                .limit(max(1, min(int(limit), SEARCH_LIMIT)))))
