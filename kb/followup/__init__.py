@@ -12,4 +12,6 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the follow-up job handlers, and keep the parsed settings in app.extensions."""
+    from kb.followup import messages  # noqa: F401  (registers the "followup.message" job handler)
+
     app.extensions["kb.followup"] = {}
