@@ -402,3 +402,22 @@ def test_opening_a_case_by_hand_says_what_is_missing(app, client, support):
     assert bad.status_code == 422 and "name@example.com" in bad.text
     with session_scope(app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+
+
+def test_a_reopened_case_waits_from_its_reopening(app, client, support):
+    case_id = open_case(app, "vote:1", minutes_ago=60 * 24 * 3, address="a@example.org")
+    fresh = open_case(app, "vote:2", minutes_ago=10, address="b@example.org")
+    with session_scope(app) as session:
+        case = session.get(Case, case_id)
+        cases.change_state(session, case, "resolve", agent_id=support, settings=app.config, root_cause="product")
+        cases.change_state(session, case, "reopen", agent_id=support)
+        reopened = session.scalars(sa.select(CaseEvent).where(CaseEvent.to_state == "reopened")).one()
+        reopened.created_at = utcnow() - timedelta(minutes=20, seconds=30)
+        session.commit()
+        since = reopened.created_at
+    page = client.get("/agent/followups").text
+    assert row_order(page) == [case_id, fresh]
+    assert "20 min" in page[page.index(f'id="case-{case_id}"'):page.index(f'id="case-{fresh}"')]
+    deadline = hours.ack_deadline(app.config, since).strftime("%Y-%m-%d %H:%M")
+    case_page = client.get(f"/agent/followups/{case_id}").text
+    assert deadline in case_page[case_page.index('id="ack-deadline"'):] and 'id="ack-button"' in case_page

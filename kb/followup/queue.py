@@ -128,18 +128,15 @@ def _label(session: so.Session, rows: list[Row]) -> None:
     customer_ids = {r.case.customer_id for r in rows if r.case.customer_id}
     article_ids = {r.case.article_id for r in rows if r.case.article_id}
     agent_ids = {r.case.assignee_id for r in rows if r.case.assignee_id}
-    names = dict(session.execute(sa.select(Customer.id, Customer.name).where(Customer.id.in_(customer_ids))).all()) \
-        if customer_ids else {}
+    names = _names(session, Customer.id, Customer.name, customer_ids)
     handles: dict[int, str] = {}
     if customer_ids:
         for cid, display in session.execute(sa.select(CustomerIdentity.customer_id, CustomerIdentity.display)
                                             .where(CustomerIdentity.customer_id.in_(customer_ids))
                                             .order_by(CustomerIdentity.kind, CustomerIdentity.id)):
             handles.setdefault(cid, display)
-    titles = dict(session.execute(sa.select(Article.id, Article.title).where(Article.id.in_(article_ids))).all()) \
-        if article_ids else {}
-    agents = dict(session.execute(sa.select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids))).all()) \
-        if agent_ids else {}
+    titles = _names(session, Article.id, Article.title, article_ids)
+    agents = _names(session, Agent.id, Agent.name, agent_ids)
     for row in rows:
         c = row.case
         if c.customer_id:
@@ -147,6 +144,13 @@ def _label(session: so.Session, rows: list[Row]) -> None:
             row.customer = f"{name} <{handle}>" if name and handle else (name or handle or f"#{c.customer_id}")
         row.article = titles.get(c.article_id, "") if c.article_id else ""
         row.assignee = agents.get(c.assignee_id, "") if c.assignee_id else ""
+
+
+def _names(session: so.Session, key, label, ids: set[int]) -> dict[int, str]:
+    """``label`` by ``key`` for the rows with these ids (no query for none)."""
+    if not ids:
+        return {}
+    return dict(session.execute(sa.select(key, label).where(key.in_(ids))).all())
 
 
 def unacknowledged_count(session: so.Session) -> int:
@@ -194,7 +198,8 @@ def case_file(session: so.Session, case: Case, settings: Mapping[str, Any], now:
     customer = session.get(Customer, case.customer_id) if case.customer_id else None
     handles = identities(session, customer) if customer else []
     email = next((h.display for h in handles if h.kind == "email"), "")
-    signals = list(session.scalars(sa.select(Signal).where(Signal.case_id == case.id).order_by(Signal.created_at, Signal.id)))
+    signals = list(session.scalars(sa.select(Signal).where(Signal.case_id == case.id)
+                                   .order_by(Signal.created_at, Signal.id)))
     events = cases.history(session, case)
     agent_ids = {e.agent_id for e in events if e.agent_id} | {s.agent_id for s in signals if s.agent_id}
     agent_ids |= {int(e.to_state) for e in events if e.kind == "assign" and e.to_state.isdigit()}
@@ -203,8 +208,8 @@ def case_file(session: so.Session, case: Case, settings: Mapping[str, Any], now:
         case=case, since=since, customer=customer, handles=handles, email=email,
         article=session.get(Article, case.article_id) if case.article_id else None,
         signals=signals, events=events,
-        agent_names=dict(session.execute(sa.select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids))).all()),
-        article_titles=dict(session.execute(sa.select(Article.id, Article.title).where(Article.id.in_(article_ids))).all()),
+        agent_names=_names(session, Agent.id, Agent.name, agent_ids),
+        article_titles=_names(session, Article.id, Article.title, article_ids),
         message_states=message_states(session, [e.id for e in events if e.kind == "message"]),
         deadline=hours.ack_deadline(settings, since), in_business_hours=hours.in_business_hours(settings, now))
 
