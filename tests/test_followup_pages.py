@@ -421,3 +421,37 @@ def test_a_reopened_case_waits_from_its_reopening(app, client, support):
     deadline = hours.ack_deadline(app.config, since).strftime("%Y-%m-%d %H:%M")
     case_page = client.get(f"/agent/followups/{case_id}").text
     assert deadline in case_page[case_page.index('id="ack-deadline"'):] and 'id="ack-button"' in case_page
+
+
+def test_one_message_form_sent_twice_at_once_makes_one_message(app_factory, shared_db_url):
+    """Two workers handle the same submit at the same moment (SQLite and PostgreSQL)."""
+    import threading
+
+    from kb.followup import messages
+    from kb.models import Agent
+
+    app = app_factory(DATABASE_URL=shared_db_url)
+    agent_id = make_agent(app, SUPPORT, name="Sam Support", role="support")
+    case_id = open_case(app, "vote:1", address="ann@example.org")
+    barrier, outcomes, errors = threading.Barrier(2), [], []
+
+    def submit():
+        try:
+            with session_scope(app) as session:
+                case, agent = session.get(Case, case_id), session.get(Agent, agent_id)
+                barrier.wait(5)
+                _event, created = messages.send_message(session, case, agent, "Hello", app.config, nonce="ab" * 16)
+                session.commit()
+                outcomes.append(created)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and sorted(outcomes) == [False, True]
+    assert len(events(app, case_id, "message")) == 1
+    with session_scope(app) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.kind == "followup.message")) == 1
