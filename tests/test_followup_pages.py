@@ -17,6 +17,7 @@ from kb.followup.models import Case, CaseEvent, Signal
 from kb.jobs.models import Job
 from kb.models import utcnow
 from tests.agent_helpers import ADMIN, EDITOR, login, make_agent, token
+from tests.test_browser import SCREENSHOTS, base_url, browser, live_app, log_in, open_page  # noqa: F401  (fixtures)
 
 SUPPORT = "sam@example.com"
 OTHER = "olga@example.com"
@@ -455,3 +456,31 @@ def test_one_message_form_sent_twice_at_once_makes_one_message(app_factory, shar
     assert len(events(app, case_id, "message")) == 1
     with session_scope(app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.kind == "followup.message")) == 1
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_the_case_page_in_a_browser_fits_a_phone_and_links_articles(browser, live_app, base_url, javascript):
+    """With JavaScript the search box inserts an article link; without it the links field is there."""
+    case_id = open_case(live_app, f"vote:browser:{javascript}", address=f"b{javascript}@example.org",
+                        words="Delivery took " + "very " * 40 + "long")
+    context, page = open_page(browser, javascript=javascript, viewport={"width": 390, "height": 844})
+    try:
+        log_in(page, base_url)
+        for path in ("/agent/followups", f"/agent/followups/{case_id}", "/agent/followups/new"):
+            page.goto(base_url + path)
+            name = path.strip("/").replace("/", "-")
+            page.screenshot(path=str(SCREENSHOTS / f"mobile-{name}-js-{javascript}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        page.goto(f"{base_url}/agent/followups/{case_id}")
+        assert page.locator("#message-links").is_visible()
+        assert page.locator("#article-search").is_visible() == javascript
+        if javascript:
+            page.locator("#message-body").fill("See this: ")
+            page.locator("#article-search").fill("delivery")
+            page.locator("#article-results button").first.click()
+            assert re.search(r"^See this: \[[^\]]+\]\(http://[^)]+/articles/[^)]+\)$", page.locator("#message-body").input_value())
+        page.locator("#ack-button").click()
+        assert page.locator("#case-state").inner_text() == "acknowledged"
+        assert page.problems == []
+    finally:
+        context.close()
