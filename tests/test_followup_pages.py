@@ -484,3 +484,14 @@ def test_the_case_page_in_a_browser_fits_a_phone_and_links_articles(browser, liv
         assert page.problems == []
     finally:
         context.close()
+
+
+def test_the_subject_answers_the_customer_s_own_once():
+    from kb.followup.messages import subject_for
+
+    def untranslated(text, **values):
+        return text % values if values else text
+
+    assert subject_for(Case(thread_subject="Re: My parcel"), untranslated) == "Re: My parcel"
+    assert subject_for(Case(thread_subject="My parcel\r\nBcc: x@evil.example"), untranslated).count("\n") == 0
+    assert subject_for(Case(thread_subject=""), untranslated) == "Following up on your feedback"

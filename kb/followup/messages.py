@@ -21,7 +21,7 @@ import sqlalchemy.orm as so
 from kb import jobs
 from kb.autoreply import smtp
 from kb.autoreply.addresses import Unsendable, reply_address
-from kb.autoreply.compose import POLICY, REPLY_PREFIX, MAX_SUBJECT_CHARS, new_message_id, support_sender
+from kb.autoreply.compose import MAX_SUBJECT_CHARS, POLICY, new_message_id, reply_subject, support_sender
 from kb.autoreply.outgoing import body_text, header_text, thread_headers
 from kb.errors import FieldError, ValidationError
 from kb.followup import cases
@@ -43,12 +43,12 @@ def customer_email(session: so.Session, case: Case) -> str:
     return email_of(session, session.get(Customer, case.customer_id)) if case.customer_id else ""
 
 
-def _message_id(settings: Mapping[str, Any], nonce: str) -> str:
+def _message_id(settings: Mapping[str, Any], case: Case, nonce: str) -> str:
     """The message's Message-ID: from the form's nonce when there is one, so a double submit is one message."""
     fresh = new_message_id(str(settings.get("BASE_URL") or ""))
     if not NONCE.fullmatch(nonce or ""):
         return fresh
-    return f"<followup.{nonce}@{fresh.rsplit('@', 1)[1]}"  # the domain part keeps its ">"
+    return f"<followup.{case.id}.{nonce}@{fresh.rsplit('@', 1)[1]}"  # the domain part keeps its ">"
 
 
 def with_links(markdown: str, links: str) -> str:
@@ -75,9 +75,9 @@ def send_message(session: so.Session, case: Case, agent: Agent, markdown: str, s
         raise ValidationError("This customer has no email address: log a phone call as a note.")
     # Taking the case's row first makes a second submit of the same form wait for the first one's
     # commit, and then see its message (the Message-ID comes from the form's nonce).
-    session.execute(sa.update(Case).where(Case.id == case.id).values(updated_at=case.updated_at)
+    session.execute(sa.update(Case).where(Case.id == case.id).values(updated_at=Case.updated_at)
                     .execution_options(synchronize_session=False))
-    message_id = _message_id(settings, nonce)
+    message_id = _message_id(settings, case, nonce)
     earlier = session.scalar(sa.select(CaseEvent).where(
         CaseEvent.case_id == case.id, CaseEvent.kind == "message", CaseEvent.message_id == message_id))
     if earlier is not None:
@@ -91,9 +91,8 @@ def send_message(session: so.Session, case: Case, agent: Agent, markdown: str, s
 
 def subject_for(case: Case, _) -> str:
     """"Re: <the customer's subject>", or a subject of kb's own when the case did not come by email."""
-    subject = header_text(case.thread_subject, MAX_SUBJECT_CHARS)
-    if subject:
-        return subject if subject.lower().startswith("re:") else REPLY_PREFIX + subject
+    if header_text(case.thread_subject, MAX_SUBJECT_CHARS):
+        return reply_subject(case.thread_subject, _)
     return _("Following up on your feedback")
 
 

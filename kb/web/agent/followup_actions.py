@@ -18,7 +18,7 @@ from kb.followup.models import CaseEvent
 from kb.models import utcnow
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
-from kb.web.agent.followups import _case, followups_required, form_nonce, render_case
+from kb.web.agent.followups import case_or_404, followups_required, form_nonce, render_case
 
 DOUBLE_SUBMIT = timedelta(minutes=2)  # the same note by the same agent within this is one submit
 DONE = {"acknowledge": "Acknowledged.", "resolve": "Resolved.", "reopen": "Reopened."}
@@ -36,7 +36,7 @@ def _note() -> str:
 
 def _change(case_id: int, action: str, **kwargs):
     """Apply one state change; if someone was first, say who rather than fail."""
-    session, case = get_session(), _case(case_id)
+    session, case = get_session(), case_or_404(case_id)
     changed = cases.change_state(session, case, action, agent_id=current_agent().id, note=_note(), **kwargs)
     session.commit()
     if changed:
@@ -75,14 +75,14 @@ def followup_resolve(case_id: int):
                        root_cause=request.form.get("root_cause", ""))
     except FieldError as exc:
         get_session().rollback()
-        return render_case(_case(case_id), errors=exc.errors, values={"resolve_note": _note()}, status=422)
+        return render_case(case_or_404(case_id), errors=exc.errors, values={"resolve_note": _note()}, status=422)
 
 
 @bp.post("/followups/<int:case_id>/assign")
 @followups_required
 def followup_assign(case_id: int):
     """Give the case to me, to another active agent, or to nobody."""
-    session, case, me = get_session(), _case(case_id), current_agent()
+    session, case, me = get_session(), case_or_404(case_id), current_agent()
     choice = request.form.get("assignee", "")
     assignee = me.id if choice == "me" else int(choice) if choice.isdigit() and len(choice) < 10 else None
     try:
@@ -100,7 +100,7 @@ def followup_assign(case_id: int):
 @followups_required
 def followup_note(case_id: int):
     """Add a note: a phone call and its outcome, a chat, a visit..."""
-    session, case, me = get_session(), _case(case_id), current_agent()
+    session, case, me = get_session(), case_or_404(case_id), current_agent()
     text, channel = request.form.get("text", "").strip(), request.form.get("channel", "")
     outcome = request.form.get("outcome", "").strip()
     if _same_note(case.id, me.id, text):
@@ -130,7 +130,7 @@ def _same_note(case_id: int, agent_id: int, text: str) -> bool:
 @followups_required
 def followup_message(case_id: int):
     """Send the customer a message (Markdown, with article links); the job runner sends it by SMTP."""
-    session, case = get_session(), _case(case_id)
+    session, case = get_session(), case_or_404(case_id)
     body = messages.with_links(request.form.get("body", ""), request.form.get("links", ""))
     try:
         _event, created = messages.send_message(session, case, current_agent(), body, current_app.config,

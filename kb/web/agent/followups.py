@@ -20,7 +20,7 @@ from kb.db import get_session
 from kb.errors import FieldError, ValidationError
 from kb.followup import cases, queue, signals
 from kb.followup.messages import customer_email
-from kb.followup.models import CHANNELS, SOURCES
+from kb.followup.models import CHANNELS, SOURCES, Case
 from kb.models import Article
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
@@ -95,12 +95,12 @@ def render_case(case, *, errors: dict | None = None, values: dict | None = None,
 @followups_required
 def followup_case(case_id: int):
     """One case: its signals, history, deadline and actions."""
-    return render_case(_case(case_id))
+    return render_case(case_or_404(case_id))
 
 
-def _case(case_id: int):
+def case_or_404(case_id: int):
     """The case, or a 404."""
-    case = get_session().get(cases.Case, case_id)
+    case = get_session().get(Case, case_id)
     if case is None:
         abort(404, "There is no case with this number.")
     return case
