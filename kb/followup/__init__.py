@@ -14,5 +14,6 @@ def init_app(app: Flask) -> None:
     """Register the follow-up job handlers, and keep the parsed settings in app.extensions."""
     from kb.followup import alerts  # noqa: F401 - registers the alert and escalation handlers
     from kb.followup import surveys  # noqa: F401  (registers the "followup.resurvey" job handler)
+    from kb.followup import messages  # noqa: F401  (registers the "followup.message" job handler)
 
     app.extensions["kb.followup"] = {}

@@ -19,7 +19,7 @@ from kb.db import begin_write
 from kb.autoreply.storable import storable_text
 from kb.errors import ValidationError
 from kb.followup import hours
-from kb.followup.customers import customer_for_address
+from kb.followup.customers import customer_for, customer_for_address
 from kb.followup.models import MAX_WORDS, SOURCES, Case, CaseEvent, Customer, Signal
 from kb.models import utcnow
 
@@ -97,9 +97,11 @@ def record_signal(session: so.Session, *, key: str, source: str, settings: Mappi
                   address: str = "", name: str = "", article_id: int | None = None,
                   mail_record_id: int | None = None, words: str = "", reason: str = "",
                   score: int | None = None, channel: str = "web", agent_id: int | None = None,
-                  lang: str = "", thread_message_id: str = "", thread_subject: str = "") -> SignalResult:
+                  lang: str = "", thread_message_id: str = "", thread_subject: str = "",
+                  phone: str = "") -> SignalResult:
     """Record one signal and open (or join, or reopen) its case; the same key twice records it once.
 
+    ``phone`` finds the customer by number when there is no address (a case an agent opens for a caller).
     Schedules the alert for the signal, and the escalation when the case (re)opened. The caller commits.
     """
     if source not in SOURCES:
@@ -110,6 +112,8 @@ def record_signal(session: so.Session, *, key: str, source: str, settings: Mappi
     if earlier is not None:
         return earlier
     customer = customer_for_address(session, address, name) if address.strip() else None
+    if customer is None and phone.strip():
+        customer = customer_for(session, "phone", phone, name)
     case, opened = _open_case(session, open_key_for(customer, article_id, key), customer, source, article_id, lang)
     signal = Signal(key=key, case_id=case.id, customer_id=customer.id if customer else None, source=source,
                     channel=channel, article_id=article_id, mail_record_id=mail_record_id,

@@ -4,3 +4,4 @@ from kb.web.agent import admin, auth, editor, history, media  # noqa: F401
 from kb.web.agent import mail  # noqa: E402,F401  (the auto-responder's decisions)
 from kb.web.agent import followup_report  # noqa: E402,F401  (the follow-up measures)
 from kb.web.agent import customers  # noqa: E402,F401  (customers and their history)
+from kb.web.agent import followups  # noqa: E402,F401  (follow-up queue and cases)
