@@ -13,6 +13,8 @@ from kb.jobs.clock import db_now
 from kb.jobs.models import HELD_STATES, Job
 
 Hook = Callable[[str, Job], None]
+# Lease left (seconds, at most half the lease) that an effect needs: an SMTP conversation's timeout.
+EFFECT_MARGIN = 30.0
 
 
 class LostClaim(RuntimeError):
@@ -23,8 +25,8 @@ class JobContext:
     """One claimed job as its handler sees it. The runner commits when the handler returns.
 
     ``message_id`` and ``deliver`` commit the session (so whatever the handler changed before them
-    is saved with the record of the effect); the rest of the handler's changes are committed with
-    the job's "done".
+    is saved with the record of the effect, and rolled back if the effect fails); the rest of the
+    handler's changes are committed with the job's "done".
     """
 
     def __init__(self, app: Flask, session: so.Session, job: Job, runner_id: str, hook: Hook | None = None):
@@ -65,18 +67,32 @@ class JobContext:
         """Run the job's one outside effect unless it happened already, and record it at once.
 
         Returns False when an earlier attempt had delivered it. Just before the effect the claim
-        is checked and the lease renewed, so a runner that was overtaken (it outlived its lease
-        while preparing) raises LostClaim instead of sending a second copy.
+        is checked, without committing, so a runner that was overtaken (it outlived its lease while
+        preparing) raises LostClaim instead of sending a second copy, and what the handler changed
+        before the effect is committed with the record of it (or rolled back if the effect fails).
         """
         if self.delivered:
             return False
-        self._cas(lease_until=self.lease_end())
-        self.session.commit()
+        self._check_claim()
         action()
         self._cas(state="sent")
         self.session.commit()
         self.step("sent")
         return True
+
+    def _check_claim(self) -> None:
+        """LostClaim unless this runner still holds the job with time left on its lease for the effect."""
+        runner_id, attempts = self.claim
+        with self.session.no_autoflush:  # a flush now would hold SQLite's write lock during the effect
+            row = self.session.execute(sa.select(Job.state, Job.claimed_by, Job.attempts, Job.lease_until)
+                                       .where(Job.id == self.job.id)).one_or_none()
+            now = db_now(self.session)
+        if row is None or row.state not in HELD_STATES or (row.claimed_by, row.attempts) != (runner_id, attempts):
+            raise LostClaim(f"job {self.job.id} is no longer held by this runner")
+        lease = float(self.settings["JOBS_LEASE_SECONDS"])
+        if row.lease_until is None or row.lease_until - now < timedelta(seconds=min(EFFECT_MARGIN, lease / 2)):
+            raise LostClaim(f"job {self.job.id}: too little of its lease is left for the effect; "
+                            "another attempt will make it")
 
     def lease_end(self) -> datetime:
         """When a lease taken now ends, by the database's clock."""
