@@ -7,9 +7,7 @@ sink for the emails, and the Flask test client for the survey page.
 from __future__ import annotations
 
 import email
-import json
 import re
-import shutil
 import threading
 import time
 from datetime import timedelta
@@ -17,8 +15,6 @@ from email.policy import default as default_policy
 
 import pytest
 import sqlalchemy as sa
-from babel.messages.extract import extract_from_file
-from babel.messages.pofile import write_po
 
 from kb import jobs
 from kb.autoreply import links
@@ -29,11 +25,10 @@ from kb.followup.signals import record_signal
 from kb.i18n import TRANSLATIONS_DIR, compiling
 from kb.jobs.models import Job
 from kb.models import utcnow
-from tests.conftest import REPO, TEST_SECRET, csrf_token_from
+from tests.conftest import TEST_SECRET, csrf_token_from
 
 CUSTOMER = "ana@example.org"
 BASE_URL = "http://kb.example"
-PENDING = REPO / "kb" / "translations" / "pending" / "i7-surveys.json"
 
 
 class Killed(Exception):
@@ -366,28 +361,12 @@ def test_tokens_are_stable_and_read_back(survey_app):
 
 # --- languages ------------------------------------------------------------------------------------
 
-@pytest.fixture
-def catalogs_with_pending(tmp_path):
-    """kb's catalogs with this branch's pending translations added (as the coordinator will)."""
-    folder = tmp_path / "translations"
-    shutil.copytree(TRANSLATIONS_DIR, folder, ignore=shutil.ignore_patterns("*.mo", "pending"))
-    pending = json.loads(PENDING.read_text(encoding="utf-8"))
-    for code, po in compiling.po_files(folder).items():
-        catalog = compiling.read_catalog(po)
-        for msgid, texts in pending.items():
-            if msgid not in catalog:
-                catalog.add(msgid, texts[code])
-        with open(po, "wb") as fh:
-            write_po(fh, catalog)
-    return folder
-
-
 @pytest.mark.parametrize(("lang", "subject", "question"), [
     ("zh", "我们做得怎么样？", "您对得到的帮助满意吗？"),
     ("nb", "Hvordan gjorde vi det?", "Hvor fornøyd er du med hjelpen du fikk?"),
 ])
-def test_the_survey_speaks_the_cases_language(app_factory, smtp_sink, catalogs_with_pending, lang, subject, question):
-    app = app_factory(**smtp_sink.settings(BASE_URL=BASE_URL, BABEL_TRANSLATION_DIRECTORIES=str(catalogs_with_pending)))
+def test_the_survey_speaks_the_cases_language(app_factory, smtp_sink, lang, subject, question):
+    app = app_factory(**smtp_sink.settings(BASE_URL=BASE_URL))
     case_id, paths = sent_survey(app, smtp_sink, lang=lang)
     [message] = surveys_to(smtp_sink)
     assert message_subject(message) == subject and message["Content-Language"] == lang
@@ -397,68 +376,6 @@ def test_the_survey_speaks_the_cases_language(app_factory, smtp_sink, catalogs_w
     page = client.get(paths[2]).get_data(as_text=True)
     assert f'lang="{lang}"' in page and question in page
     done = answer(client, paths[4], 5).get_data(as_text=True)
-    pending = json.loads(PENDING.read_text(encoding="utf-8"))
-    assert pending["Thank you for your answer! It helps us improve."][lang] in done
+    catalog = compiling.read_catalog(compiling.po_files(TRANSLATIONS_DIR)[lang])
+    assert catalog["Thank you for your answer! It helps us improve."].string in done
     assert the_survey(app, case_id).score == 5
-
-
-def test_every_new_customer_string_has_a_pending_translation():
-    pending = json.loads(PENDING.read_text(encoding="utf-8"))
-    in_catalog = {m.id for m in compiling.read_catalog(compiling.po_files(TRANSLATIONS_DIR)["zh"])}
-    sources = [("python", "kb/followup/survey_email.py", {}), ("python", "kb/web/portal/surveys.py", {}),
-               ("jinja2", "kb/web/portal/templates/portal/survey.html", {"trimmed": "true"})]
-    used = {message for method, path, options in sources
-            for _line, message, _comments, _context in extract_from_file(method, REPO / path, options=options)}
-    assert "How did we do?" in used
-    assert used - in_catalog - set(pending) == set()
-    assert all(set(texts) == {"zh", "nb"} and all(texts.values()) for texts in pending.values())
-
-
-# --- at once, on a shared database (PostgreSQL included) ------------------------------------------
-
-def at_once(*calls):
-    """Run the calls in threads released together; their results, in order."""
-    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
-
-    def run(index, call):
-        barrier.wait()
-        results[index] = call()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
-
-
-def test_two_submits_at_once_record_one_answer(app_factory, smtp_sink, shared_db_url):
-    app = app_factory(**smtp_sink.settings(BASE_URL=BASE_URL, DATABASE_URL=shared_db_url))
-    case_id, _paths = sent_survey(app, smtp_sink)
-    survey_id = the_survey(app, case_id).id
-
-    def submit(score):
-        def call():
-            with session_scope(app) as session:
-                return surveys.answer_survey(session, session.get(Survey, survey_id), score, f"score {score}",
-                                             app.config)
-        return call
-
-    assert sorted(at_once(submit(1), submit(2))) == [False, True]
-    survey = the_survey(app, case_id)
-    with session_scope(app) as session:
-        assert session.get(Case, case_id).score_after == survey.score
-        signals = list(session.scalars(sa.select(Signal).where(Signal.source == "survey")))
-        assert [(s.score, s.words) for s in signals] == [(survey.score, survey.comment)]
-    assert survey_events(app, case_id) == ["Satisfaction survey sent.", f"Survey answered: {survey.score} out of 5."]
-
-
-def test_two_runners_at_once_send_one_survey(app_factory, smtp_sink, shared_db_url, tmp_path):
-    first = app_factory(**smtp_sink.settings(BASE_URL=BASE_URL, DATABASE_URL=shared_db_url))
-    second = app_factory(**smtp_sink.settings(BASE_URL=BASE_URL, DATABASE_URL=shared_db_url,
-                                              INDEX_DIR=str(tmp_path / "index-2")))
-    case_id = resolved_case(first)
-    make_due(first, case_id)
-    at_once(lambda: jobs.run_due(first), lambda: jobs.run_due(second))
-    assert len(surveys_to(smtp_sink)) == 1
-    assert survey_events(first, case_id) == ["Satisfaction survey sent."]
