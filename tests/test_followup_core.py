@@ -78,3 +78,12 @@ def test_an_unhappy_customer_within_a_week_reopens_their_resolved_case(session, 
     session.commit()
     assert again.case.id == case.id and again.case.state == "reopened" and again.case.open_key
     assert session.scalar(sa.select(sa.func.count()).where(CaseEvent.to_state == "reopened")) == 1
+
+
+def test_a_case_reopened_by_hand_must_be_acknowledged_again(session, app):
+    case = signal(session, app, "vote:1", address="kari@example.no").case
+    cases.change_state(session, case, "resolve", agent_id=None, settings=app.config, root_cause="product")
+    assert cases.change_state(session, case, "reopen", agent_id=None, settings=app.config)
+    session.commit()
+    keys = session.scalars(sa.select(Job.key).where(Job.kind == "followup.escalate")).all()
+    assert len(keys) == 2 and any(":reopened:" in key for key in keys)

@@ -16,6 +16,7 @@ from kb import jobs
 from kb.autoreply.storable import storable_text
 from kb.db import begin_write
 from kb.errors import FieldError, NotFound, ValidationError
+from kb.followup import hours
 from kb.followup.models import CHANNELS, OPEN_STATES, Case, CaseEvent
 from kb.models import Agent, utcnow
 
@@ -84,10 +85,14 @@ def change_state(session: so.Session, case: Case, action: str, *, agent_id: int 
     if result.rowcount != 1:
         return False
     session.refresh(case)
-    _event(session, case, "state", agent_id, note, from_state=before, to_state=target)
+    event = _event(session, case, "state", agent_id, note, from_state=before, to_state=target)
     if action == "resolve" and settings is not None:
         delay = timedelta(hours=float(settings["RESURVEY_DELAY_HOURS"]))
         jobs.schedule(session, "followup.resurvey", f"case:{case.id}", run_at=now + delay, payload={"case_id": case.id})
+    elif action == "reopen" and settings is not None:  # a reopened case must be acknowledged again
+        session.flush()
+        jobs.schedule(session, "followup.escalate", f"case:{case.id}:reopened:{event.id}",
+                      run_at=hours.ack_deadline(settings, now), payload={"case_id": case.id})
     return True
 
 

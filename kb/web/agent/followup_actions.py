@@ -59,7 +59,7 @@ def followup_acknowledge(case_id: int):
 def followup_reopen(case_id: int):
     """Reopen a resolved case."""
     try:
-        return _change(case_id, "reopen")
+        return _change(case_id, "reopen", settings=current_app.config)
     except ValidationError as exc:
         get_session().rollback()
         flash(str(exc), "error")
