@@ -160,6 +160,25 @@ def _recipient(record: MailRecord, original: ParsedEmail | None) -> Address:
     return reply_address(original.from_name if original and same else "", address)
 
 
+def new_email(*, sender: Address, to: Address, subject: str, message_id: str, thread_id: str = "",
+              references: Sequence[str] = ()) -> EmailMessage:
+    """An email with the headers every email kb sends shares: addresses, subject, threading, id, date.
+
+    ``thread_id`` is the Message-ID of the email it answers (empty: it starts a thread).
+    """
+    message = EmailMessage(policy=POLICY)
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    in_reply_to, refs = thread_headers(thread_id, list(references))
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = refs
+    message["Message-ID"] = message_id
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    return message
+
+
 def build_reply(record: MailRecord, original: ParsedEmail | None, articles: Sequence[tuple[Article, str]],
                 *, settings: Mapping[str, Any], links: tuple[str, str], message_id: str) -> EmailMessage:
     """The auto-reply; without ``original`` (a retry) the record's own fields thread it.
@@ -173,17 +192,11 @@ def build_reply(record: MailRecord, original: ParsedEmail | None, articles: Sequ
     base_url = settings.get("BASE_URL") or ""
     items = [(a.title, snippet, article_url(base_url, a)) for a, snippet in articles[:MAX_ARTICLES]]
     quote = quote_lines(original.clean_text if original else record.text, QUOTE_LINES, QUOTE_CHARS)
-    message = EmailMessage(policy=POLICY)
-    message["From"] = support_sender(settings, _)
-    message["To"] = _recipient(record, original)
-    message["Subject"] = reply_subject(original.subject if original else record.subject, _)
-    in_reply_to, references = thread_headers((original.message_id if original else "") or record.message_id,
-                                             original.references if original else [])
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = references
-    message["Message-ID"] = message_id
-    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message = new_email(sender=support_sender(settings, _), to=_recipient(record, original),
+                        subject=reply_subject(original.subject if original else record.subject, _),
+                        message_id=message_id,
+                        thread_id=(original.message_id if original else "") or record.message_id,
+                        references=original.references if original else ())
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
     message.set_content(_text_body(t, quote, items))

@@ -12,7 +12,6 @@ import html
 import logging
 import re
 from email.message import EmailMessage
-from email.utils import formatdate
 from typing import Any, Mapping
 
 import sqlalchemy as sa
@@ -21,8 +20,8 @@ import sqlalchemy.orm as so
 from kb import jobs
 from kb.autoreply import smtp
 from kb.autoreply.addresses import Unsendable, reply_address
-from kb.autoreply.compose import MAX_SUBJECT_CHARS, POLICY, new_message_id, reply_subject, support_sender
-from kb.autoreply.outgoing import body_text, header_text, thread_headers
+from kb.autoreply.compose import MAX_SUBJECT_CHARS, new_email, new_message_id, reply_subject, support_sender
+from kb.autoreply.outgoing import body_text, header_text
 from kb.errors import FieldError, ValidationError
 from kb.followup import cases
 from kb.followup.customers import email_of
@@ -104,16 +103,8 @@ def build_message(session: so.Session, case: Case, event: CaseEvent, settings: M
     customer = session.get(Customer, case.customer_id) if case.customer_id else None
     agent = session.get(Agent, event.agent_id) if event.agent_id else None
     sender = support_sender(settings, _)
-    message = EmailMessage(policy=POLICY)
-    message["From"] = sender
-    message["To"] = reply_address(customer.name if customer else "", customer_email(session, case))
-    message["Subject"] = subject_for(case, _)
-    in_reply_to, references = thread_headers(case.thread_message_id, [])
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = references
-    message["Message-ID"] = message_id
-    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message = new_email(sender=sender, to=reply_address(customer.name if customer else "", customer_email(session, case)),
+                        subject=subject_for(case, _), message_id=message_id, thread_id=case.thread_message_id)
     signature = "\n".join(x for x in (agent.name if agent else "", sender.display_name) if x)
     message.set_content(f"{event.note}\n\n-- \n{signature}\n")
     body = render_markdown(event.note)

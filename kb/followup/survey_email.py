@@ -10,12 +10,11 @@ from __future__ import annotations
 import html
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate
 from typing import Any, Mapping
 
 from kb.autoreply.addresses import MAX_NAME_CHARS, reply_address
-from kb.autoreply.compose import POLICY, reply_subject, support_sender
-from kb.autoreply.outgoing import header_text, thread_headers
+from kb.autoreply.compose import new_email, reply_subject, support_sender
+from kb.autoreply.outgoing import header_text
 from kb.followup.models import Case, Survey
 from kb.i18n import Gettext, gettext_for
 
@@ -76,17 +75,10 @@ def build_survey_email(case: Case, survey: Survey, settings: Mapping[str, Any], 
     page, links = survey_urls(str(settings.get("BASE_URL") or ""), lang, token)
     labels = score_labels(_)
     t = _sentences(_, header_text(name, MAX_NAME_CHARS), page, expires)
-    message = EmailMessage(policy=POLICY)
-    message["From"] = support_sender(settings, _)
-    message["To"] = reply_address(name, address)
-    message["Subject"] = (reply_subject(case.thread_subject, _) if case.thread_message_id
-                          else _("How did we do?"))
-    in_reply_to, references = thread_headers(case.thread_message_id, [])
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = references
-    message["Message-ID"] = message_id
-    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message = new_email(sender=support_sender(settings, _), to=reply_address(name, address),
+                        subject=(reply_subject(case.thread_subject, _) if case.thread_message_id
+                                 else _("How did we do?")),
+                        message_id=message_id, thread_id=case.thread_message_id)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
     message.set_content(_text_body(t, labels, links))
