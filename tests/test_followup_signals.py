@@ -19,7 +19,7 @@ from kb.articles import ArticleDraft, create_article
 from kb.autoreply import ledger, links
 from kb.autoreply.models import MailRecord
 from kb.db import session_scope
-from kb.followup import cases, sources
+from kb.followup import cases, signals, sources
 from kb.followup.models import Case, Customer, CustomerIdentity, Signal
 from kb.jobs.models import Job
 from kb.models import Vote, utcnow
@@ -219,6 +219,22 @@ def at_once(app, *calls) -> list:
 
 
 @pytest.fixture
+def past_the_check(monkeypatch):
+    """Both threads pass record_signal's look for an earlier signal before either writes: then only
+    the database's unique keys can keep one case, and the race happens every time, not by luck."""
+    barrier, local, real = threading.Barrier(2), threading.local(), signals._existing
+
+    def existing(session, key):
+        found = real(session, key)
+        if not getattr(local, "waited", False):  # the first look of this thread; the retry after a clash runs on
+            local.waited = True
+            barrier.wait(10)
+        return found
+
+    monkeypatch.setattr(signals, "_existing", existing)
+
+
+@pytest.fixture
 def pg_app(app_factory, pg_database_url):
     """An app on a fresh PostgreSQL database."""
     return app_factory(DATABASE_URL=pg_database_url)
@@ -254,8 +270,8 @@ def racing_call(app, source: str, n: int):
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("source", ["vote", "vote_without_address", "still_need_help", "writeback"])
-def test_the_same_signal_twice_at_once_opens_one_case(pg_app, source):
-    rounds = 3  # a race is a race only some of the time: run it on several fresh signals
+def test_the_same_signal_twice_at_once_opens_one_case(pg_app, past_the_check, source):
+    rounds = 3  # fresh signals each round: their customers, cases and keys all race
     for n in range(rounds):
         call = racing_call(pg_app, source, n)
         assert sorted(at_once(pg_app, call, call)) == [False, True], n  # exactly one of the two recorded it
@@ -266,7 +282,7 @@ def test_the_same_signal_twice_at_once_opens_one_case(pg_app, source):
 
 
 @pytest.mark.postgres
-def test_two_signals_of_one_customer_at_once_join_one_case(pg_app):
+def test_two_signals_of_one_customer_at_once_join_one_case(pg_app, past_the_check):
     vote_id, record_id = no_vote(pg_app, "v1"), replied_record(pg_app, address="ann@example.org")
     settings = pg_app.config
 
