@@ -119,6 +119,16 @@ def test_a_bad_address_is_refused_at_the_field_and_nothing_is_recorded(app, arti
     assert "Someone from our team will get back to you" in fixed.text and len(rows(app, Case)) == 1
 
 
+def test_a_bad_address_after_the_vote_was_recorded_only_says_so(app, article):
+    browser = person(app)
+    token = csrf_token_from(browser.get("/en/articles/tents").text)
+    form = {"helpful": "no", "csrf_token": token, "email": "ann@example.org"}
+    browser.post("/en/articles/tents/vote", data=form)
+    again = browser.post("/en/articles/tents/vote", data={**form, "email": "nope"}, follow_redirects=True)
+    assert again.status_code == 200 and "You already told us about this article" in again.text
+    assert len(rows(app, Signal)) == 1
+
+
 def test_the_form_and_the_case_keep_the_pages_language(app, article):
     browser = person(app)
     page = vote(browser, follow=False, lang="nb", email="nope")

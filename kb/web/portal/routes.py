@@ -139,8 +139,10 @@ def vote(slug: str):
     try:
         address = sources.vote_address(request.form.get("email")) if answer == "no" else ""
     except ValidationError:
-        return _article_page(art, form=request.form, status=422, errors={
-            "email": _("Enter an email address such as name@example.com, or leave the field empty.")})
+        if not feedback.has_voted(get_session(), art, visitor_id()):  # else the form is gone: say "already"
+            return _article_page(art, form=request.form, status=422, errors={
+                "email": _("Enter an email address such as name@example.com, or leave the field empty.")})
+        address = ""
     outcome = counting.record_vote(art, answer == "yes", request.form.get("comment", ""), reason=reason,
                                    address=address, lang=current_language())
     if outcome == feedback.ALREADY_VOTED:
