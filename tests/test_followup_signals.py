@@ -350,6 +350,20 @@ def test_a_write_back_goes_to_a_person_and_opens_one_case(mail_app, pymap_server
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["carol@customer.example"]]  # never auto-answered again
 
 
+def test_a_write_back_after_still_need_help_joins_the_clicks_case(mail_app, pymap_server, smtp_sink):  # noqa: F811
+    question = "<q-3@customer.example>"
+    pymap_server.append(make_email(sender="eve@customer.example", message_id=question))
+    make_worker(mail_app).run_once()
+    reply_id = sent_message_id(smtp_sink.wait_for(1)[0])
+    [answered] = records(mail_app)
+    click_help(person(mail_app), answered.id)
+    write_back_again(mail_app, pymap_server, reply_id, 3, sender="eve@customer.example")
+    assert records(mail_app)[1].reason.startswith("writeback:")
+    [case] = rows(mail_app, Case)
+    assert sorted(s.source for s in rows(mail_app, Signal)) == ["still_need_help", "writeback"]
+    assert case.thread_message_id == question  # the first email the case learnt of stays its thread
+
+
 def test_an_out_of_office_answering_kbs_reply_opens_no_case(mail_app, pymap_server, smtp_sink):  # noqa: F811
     pymap_server.append(make_email(sender="dan@customer.example", message_id="<q-2@customer.example>"))
     make_worker(mail_app).run_once()

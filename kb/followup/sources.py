@@ -69,7 +69,8 @@ def from_still_need_help(session: so.Session, record: MailRecord, settings: Mapp
 
 
 def answered_record(session: so.Session, thread_ids: Iterable[str]) -> MailRecord | None:
-    """The email kb auto-answered (state "replied") whose reply one of ``thread_ids`` names, if any."""
+    """The email kb auto-answered whose reply one of ``thread_ids`` names, if any: state "replied",
+    or handed to a person by a "Still need help" click on that reply (the write-back joins its case)."""
     wanted: set[str] = set()
     for message_id in list(thread_ids)[-MAX_THREAD_IDS:]:
         bare = str(message_id or "").strip().strip("<>")
@@ -78,7 +79,8 @@ def answered_record(session: so.Session, thread_ids: Iterable[str]) -> MailRecor
     if not wanted:
         return None
     return session.scalar(sa.select(MailRecord).where(
-        MailRecord.reply_message_id.in_(sorted(wanted)), MailRecord.state == "replied"
+        MailRecord.reply_message_id.in_(sorted(wanted)),
+        sa.or_(MailRecord.state == "replied", MailRecord.resolution == "still_need_help"),
     ).order_by(MailRecord.id.desc()).limit(1))
 
 
