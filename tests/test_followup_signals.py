@@ -24,7 +24,7 @@ from kb.followup.models import Case, Customer, CustomerIdentity, Signal
 from kb.jobs.models import Job
 from kb.models import Vote, utcnow
 from tests.conftest import TEST_SECRET, csrf_token_from
-from tests.test_autoreply_worker import articles_db, mail_app, make_email, make_worker, records  # noqa: F401
+from tests.test_autoreply_worker import Killed, articles_db, mail_app, make_email, make_worker, records  # noqa: F401
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 
@@ -348,6 +348,24 @@ def test_a_write_back_goes_to_a_person_and_opens_one_case(mail_app, pymap_server
     assert sum(make_worker(mail_app).run_once().values()) == 0  # read again: nothing new, no second signal
     assert len(rows(mail_app, Signal)) == 1
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["carol@customer.example"]]  # never auto-answered again
+
+
+@pytest.mark.parametrize("step", ["signalled", "decided", "marked"])
+def test_a_worker_killed_around_the_write_back_records_it_once(mail_app, pymap_server, smtp_sink, step):  # noqa: F811
+    answered_then_written_back(mail_app, pymap_server, smtp_sink)
+
+    def kill(name, record):
+        if name == step and record.message_id == "<w-1@customer.example>":
+            raise Killed(step)
+
+    with pytest.raises(Killed):
+        make_worker(mail_app, hook=kill).run_once()
+    make_worker(mail_app, stale_seconds=0).run_once()  # restarted: the email is taken over
+    make_worker(mail_app, stale_seconds=0).run_once()
+    written = records(mail_app)[1]
+    assert written.state == "person" and written.reason.startswith("writeback:") and written.marked
+    assert [s.key for s in rows(mail_app, Signal)] == [f"mail:{written.id}:writeback"]
+    assert len(rows(mail_app, Case)) == 1 and len(smtp_sink.messages) == 1
 
 
 def test_a_write_back_after_still_need_help_joins_the_clicks_case(mail_app, pymap_server, smtp_sink):  # noqa: F811

@@ -202,6 +202,7 @@ class Intake:
                                    thread_message_id=parsed.message_id, thread_subject=parsed.subject,
                                    settings=self.settings)
             session.commit()
+            self._step("signalled", record)
         return Decision(PERSON, f"{sources.WRITEBACK} {answered.reply_message_id}", email=parsed)
 
     def _record(self, session, record: MailRecord, decision: Decision) -> None:
