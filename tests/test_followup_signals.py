@@ -24,6 +24,7 @@ from kb.followup.models import Case, Customer, CustomerIdentity, Signal
 from kb.jobs.models import Job
 from kb.models import Vote, utcnow
 from tests.conftest import TEST_SECRET, csrf_token_from
+from tests.test_browser import Shots, base_url, browser, live_app, nojs_page  # noqa: F401
 from tests.test_autoreply_worker import Killed, articles_db, mail_app, make_email, make_worker, records  # noqa: F401
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
@@ -435,3 +436,30 @@ def test_a_write_back_long_after_a_resolved_case_opens_a_new_one(mail_app, pymap
     write_back_again(mail_app, pymap_server, reply_id, 2)
     old, new = rows(mail_app, Case)
     assert (old.id, old.state) == (old_id, "resolved") and (new.state, new.source) == ("new", "writeback")
+
+
+# --- the vote form in a browser without JavaScript --------------------------------------------------
+
+@pytest.mark.browser
+def test_a_no_vote_with_a_mistyped_address_in_a_browser_without_javascript(nojs_page, base_url, live_app):  # noqa: F811
+    from playwright.sync_api import expect
+
+    page, shot = nojs_page, Shots(nojs_page, "followup-vote")
+    page.goto(base_url + "/en/articles/reset-password")
+    page.locator("#vote-comment").fill("The reset email never came.")
+    page.locator("#vote-reason").select_option("not_answered")
+    page.locator("#vote-email").fill("kari@example")  # the browser accepts it; kb wants a domain with a dot
+    shot("filled")
+    page.get_by_role("button", name="No", exact=True).click()
+    error = page.locator("#vote-email-error")
+    expect(error).to_contain_text("Enter an email address such as name@example.com")
+    expect(page.locator("#vote-comment")).to_have_value("The reset email never came.")
+    expect(page.locator("#vote-reason")).to_have_value("not_answered")
+    shot("refused-at-the-field")
+    page.locator("#vote-email").fill("kari@example.no")
+    page.get_by_role("button", name="No", exact=True).click()
+    expect(page.locator(".flash")).to_contain_text("Someone from our team will get back to you")
+    shot("recorded")
+    with session_scope(live_app) as session:
+        signal = session.scalars(sa.select(Signal).where(Signal.words == "The reset email never came.")).one()
+        assert signal.reason == "not_answered" and signal.customer_id is not None
