@@ -6,7 +6,9 @@ decide, within KB_AUTOREPLY_MESSAGE_SECONDS and _MEMORY_MB), then records the de
 and marks. Every email ends recorded with its reason (or, if even a bare row cannot be written,
 skipped with a logged reason) and the cursor moves on. Only a lost connection (IMAP or the
 database) or the worker stopping leaves an email for later; a worker killed during one leaves its
-attempt behind, and after KB_AUTOREPLY_MAX_ATTEMPTS of those the email goes to a person.
+attempt behind, and after KB_AUTOREPLY_MAX_ATTEMPTS of those the email goes to a person. A
+customer answering one of kb's auto-replies (a write-back) goes to a person too, and opens a
+follow-up case (kb.followup.sources).
 
 A mixin of kb.autoreply.worker.Worker, like kb/autoreply/upkeep.py.
 """

@@ -3,11 +3,12 @@
 One cycle: recover replies stuck in "sending" (a worker died around SMTP) -> refresh the matcher
 if articles changed -> handle new UIDs past the cursor -> take over emails a dead worker claimed
 -> send due retries -> apply pending IMAP marks. Between cycles the worker waits in IDLE (or
-polls), after one last look for mail that came while it was busy. Exactly-once is the ledger's job (unique dedupe key, compare-and-set states); this module
-only calls its steps in order, and ``hook(step, record)`` lets tests stop the worker between any
-two of them. New mail is kb/autoreply/intake.py (``handle_email`` is the per-message handling);
-retries, take-overs and marks are kb/autoreply/upkeep.py; each email's parsing and
-deciding runs in a child process with a time and memory limit (kb/autoreply/sandbox.py).
+polls), after one last look for mail that came while it was busy. Exactly-once is the ledger's
+job (unique dedupe key, compare-and-set states); this module only calls its steps in order, and
+``hook(step, record)`` lets tests stop the worker between any two of them. New mail is
+kb/autoreply/intake.py (``handle_email`` is the per-message handling); retries, take-overs and
+marks are kb/autoreply/upkeep.py; each email's parsing and deciding runs in a child process with
+a time and memory limit (kb/autoreply/sandbox.py).
 """
 
 from __future__ import annotations

@@ -44,6 +44,16 @@ def vote_address(value: str | None) -> str:
     return value
 
 
+def _mail_address(address: str) -> str:
+    """An email's reply address, or empty when no customer can have it (kb replies only to clean
+    addresses, but a case without a customer is better than a lost signal)."""
+    try:
+        check_identity("email", address or "")
+    except ValidationError:
+        return ""
+    return address
+
+
 def from_vote(session: so.Session, vote: Vote, address: str, settings: Mapping[str, Any],
               lang: str = "") -> SignalResult | None:
     """The signal of a "No" vote (None for a "Yes"): about the voter when they left an address,
@@ -63,7 +73,7 @@ def from_still_need_help(session: so.Session, record: MailRecord, settings: Mapp
     if record.resolution != "still_need_help":
         return None
     return record_signal(session, key=f"mail:{record.id}:still_need_help", source="still_need_help",
-                         settings=settings, address=record.reply_to or record.from_addr, words=record.text or "",
+                         settings=settings, address=_mail_address(record.reply_to or record.from_addr), words=record.text or "",
                          mail_record_id=record.id, channel="email", lang=record.lang or "",
                          thread_message_id=record.message_id or "", thread_subject=record.subject or "")
 
@@ -87,15 +97,7 @@ def answered_record(session: so.Session, thread_ids: Iterable[str]) -> MailRecor
 def from_writeback(session: so.Session, record: MailRecord, *, address: str, words: str, lang: str,
                    thread_message_id: str, thread_subject: str, settings: Mapping[str, Any]) -> SignalResult:
     """The signal of a customer writing back into a thread kb auto-answered (the reply did not
-    solve it). ``record`` is the new email's; the thread is the new email's. The caller commits.
-
-    An address no customer can have (the rules hand such mail to a person first) leaves the case
-    without a customer rather than losing the signal.
-    """
-    try:
-        check_identity("email", address)
-    except ValidationError:
-        address = ""
+    solve it). ``record`` is the new email's; the thread is the new email's. The caller commits."""
     return record_signal(session, key=f"mail:{record.id}:writeback", source="writeback", settings=settings,
-                         address=address, words=words, mail_record_id=record.id, channel="email", lang=lang,
+                         address=_mail_address(address), words=words, mail_record_id=record.id, channel="email", lang=lang,
                          thread_message_id=thread_message_id, thread_subject=thread_subject)
