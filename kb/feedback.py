@@ -14,6 +14,7 @@ import sqlalchemy.orm as so
 from kb import visitors
 from kb.db import begin_write
 from kb.errors import ValidationError
+from kb.followup.models import VOTE_REASONS
 from kb.models import Article, Vote
 
 MAX_COMMENT_LENGTH = 2000
@@ -53,14 +54,20 @@ def has_voted(session: so.Session, article: Article, visitor: str | None) -> boo
 
 
 def record_vote(session: so.Session, article: Article, visitor: str, helpful: bool,
-                comment: str = "") -> Vote | None:
-    """Store a vote; None (and nothing changed) if this visitor already voted. The caller commits."""
+                comment: str = "", reason: str = "") -> Vote | None:
+    """Store a vote; None (and nothing changed) if this visitor already voted. The caller commits.
+
+    ``reason`` (kb.followup.models.VOTE_REASONS) is kept for a "No" only.
+    """
     if not visitor or len(visitor) > 64:
         raise ValidationError("A vote needs a visitor id of 1 to 64 characters.")
+    if reason and reason not in VOTE_REASONS:
+        raise ValidationError(f"Unknown reason {reason!r}: use one of {', '.join(VOTE_REASONS)}.")
     if has_voted(session, article, visitor):
         return None
     begin_write(session)  # the vote and what the caller adds (a follow-up signal) commit together
-    vote = Vote(article_id=article.id, visitor=visitor, helpful=bool(helpful), comment=clean_comment(comment))
+    vote = Vote(article_id=article.id, visitor=visitor, helpful=bool(helpful), comment=clean_comment(comment),
+                reason="" if helpful else reason)
     try:
         # A double-click can race past has_voted: the unique constraint decides, the savepoint
         # keeps the rest of the caller's transaction.
@@ -71,8 +78,13 @@ def record_vote(session: so.Session, article: Article, visitor: str, helpful: bo
     return vote
 
 
+def vote_of(session: so.Session, article: Article, visitor: str) -> Vote | None:
+    """This visitor's vote on this article, if any."""
+    return session.scalar(sa.select(Vote).where(Vote.article_id == article.id, Vote.visitor == visitor))
+
+
 def vote_once(session: so.Session, article: Article, *, visitor: str, client: str, limit: int,
-              helpful: bool, comment: str = "") -> str:
+              helpful: bool, comment: str = "", reason: str = "") -> str:
     """Record a vote unless this session already voted or this client used its ``limit`` for today.
 
     Returns RECORDED, ALREADY_VOTED or CLIENT_LIMIT. The caller commits.
@@ -81,7 +93,7 @@ def vote_once(session: so.Session, article: Article, *, visitor: str, client: st
         return ALREADY_VOTED
     if not visitors.claim(session, "vote", article.id, client, limit):
         return CLIENT_LIMIT
-    return RECORDED if record_vote(session, article, visitor, helpful, comment) else ALREADY_VOTED
+    return RECORDED if record_vote(session, article, visitor, helpful, comment, reason) else ALREADY_VOTED
 
 
 def helpful_stats(session: so.Session, article: Article) -> HelpfulStats:

@@ -57,9 +57,12 @@ def test_links_need_a_secret_and_a_known_action():
 
 from datetime import timedelta  # noqa: E402
 
+import sqlalchemy as sa  # noqa: E402
+
 from kb.autoreply import ledger  # noqa: E402
 from kb.autoreply.models import MailRecord  # noqa: E402
 from kb.db import session_scope  # noqa: E402
+from kb.followup.models import Case  # noqa: E402
 from kb.models import utcnow  # noqa: E402
 from tests.conftest import TEST_SECRET, csrf_token_from  # noqa: E402
 
@@ -119,8 +122,9 @@ def test_still_need_help_hands_the_email_to_a_person_in_its_language(app, client
     assert "En av oss svarer" in done.text
     with session_scope(app) as session:
         record = session.get(MailRecord, record_id)
-        assert (record.resolution, record.state, record.alert_state) == ("still_need_help", "person", "pending")
-        assert ledger.pending_alerts(session) == [record]
+        assert (record.resolution, record.state, record.alert_state) == ("still_need_help", "person", None)
+        [case] = session.scalars(sa.select(Case)).all()  # the team hears of it through the case's alert
+        assert (case.source, case.lang, case.thread_message_id) == ("still_need_help", "nb", "<q@x>")
     assert "allerede" in click(client, help_url).text
 
 

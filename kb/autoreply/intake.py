@@ -6,7 +6,9 @@ decide, within KB_AUTOREPLY_MESSAGE_SECONDS and _MEMORY_MB), then records the de
 and marks. Every email ends recorded with its reason (or, if even a bare row cannot be written,
 skipped with a logged reason) and the cursor moves on. Only a lost connection (IMAP or the
 database) or the worker stopping leaves an email for later; a worker killed during one leaves its
-attempt behind, and after KB_AUTOREPLY_MAX_ATTEMPTS of those the email goes to a person.
+attempt behind, and after KB_AUTOREPLY_MAX_ATTEMPTS of those the email goes to a person. A
+customer answering one of kb's auto-replies (a write-back) goes to a person too, and opens a
+follow-up case (kb.followup.sources).
 
 A mixin of kb.autoreply.worker.Worker, like kb/autoreply/upkeep.py.
 """
@@ -18,12 +20,14 @@ import logging
 import sqlalchemy as sa
 
 from kb.autoreply import ledger
-from kb.autoreply.decision import PERSON, REPLY, Decision
+from kb.autoreply.decision import PERSON, REPLY, SKIP, Decision
 from kb.autoreply.mailbox import Mailbox, MailboxError, MailboxGone, MessageMissing
 from kb.autoreply.models import MailRecord
 from kb.autoreply.processing import Peek, peek
+from kb.autoreply.rules import REPLY_TO_OUR_REPLY
 from kb.autoreply.sandbox import Outcome, SandboxError
 from kb.db import session_scope
+from kb.followup import sources
 
 log = logging.getLogger("kb.autoreply")
 
@@ -175,11 +179,33 @@ class Intake:
         if parsed is not None:
             ledger.fill_in(session, record, message_id=parsed.message_id, from_addr=parsed.from_addr,
                            reply_to=parsed.reply_to, subject=parsed.subject, text=parsed.clean_text)
+            decision = self._writeback(session, record, decision)
         self._record(session, record, decision)
         if record.state == "new" and not self.dry_run:
             self.send_reply(session, mailbox, record, parsed)
         if not self.dry_run and mailbox is not None:
             self.mark(session, mailbox, record, uidvalidity)
+
+    def _writeback(self, session, record: MailRecord, decision: Decision) -> Decision:
+        """A customer answering kb's auto-reply: the reply did not solve it, so a person answers
+        and a follow-up case opens (or joins, or reopens). Looked up here in the worker, not in the
+        child process that decided; the signal is committed before the decision, so a worker killed
+        in between records it once when the email is taken over."""
+        parsed = decision.email
+        if parsed is None or decision.outcome == SKIP or (
+                decision.outcome == PERSON and not decision.reason.startswith(REPLY_TO_OUR_REPLY)):
+            return decision  # automatic mail answering us, or a person has it for another reason
+        answered = sources.answered_record(session, [*parsed.references, parsed.in_reply_to])
+        if answered is None:
+            return decision
+        if not self.dry_run:
+            sources.from_writeback(session, record, address=parsed.reply_to or parsed.from_addr,
+                                   words=parsed.clean_text, lang=parsed.lang or answered.lang,
+                                   thread_message_id=parsed.message_id, thread_subject=parsed.subject,
+                                   settings=self.settings)
+            session.commit()
+            self._step("signalled", record)
+        return Decision(PERSON, f"{sources.WRITEBACK} {answered.reply_message_id}", email=parsed)
 
     def _record(self, session, record: MailRecord, decision: Decision) -> None:
         """Store the decision (dry-run: prefixed, never becomes a reply to send)."""

@@ -24,9 +24,8 @@ import sqlalchemy.orm as so
 
 from kb.autoreply.addresses import sender_key
 # The lookups live in their own module; callers use them as ledger.<name>.
-from kb.autoreply.ledger_lookups import (alert_sent, alerts_due, get_cursor, list_records,  # noqa: F401
-                                         our_message_ids, pending_alerts, save_cursor, set_marked,
-                                         state_counts, unmarked)
+from kb.autoreply.ledger_lookups import (get_cursor, list_records, our_message_ids, save_cursor,  # noqa: F401
+                                         set_marked, state_counts, unmarked)
 from kb.autoreply.models import MAIL_STATES, MAX_TEXT, MailRecord
 from kb.autoreply.storable import storable_key, storable_text
 from kb.errors import NotFound, ValidationError
@@ -277,11 +276,12 @@ def recover_interrupted(session: so.Session, older_than_seconds: float = 120) ->
     return result.rowcount
 
 
-
-
-
 def resolve(session: so.Session, record_id: int, action: str) -> tuple[MailRecord, bool]:
-    """Record a "Solved" / "Still need help" click; a repeated click changes nothing."""
+    """Record a "Solved" / "Still need help" click; a repeated click changes nothing.
+
+    "Still need help" hands the email to a person; the team hears of it through the follow-up
+    case the click opens (kb.followup.sources), no longer through an alert of the mail worker.
+    """
     resolution = ACTIONS.get(action)
     if resolution is None:
         raise ValidationError(f"unknown action {action!r}: use solved or still_need_help")
@@ -295,32 +295,8 @@ def resolve(session: so.Session, record_id: int, action: str) -> tuple[MailRecor
     else:  # a customer who first said solved may still need a person: that one wins
         changed = _cas(session, record, MAIL_STATES, where=[sa.or_(
             MailRecord.resolution.is_(None), MailRecord.resolution == "solved")],
-            resolution="still_need_help", resolved_at=now, state="person", reason=STILL_NEED_HELP,
-            alert_state="pending", marked=False)
+            resolution="still_need_help", resolved_at=now, state="person", reason=STILL_NEED_HELP, marked=False)
     return record, changed
-
-
-
-
-
-
-
-
-
-def alert_failed(session: so.Session, record: MailRecord, error: str, *, max_attempts: int) -> bool:
-    """An alert could not be sent: count it; after ``max_attempts`` give up, saying so in the reason.
-
-    The email is with a person already (the click put it there), so giving up loses only the
-    notice. Returns True when it gave up.
-    """
-    attempts = record.alert_attempts + 1
-    if attempts < max_attempts:
-        _cas(session, record, MAIL_STATES, alert_attempts=attempts)
-        return False
-    _cas(session, record, MAIL_STATES, where=[MailRecord.alert_state == "pending"], alert_attempts=attempts,
-         alert_state=None, reason=f"{record.reason} (the alert to the team failed {attempts} times and was "
-                                  f"given up: {error})")
-    return True
 
 
 def mark_failed(session: so.Session, record: MailRecord, *, max_attempts: int) -> bool:

@@ -1,17 +1,14 @@
-"""The ledger's lookups and plain bookkeeping: what kb sent, what is still to mark or alert, the
+"""The ledger's lookups and plain bookkeeping: what kb sent, what is still to mark, the
 folder cursors, the listings of the agents' page. kb.autoreply.ledger re-exports every function
 here; callers use ``ledger.<name>``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from kb.autoreply.models import MAIL_STATES, MailCursor, MailRecord
-from kb.models import utcnow
 
 
 def our_message_ids(session: so.Session) -> set[str]:
@@ -30,25 +27,6 @@ def unmarked(session: so.Session) -> list[MailRecord]:
 def set_marked(session: so.Session, record: MailRecord) -> None:
     """Note that the mailbox now shows what kb did with this email. Commits."""
     record.marked = True
-    session.commit()
-
-
-def pending_alerts(session: so.Session) -> list[MailRecord]:
-    """"Still need help" clicks whose alert to the team has not gone out yet."""
-    return list(session.scalars(sa.select(MailRecord).where(
-        MailRecord.alert_state == "pending").order_by(MailRecord.resolved_at, MailRecord.id)))
-
-
-def alerts_due(session: so.Session, backoff_base: float, now: datetime | None = None) -> list[MailRecord]:
-    """Pending alerts never tried, or whose last failure is ``backoff_base * 2**(failures-1)`` s ago."""
-    now = now or utcnow()
-    return [record for record in pending_alerts(session) if not record.alert_attempts
-            or record.updated_at <= now - timedelta(seconds=backoff_base * 2 ** (record.alert_attempts - 1))]
-
-
-def alert_sent(session: so.Session, record: MailRecord) -> None:
-    """The team was told. Commits."""
-    record.alert_state = "sent"
     session.commit()
 
 

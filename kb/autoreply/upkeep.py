@@ -1,4 +1,4 @@
-"""The worker's upkeep: retries, take-overs of emails a dead worker left, team alerts, IMAP marks.
+"""The worker's upkeep: retries, take-overs of emails a dead worker left, IMAP marks.
 
 A mixin of kb.autoreply.worker.Worker (split out to keep each module small); it uses the
 worker's app, settings, folder, stop event, counters and per-email steps.
@@ -11,8 +11,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from kb.autoreply import compose, ledger, smtp
-from kb.autoreply.intake import error_text
+from kb.autoreply import ledger, smtp
 from kb.autoreply.mailbox import Mailbox, MailboxError, MailboxGone, MessageMissing
 from kb.autoreply.models import MailRecord
 from kb.autoreply.parsing import ParsedEmail
@@ -22,7 +21,6 @@ from kb.models import utcnow
 log = logging.getLogger("kb.autoreply")
 
 SEND_GIVE_UP_SECONDS = 24 * 3600  # a reply still refused a day after the email came goes to a person
-ALERT_ATTEMPTS = 8  # with backoff from the retry base (60 s): about four hours of trying
 
 # Final state -> (keyword setting, move setting): what agents see in their mail client.
 MARKS = {"replied": ("IMAP_KEYWORD_REPLIED", "IMAP_MOVE_REPLIED"),
@@ -119,31 +117,6 @@ class Upkeep:
                     record = session.get(MailRecord, record_id)
                     self._hand_over(session, record, f"vanished: the email left {self.folder} before kb "
                                                      "finished it; look for it in the mail client")
-
-    def send_alerts(self) -> None:
-        """Tell the team about "Still need help" clicks; a failed alert is tried again with backoff,
-        behind the others, and given up (said on the record) after ALERT_ATTEMPTS."""
-        team = self.settings.get("TEAM_ADDRESS")
-        with session_scope(self.app) as session:
-            due = sorted(ledger.alerts_due(session, self.retry_base), key=lambda r: r.alert_attempts)
-            for record in due:
-                if self.stop.is_set():
-                    break
-                try:
-                    if team:
-                        smtp.send(compose.build_alert(record, self.settings), self.settings)
-                except smtp.SendUncertain as exc:  # it may have arrived: a second copy is worse
-                    log.warning("alert for %s may not have arrived (%s); not resent", record.from_addr, exc)
-                except sa.exc.OperationalError:
-                    raise
-                except Exception as exc:  # refused, or this record cannot be put into an alert
-                    given_up = ledger.alert_failed(session, record, error_text(exc), max_attempts=ALERT_ATTEMPTS)
-                    log.warning("alert for %s failed (%s); %s", record.from_addr, error_text(exc),
-                                "given up" if given_up else "trying again later")
-                    if isinstance(exc, smtp.SendFailed):
-                        return  # the server may be down: the others wait for the next cycle
-                    continue
-                ledger.alert_sent(session, record)
 
     def apply_marks(self, mailbox: Mailbox, uidvalidity: int) -> None:
         """IMAP keywords/moves a cut connection (or a "Still need help" click) left to apply."""

@@ -2,13 +2,13 @@
 
 One cycle: recover replies stuck in "sending" (a worker died around SMTP) -> refresh the matcher
 if articles changed -> handle new UIDs past the cursor -> take over emails a dead worker claimed
--> send due retries -> send pending "Still need help" alerts -> apply pending IMAP marks. Between
-cycles the worker waits in IDLE (or polls), after one last look for mail that came while it was
-busy. Exactly-once is the ledger's job (unique dedupe key, compare-and-set states); this module
-only calls its steps in order, and ``hook(step, record)`` lets tests stop the worker between any
-two of them. New mail is kb/autoreply/intake.py (``handle_email`` is the per-message handling);
-retries, take-overs, alerts and marks are kb/autoreply/upkeep.py; each email's parsing and
-deciding runs in a child process with a time and memory limit (kb/autoreply/sandbox.py).
+-> send due retries -> apply pending IMAP marks. Between cycles the worker waits in IDLE (or
+polls), after one last look for mail that came while it was busy. Exactly-once is the ledger's
+job (unique dedupe key, compare-and-set states); this module only calls its steps in order, and
+``hook(step, record)`` lets tests stop the worker between any two of them. New mail is
+kb/autoreply/intake.py (``handle_email`` is the per-message handling); retries, take-overs and
+marks are kb/autoreply/upkeep.py; each email's parsing and deciding runs in a child process with
+a time and memory limit (kb/autoreply/sandbox.py).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ class Worker(Intake, Upkeep):
                 pass
 
     def cycle(self, mailbox: Mailbox, uidvalidity: int) -> None:
-        """One pass over everything the worker owes: new mail, take-overs, retries, alerts, marks."""
+        """One pass over everything the worker owes: new mail, take-overs, retries, marks."""
         with session_scope(self.app) as session:
             # Shadow mode leaves the live worker's records alone.
             recovered = 0 if self.dry_run else ledger.recover_interrupted(session, self.stale_seconds)
@@ -176,7 +176,6 @@ class Worker(Intake, Upkeep):
         self.take_over(mailbox, uidvalidity)
         if not self.dry_run:
             self.send_retries(mailbox, uidvalidity)
-            self.send_alerts()
             self.apply_marks(mailbox, uidvalidity)
 
     def refresh_model(self, session) -> bool:

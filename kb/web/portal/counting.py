@@ -16,6 +16,7 @@ from flask import Response, abort, current_app, request
 from kb import articles as kb_articles
 from kb import catalog, feedback, visitors
 from kb.db import get_session
+from kb.followup import sources
 from kb.models import Article
 from kb.web.portal import bp
 from kb.web.portal.context import visitor_id
@@ -57,13 +58,19 @@ def article_seen(slug: str):
     return Response(PIXEL, mimetype="image/gif", headers={"Cache-Control": "no-store"})
 
 
-def record_vote(article: Article, helpful: bool, comment: str) -> str:
-    """Record this visitor's vote within the client's daily limit; one of kb.feedback's outcomes."""
+def record_vote(article: Article, helpful: bool, comment: str, *, reason: str = "", address: str = "",
+                lang: str = "") -> str:
+    """Record this visitor's vote within the client's daily limit; one of kb.feedback's outcomes.
+
+    A recorded "No" records its follow-up signal in the same transaction (kb.followup.sources).
+    """
     if visitors.automation_reason(request.method, request.headers) is not None:
         abort(403, description=NOT_A_PERSON)
-    session = get_session()
-    outcome = feedback.vote_once(session, article, visitor=visitor_id(create=True), client=client_key(),
+    session, visitor = get_session(), visitor_id(create=True)
+    outcome = feedback.vote_once(session, article, visitor=visitor, client=client_key(),
                                  limit=current_app.config["PORTAL_COUNTS_PER_CLIENT"],
-                                 helpful=helpful, comment=comment)
+                                 helpful=helpful, comment=comment, reason=reason)
+    if outcome == feedback.RECORDED and not helpful:
+        sources.from_vote(session, feedback.vote_of(session, article, visitor), address, current_app.config, lang)
     session.commit()
     return outcome

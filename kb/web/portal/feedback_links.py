@@ -1,9 +1,10 @@
 """The "Solved" / "Still need help" links of auto-replies: a confirm page, then the recorded click.
 
 GET only shows a button: mail scanners and link previews follow links, and must not answer for
-the customer. The POST (with a CSRF token) records the click through kb.autoreply.ledger. The
-page speaks the reply's language (the email's), whatever the browser's. A link works for
-FEEDBACK_LINK_DAYS after its email arrived; after that it is a 410.
+the customer. The POST (with a CSRF token) records the click through kb.autoreply.ledger;
+"Still need help" then opens (or joins) the customer's follow-up case, whose alert tells the team
+(kb.followup.sources). The page speaks the reply's language (the email's), whatever the
+browser's. A link works for FEEDBACK_LINK_DAYS after its email arrived; after that it is a 410.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kb.autoreply import ledger, links
 from kb.autoreply.models import MailRecord
 from kb.db import get_session
 from kb.errors import NotFound
+from kb.followup import sources
 from kb.i18n import language_for
 from kb.web.portal import bp
 
@@ -62,9 +64,14 @@ def mail_feedback(token: str):
 def mail_feedback_confirm(token: str):
     """Record "Solved" or "Still need help"; a second click only says it is already recorded."""
     record, action = _record_for(token)
+    session = get_session()
     try:
-        _record, changed = ledger.resolve(get_session(), record.id, action)
+        record, changed = ledger.resolve(session, record.id, action)
     except NotFound:  # deleted since _record_for read it
         _refuse_gone()
+    # Also on a repeated click: a request that died after the click was recorded is made whole by
+    # its retry (the signal's key makes it once).
+    sources.from_still_need_help(session, record, current_app.config)
+    session.commit()
     key = ("solved_done" if action == links.SOLVED else "help_done") if changed else "already"
     return _page(record, action, done=key)

@@ -14,6 +14,9 @@ from kb import articles as kb_articles
 from kb import catalog, feedback, render_cache
 from kb import search as kb_search
 from kb.db import get_session
+from kb.errors import ValidationError
+from kb.followup import sources
+from kb.followup.models import VOTE_REASONS
 from kb.web.i18n import LANGUAGE_ARG, current_language, offered_language
 from kb.web.params import arg, whole_arg
 from kb.web.portal import bp
@@ -90,35 +93,64 @@ def _published_or_404(slug: str, *, follow: bool = False):
     return article
 
 
-@bp.get(PAGE + "/articles/<slug>")
-def article(slug: str):
-    """The rendered article, its breadcrumb, related articles and the helpful vote form.
-
-    The view is counted by the page's counter image (kb.web.portal.counting), not here.
-    """
+def _article_page(art, *, form=None, errors=None, status: int = 200):
+    """The article page; ``form`` and ``errors`` re-show a refused vote with the message at its field."""
     session = get_session()
-    art = _published_or_404(slug)
     body_html = render_cache.article_html(session, art)  # cached: a page view does not render Markdown
     session.commit()
     return render_template("portal/article.html", article=art, body_html=body_html,
                            canonical_url=canonical_article_url(art),
                            category_slug=catalog.category_slug(art.category) if art.category else "",
                            related=kb_search.related_articles(session, art, limit=5),
-                           voted=feedback.has_voted(session, art, visitor_id(create=True)))
+                           voted=feedback.has_voted(session, art, visitor_id(create=True)),
+                           vote_reasons=vote_reason_labels(), form=form or {}, errors=errors or {}), status
+
+
+def vote_reason_labels() -> list[tuple[str, str]]:
+    """The reasons a visitor can give for a "No", with their labels in the page's language."""
+    labels = {"not_answered": _("It didn't answer my question"), "hard_to_follow": _("It was hard to follow"),
+              "out_of_date": _("It is out of date"), "other": _("Other")}
+    return [(reason, labels[reason]) for reason in VOTE_REASONS]
+
+
+@bp.get(PAGE + "/articles/<slug>")
+def article(slug: str):
+    """The rendered article, its breadcrumb, related articles and the helpful vote form.
+
+    The view is counted by the page's counter image (kb.web.portal.counting), not here.
+    """
+    return _article_page(_published_or_404(slug))
 
 
 @bp.post(PAGE + "/articles/<slug>/vote")
 def vote(slug: str):
-    """Record "Was this helpful?" once per visitor session, then go back to the article."""
+    """Record "Was this helpful?" once per visitor session, then go back to the article.
+
+    A "No" may bring a reason and an address to follow up on; a bad address re-shows the form.
+    """
     art = _published_or_404(slug, follow=True)
     answer = request.form.get("helpful", "")
     if answer not in ("yes", "no"):
         abort(400, description=_("Choose Yes or No to tell us whether the article helped."))
-    outcome = counting.record_vote(art, answer == "yes", request.form.get("comment", ""))
+    try:
+        reason = sources.vote_reason(request.form.get("reason"))
+    except ValidationError:
+        abort(400, description=_("Choose one of the reasons in the list, or none."))
+    try:
+        address = sources.vote_address(request.form.get("email")) if answer == "no" else ""
+    except ValidationError:
+        if not feedback.has_voted(get_session(), art, visitor_id()):  # else the form is gone: say "already"
+            return _article_page(art, form=request.form, status=422, errors={
+                "email": _("Enter an email address such as name@example.com, or leave the field empty.")})
+        address = ""
+    outcome = counting.record_vote(art, answer == "yes", request.form.get("comment", ""), reason=reason,
+                                   address=address, lang=current_language())
     if outcome == feedback.ALREADY_VOTED:
         flash(_("You already told us about this article. Thank you!"), "info")
     elif outcome == feedback.CLIENT_LIMIT:
         flash(_("Thank you! We already counted the answers from your network for this article today."), "info")
+    elif answer == "no" and address:
+        flash(_("Thanks for your feedback! Someone from our team will get back to you."), "success")
     else:
         flash(_("Thanks for your feedback!"), "success")
     return redirect(url_for("portal.article", slug=art.slug, _anchor="feedback"), 303)
