@@ -146,23 +146,6 @@ def test_suggested_articles_keep_the_order_and_drop_unpublished(session, make_ar
     assert [a.title for a, _ in compose.suggested_articles(session, record)] == ["First", "Second"]
 
 
-def test_the_alert_tells_the_team_who_asked_what_and_what_kb_suggested(session, make_article):
-    article = make_article("Track your parcel")
-    email = incoming()
-    record = recorded(session, email, articles=[article])
-    ledger.begin_sending(session, record, "<r@help.example.com>")
-    ledger.finish_sent(session, record)
-    ledger.resolve(session, record.id, "help")
-    alert = reparsed(compose.build_alert(record, SETTINGS))
-    assert alert["To"] == "team@example.com" and alert["From"].addresses[0].addr_spec == "support@example.com"
-    assert alert["Reply-To"] == "ann.home@example.org"
-    assert alert["Auto-Submitted"] == "auto-generated"
-    assert alert["Subject"] == "[kb] Still need help: Re: Where is my parcel?"
-    body = alert.get_content()
-    assert "ann@example.org" in body and "my parcel never came" in body
-    assert "Track your parcel (score 0.50) https://help.example.com/articles/track-your-parcel" in body
-
-
 def raw_incoming(sender: bytes, subject: bytes = b"Passwort vergessen", extra: bytes = b"") -> bytes:
     """A customer's email with headers sent as raw 8-bit UTF-8, as many mail programs do."""
     return (b"From: " + sender + b"\r\nTo: support@example.com\r\nSubject: " + subject
@@ -245,11 +228,6 @@ def test_every_header_kb_writes_from_customer_input_survives_any_string(session,
                 assert back[name] is None or all(part.startswith("<") and part.endswith(">") and part.isascii()
                                                  for part in str(back[name]).split()), (n, name, back[name])
             parts(back)
-        record.reply_to, record.from_addr, record.matches = value, value, [{"title": value, "slug": value}]
-        alert = message_from_bytes(compose.message_bytes(compose.build_alert(record, SETTINGS)), policy=default_policy)
-        assert alert["Bcc"] is None and alert["To"] == "team@example.com" and not alert.defects, (n, value)
-        assert alert["Subject"].strip().startswith("[kb] Still need help: ") and alert.get_content(), (n, value)
-        record.reply_to, record.from_addr = "ann.home@example.org", "ann@example.org"
 
 
 @pytest.mark.parametrize("reply_to", ["a b@example.org", "eve@evil.example\r\nBcc: x@y", "nobody", "@example.org",

@@ -97,8 +97,8 @@ def test_the_loop_closes_in_a_browser(browser, loop_app, loop_url, sink):  # noq
     customer.goto(loop_url + "/en/articles/reset-password")
     form = customer.locator("#feedback form").first
     form.locator("#vote-comment").fill("The reset email never arrives.")
-    form.locator("[name=reason]").select_option("not_answered")
-    form.locator("[name=email]").fill(CUSTOMER)
+    form.locator("#vote-reason").select_option("not_answered")
+    form.locator("#vote-email").fill(CUSTOMER)
     shot("customer-votes-no")
     form.get_by_role("button", name="No", exact=True).click()
     expect(customer.locator(".flash")).to_be_visible()
@@ -131,7 +131,7 @@ def test_the_loop_closes_in_a_browser(browser, loop_app, loop_url, sink):  # noq
 
     resolve = agent.locator("#resolve-form")
     resolve.locator("#root-cause").select_option("article")
-    resolve.locator("button[type=submit]").click()
+    resolve.locator("#resolve-button").click()
     expect(agent.locator("body")).to_contain_text("resolved")
     agent_shot("resolved")
 
@@ -143,7 +143,7 @@ def test_the_loop_closes_in_a_browser(browser, loop_app, loop_url, sink):  # noq
     with session_scope(loop_app) as session:  # opening the link (what a scanner does) records nothing
         assert session.scalar(sa.select(Survey.score)) is None
     customer.locator("input[name=score][value='5']").check()
-    customer.locator("[name=comment]").fill("Quick and kind, thank you.")
+    customer.locator("#survey-comment").fill("Quick and kind, thank you.")
     customer.locator("form button[type=submit]").click()
     expect(customer.locator("body")).to_contain_text(re.compile("thank", re.I))
     shot("survey-answered")

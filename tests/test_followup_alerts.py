@@ -6,6 +6,7 @@ Business hours are pure functions, tested across zones and DST changes in test_f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from datetime import timedelta
@@ -316,3 +317,32 @@ def test_a_slow_or_absent_webhook_fails_fast_and_is_retried(make_app, webhook_se
     failed = job(app, "followup.alert_webhook")
     assert failed.state == "pending" and failed.attempts == 1
     assert ("did not answer within 0.3 s" if problem == "timeout" else "Cannot reach") in failed.last_error
+
+
+def test_an_alert_about_any_customer_input_is_a_well_formed_email_to_the_team_only(app):
+    # The customer's name, words and address, and the article's title, come from outside: none may
+    # add a recipient, break a header or make the alert unsendable.
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+
+    from kb.autoreply.compose import message_bytes
+    from kb.followup import alert_compose
+    from kb.followup.models import Signal
+    from tests.test_autoreply_compose import hostile_strings
+
+    with session_scope(app) as session:
+        result = signals.record_signal(session, key="vote:odd", source="vote", settings=app.config,
+                                       address="ann@customer.example", words="x")
+        for n, value in enumerate(hostile_strings(150, seed=7)):
+            facts = alert_compose.facts(session, result.case, result.signal, app.config)
+            odd = dataclasses.replace(facts, customer_name=value, words=value, article_title=value,
+                                      customer_address=value if n % 2 else facts.customer_address)
+            for event in ("alert", "escalation"):
+                built = alert_compose.build_email(odd, event=event, to=[TEAM], settings=app.config,
+                                                  message_id="<a@help.example.com>")
+                data = message_bytes(built)
+                assert all(len(line) <= 998 for line in data.split(b"\r\n")), (n, value)
+                back = message_from_bytes(data, policy=default_policy)
+                assert back["To"] == TEAM and back["Bcc"] is None and back["Cc"] is None, (n, value)
+                assert not back.defects and back["Subject"].strip().startswith("[kb] ") and back.get_content(), (n, value)
+        assert session.scalar(sa.select(sa.func.count()).select_from(Signal)) == 1

@@ -36,7 +36,7 @@ from kb.i18n import Gettext, default_language, gettext_for, language_for
 from kb.models import Article
 from kb.render_cache import article_text
 
-__all__ = ["Unsendable", "build_alert", "build_reply", "message_bytes", "needs_smtputf8", "reply_language",
+__all__ = ["Unsendable", "build_reply", "message_bytes", "needs_smtputf8", "reply_language",
            "suggested_articles"]
 
 EXCERPT_CHARS = 160  # about two lines of a mail client
@@ -203,48 +203,6 @@ def build_reply(record: MailRecord, original: ParsedEmail | None, articles: Sequ
     message.add_alternative(_html_body(t, quote, items, links, lang), subtype="html")
     # Set last: add_alternative moves every Content-* header of the message into its first part.
     message["Content-Language"] = lang
-    return message
-
-
-def _alert_body(record: MailRecord, _: Gettext, base_url: str) -> str:
-    """The alert's text: who wrote, what they asked, what kb suggested."""
-    sender = body_text(record.from_addr)
-    suggested = [_("%(title)s (score %(score)s) %(url)s", title=body_text(m.get("title") or m.get("article_id")),
-                   score=f"{float(m.get('score') or 0):.2f}", url=f"{base_url}/articles/{body_text(m.get('slug'))}")
-                 for m in record.matches] or [_("(none)")]
-    return "\n".join([
-        _('%(sender)s clicked "Still need help" after kb\'s auto-reply. Please answer them.', sender=sender), "",
-        _("From: %(address)s", address=sender),
-        _("Reply-To: %(address)s", address=body_text(record.reply_to) or sender),
-        _("Subject: %(subject)s", subject=header_text(record.subject, 1000) or _("(no subject)")),
-        _("Message-ID: %(message_id)s", message_id=body_text(record.message_id)),
-        _("Received: %(time)s UTC", time=f"{record.created_at:%Y-%m-%d %H:%M}"), "", _("What they wrote:"), "",
-        body_text(record.text) or _("(the text was not kept)"), "", _("What kb suggested:"), *suggested, "",
-        _("All of kb's mail decisions: %(url)s", url=f"{base_url}/agent/mail"),
-    ]) + "\n"
-
-
-def build_alert(record: MailRecord, settings: Mapping[str, Any]) -> EmailMessage:
-    """The team alert for a "Still need help" click, in KB_DEFAULT_LANGUAGE."""
-    _ = gettext_for(default_language(settings), settings)
-    base_url = (settings.get("BASE_URL") or "").rstrip("/")
-    message = EmailMessage(policy=POLICY)
-    message["From"] = support_sender(settings, _)
-    message["To"] = settings.get("TEAM_ADDRESS") or ""
-    try:  # the team answers the customer with one click
-        message["Reply-To"] = reply_address("", record.reply_to or record.from_addr)
-    except Unsendable:
-        pass  # the body still names the address
-    subject = header_text(record.subject, MAX_SUBJECT_CHARS) or _("(no subject)")
-    message["Subject"] = ALERT_TAG + _("Still need help: %(subject)s", subject=subject)
-    message["Message-ID"] = new_message_id(base_url)
-    message["Date"] = formatdate(localtime=False, usegmt=True)
-    message["Auto-Submitted"] = "auto-generated"
-    message["X-Auto-Response-Suppress"] = "All"
-    in_reply_to = thread_headers(record.message_id, [])[0]
-    if record.reply_message_id:  # threads the alert with the reply in the team's mail client
-        message["References"] = " ".join(x for x in (in_reply_to, record.reply_message_id) if x)
-    message.set_content(_alert_body(record, _, base_url))
     return message
 
 

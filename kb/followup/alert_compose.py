@@ -156,8 +156,8 @@ def build_email(f: AlertFacts, *, event: str, to: list[str], settings: Mapping[s
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message["Content-Language"] = lang
     message.set_content("\n".join([intro, "", *_lines(f, _)]) + "\n")
+    message["Content-Language"] = lang  # after set_content, which drops every Content-* header
     return message
 
 
