@@ -144,7 +144,7 @@ def test_the_loop_closes_in_a_browser(browser, loop_app, loop_url, sink):  # noq
         assert session.scalar(sa.select(Survey.score)) is None
     customer.locator("input[name=score][value='5']").check()
     customer.locator("#survey-comment").fill("Quick and kind, thank you.")
-    customer.locator("form button[type=submit]").click()
+    customer.get_by_role("button", name="Send my answer").click()
     expect(customer.locator("body")).to_contain_text(re.compile("thank", re.I))
     shot("survey-answered")
     assert the_case(loop_app).score_after == 5
