@@ -20,7 +20,8 @@ from kb.followup.models import (CASE_STATES, SOURCES, Case, CaseEvent, Customer,
                                 Survey)
 from kb.followup.signals import record_signal
 from kb.jobs.models import Job
-from kb.models import Article, Vote, utcnow
+from kb.agents import create_agent
+from kb.models import Agent, Article, Vote, utcnow
 from tests.conftest import TEST_SECRET
 
 TABLES = {"customers": Customer, "identities": CustomerIdentity, "cases": Case, "signals": Signal,
@@ -274,3 +275,26 @@ def test_kb_sample_commands(runner, tmp_path, monkeypatch, app_factory):
     assert result.output.startswith("Removed sample follow-up data: 9 customers, 10 cases")
     with session_scope(app) as session:
         assert sum(row_counts(session).values()) == 0
+
+
+def test_an_agent_cannot_email_a_sample_customer_and_no_survey_goes_to_one(starter, smtp_sink):
+    from kb.errors import ValidationError
+    from kb.followup import messages
+    from kb.followup.models import Case, Survey
+
+    load(starter)
+    starter.config.update(SMTP_HOST=smtp_sink.host, SMTP_PORT=smtp_sink.port, SMTP_SECURITY="none",
+                          RESURVEY_DELAY_HOURS=0)
+    with session_scope(starter) as session:
+        agent = session.scalar(sa.select(Agent)) or create_agent(
+            session, email="ingrid@example.com", name="Ingrid", role="admin", password="correct horse battery")
+        case = session.scalar(sa.select(Case).where(Case.state == "acknowledged", Case.customer_id.is_not(None)))
+        with pytest.raises(ValidationError, match="sample"):
+            messages.send_message(session, case, agent, "Hello!", starter.config, nonce="n1")
+        assert cases.change_state(session, case, "resolve", agent_id=agent.id, settings=starter.config,
+                                  root_cause="product")
+        case_id = case.id
+    jobs.run_due(starter)
+    with session_scope(starter) as session:
+        assert session.scalar(sa.select(Survey).where(Survey.case_id == case_id)) is None
+    assert smtp_sink.messages == []

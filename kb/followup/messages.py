@@ -63,7 +63,7 @@ def send_message(session: so.Session, case: Case, agent: Agent, markdown: str, s
     """Record the agent's message and schedule its sending; (event, False) if this form was sent already.
 
     FieldError when the text is empty or too long; ValidationError when the customer has no email
-    address. The caller commits.
+    address or the case is sample data. The caller commits.
     """
     text = body_text(markdown).strip()
     if not text:
@@ -72,6 +72,9 @@ def send_message(session: so.Session, case: Case, agent: Agent, markdown: str, s
         raise FieldError({"body": f"The message is longer than {MAX_MESSAGE:,} characters."})
     if not customer_email(session, case):
         raise ValidationError("This customer has no email address: log a phone call as a note.")
+    if case.sample:
+        raise ValidationError("This is a sample case: kb emails no sample customer. Log a note instead, "
+                              "or remove the sample data with `kb sample remove`.")
     # Taking the case's row first makes a second submit of the same form wait for the first one's
     # commit, and then see its message (the Message-ID comes from the form's nonce).
     session.execute(sa.update(Case).where(Case.id == case.id).values(updated_at=Case.updated_at)

@@ -163,6 +163,8 @@ def _recipient(session: so.Session, case: Case | None, settings: Mapping[str, An
         return f"the case is {case.state}"
     if case.customer_id is None:
         return "the case has no customer"
+    if case.sample:
+        return "the case is sample data (kb emails no sample customer)"
     customer = customers.live(session, case.customer_id)
     address = customers.email_of(session, customer)
     problem = address_problem(address, settings)
