@@ -164,6 +164,3 @@ def _article_id(text: str) -> int | None:
     path = urlsplit(text).path if "/" in text else text
     slug = path.rstrip("/").rsplit("/", 1)[-1]
     return get_session().scalar(sa.select(Article.id).where(Article.slug == slug)) if slug else None
-
-
-from kb.web.agent import followup_actions  # noqa: E402,F401  (the case page's POST actions)

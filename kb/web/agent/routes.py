@@ -5,3 +5,4 @@ from kb.web.agent import mail  # noqa: E402,F401  (the auto-responder's decision
 from kb.web.agent import followup_report  # noqa: E402,F401  (the follow-up measures)
 from kb.web.agent import customers  # noqa: E402,F401  (customers and their history)
 from kb.web.agent import followups  # noqa: E402,F401  (follow-up queue and cases)
+from kb.web.agent import followup_actions  # noqa: E402,F401  (the case page's POST actions)
