@@ -29,7 +29,7 @@ class KBGroup(click.Group):
 
     # Commands whose imports are heavy (scikit-learn) load only when they are asked for.
     lazy_commands = {"match": ("kb.autoreply.match_command", "match_command"),
-                     "autoreply": ("kb.autoreply.command", "autoreply_command"),
+                     "autoreply": ("kb.autoreply_command", "autoreply_command"),
                      "jobs": ("kb.jobs_command", "jobs_command"),
                      "user": ("kb.user_command", "user_command"),
                      "sample": ("kb.sample_command", "sample_command")}

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import click
 
-from kb.autoreply.requirements import check_settings  # noqa: F401 - the command's check, kept importable here
+from kb.autoreply.requirements import check_settings
 
 def summary_line(counts: Counter[str], dry_run: bool) -> str:
     """One line saying what the worker did."""
