@@ -164,11 +164,12 @@ def test_admins_see_follow_ups(app, client):
 
 def test_the_case_page_shows_signals_history_deadline_and_scores(app, client, support, monkeypatch):
     case_id = open_case(app, "survey:1", source="survey", address="ann@example.org", name="Ann",
-                        words="The parcel <b>never</b> came", reason="other", score=2)
+                        words="The parcel <b>never</b> came", reason="hard_to_follow", score=2)
     page = client.get(f"/agent/followups/{case_id}")
     assert page.status_code == 200
     text = page.text
     assert "The parcel &lt;b&gt;never&lt;/b&gt; came" in text and "Low survey score" in text
+    assert "<td>hard to follow</td>" in text  # the reason in words
     assert re.search(r'id="score-before">2<', text) and re.search(r'id="score-after">—<', text)
     opened = case_state(app, case_id).opened_at
     deadline = hours.ack_deadline(app.config, opened)

@@ -14,11 +14,13 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from kb import agents
 from kb.db import get_session
 from kb.errors import FieldError, ValidationError
 from kb.followup import cases, queue, signals
+from kb.followup.alert_compose import reason_label
 from kb.followup.messages import customer_email
 from kb.followup.models import CHANNELS, SOURCES, Case
 from kb.models import Article
@@ -88,7 +90,8 @@ def render_case(case, *, errors: dict | None = None, values: dict | None = None,
     return render_template("agent/followup_case.html", f=queue.case_file(session, case, config),
                            errors=errors or {}, values=values or {}, root_causes=cases.root_causes(config),
                            agents=queue.active_agents(session), note_channels=NOTE_CHANNELS,
-                           nonce=new_nonce(), can_email=bool(customer_email(session, case))), status
+                           nonce=new_nonce(), can_email=bool(customer_email(session, case)),
+                           reason_label=lambda reason: reason_label(reason, gettext)), status
 
 
 @bp.get("/followups/<int:case_id>")
