@@ -16,6 +16,24 @@ ROLES = ("editor", "support", "admin")
 MAX_ID = 2**31 - 1
 
 
+def parse_whole(value: object, low: int, high: int) -> int | None:
+    """A whole number typed or sent by a client, from ``low`` to ``high``; None for anything else.
+
+    Only ASCII digits: str.isdigit() also accepts "²" and "٣", which int() refuses or reads
+    differently, and a number of thousands of digits is no page or id.
+    """
+    text = str(value or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(high))):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
+
+
+def parse_id(value: object) -> int | None:
+    """A record's id as sent in a form or a URL (1 to MAX_ID), or None."""
+    return parse_whole(value, 1, MAX_ID)
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)

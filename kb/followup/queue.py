@@ -17,7 +17,7 @@ from kb.followup import cases, hours
 from kb.followup.customers import identities
 from kb.followup.models import CASE_STATES, OPEN_STATES, SOURCES, Case, CaseEvent, Customer, CustomerIdentity, Signal
 from kb.jobs.models import Job
-from kb.models import Agent, Article, utcnow
+from kb.models import Agent, Article, parse_id, utcnow
 
 UNACKNOWLEDGED = ("new", "reopened")
 PER_PAGE = 50
@@ -68,7 +68,7 @@ def parse_filters(args: Mapping[str, str], settings: Mapping[str, Any]) -> Filte
     else:
         state, states = "open", OPEN_STATES
     assignee = args.get("assignee", "anyone") or "anyone"
-    if assignee not in ASSIGNEE_WORDS and not (assignee.isdigit() and len(assignee) < 10):
+    if assignee not in ASSIGNEE_WORDS and parse_id(assignee) is None:
         assignee = "anyone"
     root_cause = args.get("category", "")
     source = args.get("source", "")
@@ -92,8 +92,8 @@ def _where(filters: Filters, agent_id: int | None) -> list:
         clauses.append(Case.assignee_id == agent_id)
     elif filters.assignee == "nobody":
         clauses.append(Case.assignee_id.is_(None))
-    elif filters.assignee.isdigit():
-        clauses.append(Case.assignee_id == int(filters.assignee))
+    elif parse_id(filters.assignee) is not None:
+        clauses.append(Case.assignee_id == parse_id(filters.assignee))
     if filters.root_cause:
         clauses.append(Case.root_cause == filters.root_cause)
     if filters.source:

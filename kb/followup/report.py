@@ -133,6 +133,9 @@ def timing(values: list[float]) -> Timing:
     return Timing(len(values), statistics.median(values) if values else None, p90(values))
 
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)  # any real follow-up lies between
+
+
 def parse_period(start_text: str | None, end_text: str | None, today: date | None = None) -> tuple[date, date]:
     """The first and last day (inclusive) from YYYY-MM-DD texts; default the last DEFAULT_DAYS days."""
     today = today or utcnow().date()
@@ -148,9 +151,12 @@ def parse_period(start_text: str | None, end_text: str | None, today: date | Non
 def _parse_day(text: str, which: str) -> date:
     """One date as YYYY-MM-DD, or ValidationError naming the field."""
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise ValidationError(f"The '{which}' date {text[:40]!r} is not a date: write it as YYYY-MM-DD.") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # the day after 9999-12-31 does not exist
+        raise ValidationError(f"The '{which}' date must lie between {FIRST_DAY} and {LAST_DAY}.")
+    return day
 
 
 def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:

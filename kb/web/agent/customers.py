@@ -19,7 +19,7 @@ from kb.db import get_session
 from kb.errors import FieldError, NotFound, ValidationError
 from kb.followup import cases, customers, merging, timeline
 from kb.followup.models import IDENTITY_KINDS, Customer, CustomerMerge
-from kb.models import MAX_ID
+from kb.models import MAX_ID, parse_id, parse_whole
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent, refuse_anonymous
 
@@ -101,10 +101,7 @@ def customers_list():
 
 def _page_number() -> int:
     """The timeline page asked for (0 is the newest)."""
-    page = request.args.get("page", "0")
-    if not (page.isdigit() and len(page) <= 6):  # int() of thousands of digits raises, and is no page
-        return 0
-    return min(int(page), timeline.MAX_OFFSET // timeline.PAGE)
+    return parse_whole(request.args.get("page", "0"), 0, timeline.MAX_OFFSET // timeline.PAGE) or 0
 
 
 def _merge_candidates(session, customer: Customer, q: str) -> list[Customer]:
@@ -112,8 +109,8 @@ def _merge_candidates(session, customer: Customer, q: str) -> list[Customer]:
     if not q.strip():
         return []
     found = customers.find_customers(session, q, 20)
-    if q.strip().isdigit() and 0 < int(q) <= MAX_ID:
-        by_id = session.get(Customer, int(q))
+    if parse_id(q) is not None:
+        by_id = session.get(Customer, parse_id(q))
         found = ([by_id] if by_id is not None else []) + found
     return [c for c in dict.fromkeys(found) if c.id != customer.id][:20]
 
@@ -208,10 +205,10 @@ def customer_merge(customer_id: int):
     form, session = MergeForm(), get_session()
     kept = _live(customer_id)
     merged_id = form.merged_id.data or ""
-    if not form.validate_on_submit() or not merged_id.isdigit():
+    if not form.validate_on_submit() or parse_id(merged_id) is None:
         flash("Choose the customer to merge into this one.", "error")
         return redirect(url_for("agent.customer_page", customer_id=kept.id))
-    merged = _customer(int(merged_id))
+    merged = _customer(parse_id(merged_id))
     try:
         merging.merge(session, kept, merged, current_agent().id)
         session.commit()

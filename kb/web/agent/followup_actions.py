@@ -15,7 +15,7 @@ from kb.db import get_session
 from kb.errors import FieldError, ValidationError
 from kb.followup import cases, messages, queue
 from kb.followup.models import CaseEvent
-from kb.models import utcnow
+from kb.models import parse_id, utcnow
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 from kb.web.agent.followups import case_or_404, followups_required, form_nonce, render_case
@@ -84,7 +84,7 @@ def followup_assign(case_id: int):
     """Give the case to me, to another active agent, or to nobody."""
     session, case, me = get_session(), case_or_404(case_id), current_agent()
     choice = request.form.get("assignee", "")
-    assignee = me.id if choice == "me" else int(choice) if choice.isdigit() and len(choice) < 10 else None
+    assignee = me.id if choice == "me" else parse_id(choice)
     try:
         cases.assign(session, case, assignee, agent_id=me.id)
         session.commit()

@@ -17,7 +17,7 @@ from kb.db import get_session
 from kb.errors import ValidationError
 from kb.followup import report as measures
 from kb.followup.report_csv import report_csv
-from kb.models import Agent
+from kb.models import Agent, parse_id
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 
@@ -52,9 +52,10 @@ def _assignee(value: str) -> int | str | None:
         return None
     if value == measures.UNASSIGNED:
         return value
-    if not value.isdigit():
+    agent_id = parse_id(value)
+    if agent_id is None:
         raise ValidationError("Choose an agent from the list.")
-    return int(value)
+    return agent_id
 
 
 def _read_form():

@@ -23,7 +23,7 @@ from kb.followup import cases, queue, signals
 from kb.followup.alert_compose import reason_label
 from kb.followup.messages import customer_email
 from kb.followup.models import CHANNELS, SOURCES, Case
-from kb.models import Article
+from kb.models import Article, parse_whole
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 
@@ -74,8 +74,7 @@ def followups():
     """The queue: oldest unacknowledged first, filtered by state, assignee, category and source."""
     session, config = get_session(), current_app.config
     filters = queue.parse_filters(request.args, config)
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and len(page) < 7 else 1
+    page = parse_whole(request.args.get("page", "1"), 1, 999_999) or 1
     found = queue.list_cases(session, filters, agent_id=current_agent().id, page=page)
     return render_template("agent/followups.html", found=found, filters=filters,
                            states=("open", "new", "acknowledged", "contacted", "reopened", "resolved", "all"),
