@@ -2,12 +2,13 @@
 
 Jobs are rows (kb/jobs/models.py) that any number of runners, on any number of hosts, claim with
 a compare-and-set and a lease. A domain registers a handler per kind and schedules jobs by a key
-of its choosing; scheduling the same (kind, key) twice is harmless. The seam is four functions:
+of its choosing; scheduling the same (kind, key) twice is harmless. The seam is five functions:
 
 - ``handler(kind)`` registers ``fn(ctx: JobContext)`` for a kind of job;
 - ``schedule(session, kind, key, run_at=None, payload=None)`` adds a job unless it exists;
 - ``cancel(session, kind, key)`` drops a job that has not started;
-- ``run_due(app)`` claims and runs the jobs that are due (the runner thread and ``kb jobs`` call it).
+- ``run_due(app)`` claims and runs the jobs that are due (the runner thread and ``kb jobs`` call it);
+- ``daily(kind)`` makes a kind recurring: each running runner schedules the day's job once.
 
 A handler has at most one outside effect (an email or a POST), made through ``ctx.deliver``, which
 records it the moment it succeeds: a runner killed before that runs the job again after its lease
@@ -20,6 +21,6 @@ from __future__ import annotations
 
 from kb.jobs.context import JobContext, LostClaim
 from kb.jobs.runner import Runner, init_app, run_due
-from kb.jobs.scheduling import cancel, handler, schedule
+from kb.jobs.scheduling import cancel, daily, handler, schedule
 
-__all__ = ["JobContext", "LostClaim", "Runner", "cancel", "handler", "init_app", "run_due", "schedule"]
+__all__ = ["JobContext", "LostClaim", "Runner", "cancel", "daily", "handler", "init_app", "run_due", "schedule"]

@@ -17,7 +17,8 @@ from kb.db import get_db
 from kb.jobs.clock import db_now
 from kb.jobs.context import Hook, JobContext, LostClaim
 from kb.jobs.models import HELD_STATES, Job
-from kb.jobs.scheduling import HANDLERS
+from kb.jobs.scheduling import HANDLERS, schedule_daily
+from kb.models import utcnow
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 3600.0  # the longest pause before a failed job is tried again
@@ -172,6 +173,7 @@ class Runner(threading.Thread):
         self.wake, self.stopping = threading.Event(), threading.Event()
         self.poll = float(app.config["JOBS_POLL_SECONDS"])
         self.counts: Counter[str] = Counter()
+        self.daily_done = None  # the UTC day whose recurring jobs this runner made sure of
 
     def run(self) -> None:
         """Run due jobs until stopped. A database that went away is waited for with a growing pause,
@@ -180,6 +182,7 @@ class Runner(threading.Thread):
         while not self.stopping.is_set():
             self.wake.clear()  # before looking: a job scheduled while we run wakes the next round
             try:
+                self._ensure_daily()
                 self.counts.update(run_due(self.app, runner_id=self.runner_id, stop=self.stopping))
                 outages, wait = 0, self.poll
             except Exception as exc:  # noqa: BLE001 - the database may be restarting: try again later
@@ -187,6 +190,16 @@ class Runner(threading.Thread):
                 wait = min(self.poll * 2 ** outages, max(MAX_OUTAGE_WAIT, self.poll))
                 log.warning("job runner: cannot run jobs (%s); trying again in %.1f s", one_line(exc), wait)
             self.wake.wait(wait)
+
+    def _ensure_daily(self) -> None:
+        """Once a day (UTC) per runner, make sure the day's recurring jobs exist."""
+        today = utcnow().date()
+        if self.daily_done == today:
+            return
+        with get_db(self.app).sessionmaker() as session:
+            schedule_daily(session)
+            session.commit()
+        self.daily_done = today
 
     def stop(self, timeout: float = 10) -> None:
         """Ask the runner to stop after its current job, and wait for the thread if it was started."""

@@ -13,6 +13,7 @@ from kb.jobs.models import Job
 from kb.models import utcnow
 
 HANDLERS: dict[str, Callable[..., None]] = {}
+DAILY: set[str] = set()  # kinds with one job a day (see daily)
 
 
 def handler(kind: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -54,3 +55,14 @@ def cancel(session: so.Session, kind: str, key: str) -> bool:
     result = session.execute(sa.update(Job).where(Job.kind == kind, Job.key == key, Job.state == "pending")
                              .values(state="cancelled", done_at=now, updated_at=now))
     return result.rowcount == 1
+
+
+def daily(kind: str) -> None:
+    """Make ``kind`` recurring: every running runner makes sure the day's job exists (key "day:<UTC date>")."""
+    DAILY.add(kind)
+
+
+def schedule_daily(session: so.Session, now: datetime | None = None) -> int:
+    """Schedule today's job of each daily kind, once however many runners ask; the caller commits."""
+    today = (now or utcnow()).date().isoformat()
+    return sum(schedule(session, kind, f"day:{today}", run_at=now) for kind in sorted(DAILY))
