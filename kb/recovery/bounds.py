@@ -20,7 +20,7 @@ import sqlalchemy.orm as so
 
 from kb.followup.models import Case
 from kb.models import Agent
-from kb.recovery.models import Bound, GestureType, RecoveryEntry
+from kb.recovery.models import CENT, Bound, GestureType, RecoveryEntry
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CUSTOMER_DAYS = 90
@@ -38,7 +38,7 @@ class Check:
 
     def snapshot(self) -> dict[str, Any]:
         """The bound and the spend, as the ledger keeps them."""
-        return {**self.bound.snapshot(), "spent_amount": str(self.spent_amount),
+        return {**self.bound.snapshot(), "spent_amount": str(self.spent_amount.quantize(CENT)),
                 "spent_count": self.spent_count, "exceeded": self.exceeded}
 
 

@@ -30,6 +30,7 @@ ENTRY_KINDS = ("offer", "approval", "decline", "send", "cancel", "correction")
 # The state an offer is in after each kind of entry (the offer row itself: approved_auto or pending).
 OFFER_STATES = ("approved_auto", "pending", "approved", "declined", "cancelled", "sent")
 AMOUNT = sa.Numeric(12, 2)
+CENT = Decimal("0.01")
 
 
 class LedgerError(KBError):
@@ -86,7 +87,7 @@ class Bound(Base):
     def snapshot(self) -> dict[str, Any]:
         """The bound as it is now, for the ledger to keep."""
         return {"id": self.id, "scope": self.scope, "gesture_type_id": self.gesture_type_id,
-                "max_amount": None if self.max_amount is None else str(self.max_amount),
+                "max_amount": None if self.max_amount is None else str(Decimal(self.max_amount).quantize(CENT)),
                 "max_count": self.max_count, "approver_role": self.approver_role}
 
 
