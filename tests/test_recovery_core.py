@@ -221,6 +221,21 @@ def test_amounts_are_checked_per_kind(app, session):
         give(session, app, the_case, support, gesture(session, needs_reference=True), "5")
 
 
+def test_a_correction_is_a_new_row_and_budgets_count_the_corrected_amount(app, session):
+    eur, support, admin, the_case = gesture(session), agent(session), agent(session, "admin"), case(session)
+    bound(session, "per_incident", max_amount=Decimal("50"))
+    first = give(session, app, the_case, support, eur, "40")
+    assert give(session, app, the_case, support, eur, "20").state == "pending"
+    with pytest.raises(offers.NotAllowed):
+        offers.correct(session, first.entry.id, support, amount="10", note="Refund was smaller")
+    row = offers.correct(session, first.entry.id, admin, amount="10", note="Refund was smaller")
+    assert (row.kind, row.corrects_id, row.amount, session.get(RecoveryEntry, first.entry.id).amount) == (
+        "correction", first.entry.id, Decimal("10.00"), Decimal("40.00"))
+    assert offers.state_of(session, first.entry.id) == "approved_auto"
+    # 10 (corrected) + 20 (pending) + 15 = 45: within the 50
+    assert give(session, app, the_case, support, eur, "15").state == "approved_auto"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_app(request, app_factory, tmp_path):
     """An app on SQLite or on a fresh PostgreSQL database."""
@@ -317,3 +332,22 @@ def test_concurrent_offers_never_exceed_a_budget(app_factory, pg_database_url, s
     with session_scope(app) as session:
         auto = session.scalar(sa.select(sa.func.count()).where(RecoveryEntry.state == "approved_auto"))
         assert auto == ROUNDS * 3
+
+
+@pytest.mark.postgres
+def test_two_approvers_at_once_make_one_decision(app_factory, pg_database_url):
+    app = app_factory(DATABASE_URL=pg_database_url)
+    with session_scope(app) as session:
+        bound(session, "per_incident", max_count=0)
+        admins = [agent(session, "admin").id for _ in range(THREADS)]
+    for _ in range(ROUNDS // 2):
+        with session_scope(app) as session:
+            offer_id = give(session, app, case(session), agent(session), gesture(session), "5").entry.id
+
+        def decide(admin_id, offer_id=offer_id):
+            def call(session):
+                return offers.approve(session, offer_id, session.get(Agent, admin_id)).changed
+            return call
+        assert sorted(at_once(app, [decide(admin_id) for admin_id in admins])) == [False] * (THREADS - 1) + [True]
+        with session_scope(app) as session:
+            assert [row.kind for row in offers.history(session, offer_id)] == ["offer", "approval"]

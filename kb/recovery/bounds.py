@@ -1,7 +1,7 @@
 """Which bound, if any, an offer would exceed: spend so far per incident, agent week and customer 90 days.
 
-Spend counts every offer that still stands (within bounds, pending approval, approved or sent); a
-declined or cancelled offer counts no more. The agent's week starts at midnight of
+Spend counts every offer that still stands (within bounds, pending approval, approved or sent), at
+its latest corrected amount; a declined or cancelled offer counts no more. The agent's week starts at midnight of
 RECOVERY_WEEK_START in TIME_ZONE; the customer's 90 days roll. An overall amount bound applies per
 currency: EUR offers are summed against it apart from NOK offers, and an offer without a currency (a
 percentage, an apology) counts only towards a count bound.
@@ -97,6 +97,15 @@ def _standing_offers():
     return sa.and_(RecoveryEntry.kind == "offer", ~ended)
 
 
+def _counted_amount():
+    """An offer's amount as budgets count it: that of its latest correction, if any, else its own."""
+    correction = sa.orm.aliased(RecoveryEntry)
+    latest = (sa.select(correction.amount).where(correction.offer_id == RecoveryEntry.id,
+                                                 correction.kind == "correction")
+              .order_by(correction.id.desc()).limit(1).correlate(RecoveryEntry).scalar_subquery())
+    return sa.func.coalesce(latest, RecoveryEntry.amount)
+
+
 def applicable_bounds(session: so.Session, gesture_type: GestureType) -> list[Bound]:
     """The active bounds on this gesture type and the overall ones, in a stable order."""
     return list(session.scalars(sa.select(Bound).where(
@@ -107,7 +116,7 @@ def applicable_bounds(session: so.Session, gesture_type: GestureType) -> list[Bo
 def measure(session: so.Session, bound: Bound, *, case: Case, agent: Agent, gesture_type: GestureType,
             amount: Decimal, settings: Mapping[str, Any], now: datetime) -> Check:
     """Spend so far under ``bound``, and whether one more offer of ``amount`` would exceed it."""
-    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(RecoveryEntry.amount), 0)).where(
+    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_counted_amount()), 0)).where(
         _standing_offers(), scope_filter(bound.scope, case=case, agent=agent, settings=settings, now=now))
     if bound.gesture_type_id is not None:
         query = query.where(RecoveryEntry.gesture_type_id == bound.gesture_type_id)

@@ -5,7 +5,8 @@ An offer's states (the ``state`` of its latest row):
 - ``pending``: above a bound, waiting for an approver of the bound's role;
 - ``approved``: an approver said yes, ready to send; ``declined``: an approver said no;
 - ``cancelled``: withdrawn before it was sent; ``sent``: the customer has it.
-Declined and cancelled offers no longer count against budgets; all others do.
+Declined and cancelled offers no longer count against budgets; all others do, at the amount of
+their latest ``correction`` row if an admin corrected it (a correction leaves the state as it was).
 
 Budgets hold under concurrency: the check and the insert of an offer run under locks per agent, per
 customer and per case, taken in that order (so two offers never wait for each other in a circle):
@@ -149,9 +150,10 @@ def may_decide(agent: Agent, entry: RecoveryEntry) -> bool:
 def _append(session: so.Session, entry: RecoveryEntry, kind: str, state: str, agent: Agent,
             now: datetime, **values: Any) -> RecoveryEntry:
     """Append a row of ``kind`` to the offer, copying what the offer was."""
+    values.setdefault("amount", entry.amount)
     row = RecoveryEntry(kind=kind, offer_id=entry.id, state=state, case_id=entry.case_id,
                         customer_id=entry.customer_id, agent_id=agent.id, gesture_type_id=entry.gesture_type_id,
-                        amount=entry.amount, currency=entry.currency, bounds=entry.bounds, created_at=now, **values)
+                        currency=entry.currency, bounds=entry.bounds, created_at=now, **values)
     session.add(row)
     session.flush()
     return row
@@ -200,3 +202,20 @@ def mark_sent(session: so.Session, offer_id: int, agent: Agent, *, reference: st
               now: datetime | None = None) -> DecisionResult:
     """Record that the customer was sent an approved offer (once: a second call changes nothing)."""
     return _decide(session, offer_id, agent, "send", "sent", SENDABLE, "", now, reference=reference.strip())
+
+
+def correct(session: so.Session, offer_id: int, admin: Agent, *, amount: Any, note: str,
+            now: datetime | None = None) -> RecoveryEntry:
+    """Append a correction of the offer's amount (say the refund was smaller); admins only.
+
+    The corrected amount is what budgets count from then on; the offer row itself stays as it was.
+    """
+    entry = get_offer(session, offer_id)
+    if not admin.active or admin.role != "admin":
+        raise NotAllowed("Only an admin may correct the ledger.")
+    if not note.strip():
+        raise FieldError({"note": "Say why the amount is corrected."})
+    value = clean_amount(session.get(GestureType, entry.gesture_type_id), amount)
+    lock(session, LOCK_OFFER, entry.id)
+    return _append(session, entry, "correction", state_of(session, entry.id), admin, now or utcnow(),
+                   amount=value, corrects_id=entry.id, reason=note.strip())
