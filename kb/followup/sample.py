@@ -26,6 +26,7 @@ from kb.followup.sample_builder import MARKER, PREFIX, Builder
 from kb.followup.models import Case, CaseEvent, Customer, CustomerIdentity, CustomerMerge, Signal, Survey
 from kb.jobs.models import Job
 from kb.models import Vote, utcnow
+from kb.recovery.models import RecoveryEntry
 
 
 
@@ -58,7 +59,10 @@ def _ids(session: so.Session, query: sa.Select) -> set[int]:
 def _kept(session: so.Session) -> tuple[set[int], set[int]]:
     """Sample cases and customers that real activity has joined: (case ids, customer ids)."""
     real_signals = sa.select(Signal.case_id).where(Signal.sample.is_(False))
-    cases = _ids(session, sa.select(Case.id).where(Case.sample.is_(True), Case.id.in_(real_signals)))
+    # A gesture offered on a sample case is on the append-only ledger, which keeps its case for good.
+    gestures = sa.select(RecoveryEntry.case_id).where(RecoveryEntry.case_id.is_not(None))
+    cases = _ids(session, sa.select(Case.id).where(Case.sample.is_(True), sa.or_(
+        Case.id.in_(real_signals), Case.id.in_(gestures))))
     merged = sa.union(sa.select(CustomerMerge.kept_id), sa.select(CustomerMerge.merged_id))
     customers = _ids(session, sa.select(Customer.id).where(Customer.sample.is_(True), sa.or_(
         Customer.id.in_(sa.select(Signal.customer_id).where(Signal.sample.is_(False))),

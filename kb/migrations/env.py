@@ -7,6 +7,7 @@ from kb.models import Base
 import kb.autoreply.models  # noqa: F401,E402  (registers the mail tables on Base.metadata)
 import kb.followup.models  # noqa: F401,E402  (the follow-up tables)
 import kb.jobs.models  # noqa: F401,E402  (the job table)
+import kb.recovery.models  # noqa: F401,E402  (gesture types, bounds and the recovery ledger)
 
 config = context.config
 target_metadata = Base.metadata
