@@ -26,6 +26,7 @@ from kb.models import Vote, utcnow
 from tests.conftest import TEST_SECRET, csrf_token_from
 from tests.test_browser import Shots, base_url, browser, live_app, nojs_page  # noqa: F401
 from tests.test_autoreply_worker import Killed, articles_db, mail_app, make_email, make_worker, records  # noqa: F401
+from tests.concurrency import at_once
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 
@@ -206,29 +207,6 @@ def test_solved_opens_no_case(app):
 
 # --- the same signal twice at once, on PostgreSQL ------------------------------------------------------
 
-def at_once(app, *calls) -> list:
-    """Run each ``call(session)`` in its own thread and session, released together; commit each."""
-    barrier, results, errors = threading.Barrier(len(calls)), [], []
-
-    def run(call):
-        try:
-            with session_scope(app) as session:
-                barrier.wait(10)
-                result = call(session)
-                session.commit()
-                results.append(result)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not errors, errors
-    return results
-
-
 @pytest.fixture
 def past_the_check(monkeypatch):
     """Both threads pass record_signal's look for an earlier signal before either writes: then only
@@ -285,7 +263,7 @@ def test_the_same_signal_twice_at_once_opens_one_case(pg_app, past_the_check, so
     rounds = 3  # fresh signals each round: their customers, cases and keys all race
     for n in range(rounds):
         call = racing_call(pg_app, source, n)
-        assert sorted(at_once(pg_app, call, call)) == [False, True], n  # exactly one of the two recorded it
+        assert sorted(at_once(pg_app, [call, call])) == [False, True], n  # exactly one of the two recorded it
     signals, opened = rows(pg_app, Signal), rows(pg_app, Case)
     assert len(signals) == len(opened) == rounds and len({s.case_id for s in signals}) == rounds
     assert len([job for job in rows(pg_app, Job) if job.kind == "followup.alert"]) == rounds
@@ -304,7 +282,7 @@ def test_two_signals_of_one_customer_at_once_join_one_case(pg_app, past_the_chec
         record, _changed = ledger.resolve(session, record_id, "help")
         return sources.from_still_need_help(session, record, settings).case.id
 
-    case_ids = at_once(pg_app, by_vote, by_click)
+    case_ids = at_once(pg_app, [by_vote, by_click])
     assert len(set(case_ids)) == 1
     [case] = rows(pg_app, Case)
     assert sorted(s.source for s in rows(pg_app, Signal)) == ["still_need_help", "vote"]

@@ -7,7 +7,6 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 import itertools
-import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from kb.followup.models import Case, Customer
 from kb.models import Agent
 from kb.recovery import bounds, offers
 from kb.recovery.models import Bound, GestureType, LedgerError, RecoveryEntry
+from tests.concurrency import at_once
 
 pytestmark = pytest.mark.filterwarnings("error")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)  # a Wednesday
@@ -301,27 +301,6 @@ def test_the_database_refuses_update_and_delete_of_the_ledger(any_app, statement
 # --- budgets under concurrency, on PostgreSQL ----------------------------------------------------------
 
 ROUNDS, THREADS, BUDGET, EACH = 12, 4, Decimal("100"), "30"
-
-
-def at_once(app, calls) -> list[str]:
-    """Run each ``call(session)`` in its own thread and session, released together by a barrier."""
-    barrier, states, errors = threading.Barrier(len(calls)), [], []
-
-    def run(call):
-        try:
-            with session_scope(app) as session:
-                barrier.wait(10)
-                states.append(call(session))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
-    return states
 
 
 def racing_offer(app, case_id: int, agent_id: int, gesture_id: int):

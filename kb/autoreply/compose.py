@@ -160,7 +160,7 @@ def _recipient(record: MailRecord, original: ParsedEmail | None) -> Address:
     return reply_address(original.from_name if original and same else "", address)
 
 
-def new_email(*, sender: Address, to: Address, subject: str, message_id: str, thread_id: str = "",
+def new_email(*, sender: Address, to: Address | str, subject: str, message_id: str, thread_id: str = "",
               references: Sequence[str] = ()) -> EmailMessage:
     """An email with the headers every email kb sends shares: addresses, subject, threading, id, date.
 

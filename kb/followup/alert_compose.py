@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses
+from email.utils import getaddresses
 from typing import Any, Mapping
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from kb.autoreply.addresses import Unsendable, reply_address
-from kb.autoreply.compose import ALERT_TAG, POLICY, support_sender
+from kb.autoreply.compose import ALERT_TAG, new_email, support_sender
 from kb.autoreply.outgoing import body_text, header_text
 from kb.followup.models import Case, Customer, CustomerIdentity, Signal
 from kb.i18n import Gettext, default_language, gettext_for
@@ -143,17 +143,13 @@ def build_email(f: AlertFacts, *, event: str, to: list[str], settings: Mapping[s
     lang = default_language(settings)
     _ = gettext_for(lang, settings)
     subject, intro = _intro(f, event, settings, _)
-    message = EmailMessage(policy=POLICY)
-    message["From"] = support_sender(settings, _)
-    message["To"] = ", ".join(to)
+    message = new_email(sender=support_sender(settings, _), to=", ".join(to),
+                        subject=ALERT_TAG + header_text(subject, 300), message_id=message_id)
     if f.customer_address:
         try:  # the team answers the customer with one click
             message["Reply-To"] = reply_address(f.customer_name, f.customer_address)
         except Unsendable:
             pass  # the body still names the address
-    message["Subject"] = ALERT_TAG + header_text(subject, 300)
-    message["Message-ID"] = message_id
-    message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
     message.set_content("\n".join([intro, "", *_lines(f, _)]) + "\n")
