@@ -265,6 +265,20 @@ def test_a_runner_killed_after_any_step_sends_the_email_exactly_once(jobs_app, s
     assert message_ids(smtp_sink) == [stored.message_id]
 
 
+def test_a_slow_preparation_renews_the_lease_and_still_sends_once(jobs_app, smtp_sink):
+    # A busy machine: more than half the lease went by before the effect. The runner still holds
+    # the job (nobody took it over), so it renews the lease and sends, once.
+    app = jobs_app()
+    add(app, "test.email", "slow", to="team@example.com")
+
+    def slow(name, _job):
+        if name == "prepared":
+            time.sleep(LEASE * 0.7)
+
+    assert jobs.run_due(app, hook=slow) == {"done": 1}
+    assert len(smtp_sink.wait_for(1)) == 1 and job(app, "test.email", "slow").state == "done"
+
+
 def test_the_message_id_is_kept_across_attempts(jobs_app, smtp_sink):
     app = jobs_app()
     add(app, "test.email", "retried", to="team@example.com")

@@ -70,6 +70,7 @@ class JobContext:
         is checked, without committing, so a runner that was overtaken (it outlived its lease while
         preparing) raises LostClaim instead of sending a second copy, and what the handler changed
         before the effect is committed with the record of it (or rolled back if the effect fails).
+        Only a lease nearly over (a slow preparation) is renewed, and so committed, before the effect.
         """
         if self.delivered:
             return False
@@ -81,7 +82,7 @@ class JobContext:
         return True
 
     def _check_claim(self) -> None:
-        """LostClaim unless this runner still holds the job with time left on its lease for the effect."""
+        """LostClaim unless this runner still holds the job; a lease nearly over is renewed first."""
         runner_id, attempts = self.claim
         with self.session.no_autoflush:  # a flush now would hold SQLite's write lock during the effect
             row = self.session.execute(sa.select(Job.state, Job.claimed_by, Job.attempts, Job.lease_until)
@@ -91,8 +92,10 @@ class JobContext:
             raise LostClaim(f"job {self.job.id} is no longer held by this runner")
         lease = float(self.settings["JOBS_LEASE_SECONDS"])
         if row.lease_until is None or row.lease_until - now < timedelta(seconds=min(EFFECT_MARGIN, lease / 2)):
-            raise LostClaim(f"job {self.job.id}: too little of its lease is left for the effect; "
-                            "another attempt will make it")
+            # Too little lease left (a slow preparation, a busy machine): renew it where other
+            # runners see it. That commits what the handler prepared, so only when it must.
+            self._cas(lease_until=self.lease_end())
+            self.session.commit()
 
     def lease_end(self) -> datetime:
         """When a lease taken now ends, by the database's clock."""
