@@ -160,6 +160,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("BUSINESS_HOURS", "", "When the escalation clock runs, in TIME_ZONE, e.g. `mon-fri 09:00-17:00, sat 10:00-14:00`; outside these hours it waits (empty: always).", rule=rules.business_hours()),
     S("TIME_ZONE", "UTC", "The time zone of BUSINESS_HOURS (an IANA name such as Europe/Oslo; daylight saving time is followed).", rule=rules.time_zone()),
     S("RECOVERY_WEEK_START", "monday", "The day an agent's weekly service-recovery budget starts again, at midnight in TIME_ZONE.", _word, rules.choice("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")),
+    S("APPROVAL_ESCALATE_MINUTES", 30, "A service-recovery offer above a bound that no approver has answered within this many minutes goes to every active admin.", _number, rules.number(1, 10_080, whole=False, unit="minutes")),
     S("RESURVEY_DELAY_HOURS", 24, "Hours after a case is resolved before kb asks the customer how satisfied they are (1-5).", _number, rules.number(0, 720, whole=False, unit="hours")),
     S("SURVEY_LINK_DAYS", 14, "A satisfaction survey's link works for this many days after it was sent.", _number, rules.number(0.01, 366, whole=False, unit="days")),
     S("ROOT_CAUSES", "product,delivery,billing,article,agent,other", "Root-cause categories an agent picks from to resolve a case, comma-separated (article: article wrong or missing; agent: agent behaviour).", rule=rules.word_list()),

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from kb import db, followup, jobs, retention, search
+from kb import db, followup, jobs, recovery, retention, search
 from kb.config import ensure_secret_key, load_config
 from kb.i18n import check_config as check_languages
 
@@ -30,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     search.init_app(app)
     followup.init_app(app)
+    recovery.init_app(app)
     retention.init_app(app)
     jobs.init_app(app)
     _init_web(app)
