@@ -7,6 +7,7 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -347,3 +348,26 @@ def test_two_approvers_at_once_make_one_decision(app_factory, pg_database_url):
         assert sorted(at_once(app, [decide(admin_id) for admin_id in admins])) == [False] * (THREADS - 1) + [True]
         with session_scope(app) as session:
             assert [row.kind for row in offers.history(session, offer_id)] == ["offer", "approval"]
+
+
+def test_the_database_lets_only_sample_rows_go_and_a_case_history_holds_recovery_entries(any_app):
+    from kb.recovery import events
+
+    real_id = one_offer(any_app)
+    with session_scope(any_app) as session:
+        second_offer = give(session, any_app, case(session), agent(session, "admin"), gesture(session), "5")
+        second_id = second_offer.entry.id
+        event = events.record_entry(session, second_offer.entry)
+        assert event.kind == "recovery" and re.fullmatch(r"Offered: Gesture \d+ 5\.00 EUR", event.note)
+    engine = get_db(any_app).engine
+    with engine.begin() as connection:  # a sample copy of a row may go, the rows themselves may not
+        connection.execute(sa.text("INSERT INTO recovery_entries (kind, state, agent_id, gesture_type_id, amount, "
+                                   "currency, reason, message, reference, bounds, sample, created_at) SELECT kind, "
+                                   "state, agent_id, gesture_type_id, amount, currency, reason, message, reference, "
+                                   "bounds, true, created_at FROM recovery_entries WHERE id = :id"), {"id": second_id})
+        connection.execute(sa.text("DELETE FROM recovery_entries WHERE sample = true"))
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        with engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM recovery_entries WHERE id = :id"), {"id": real_id})
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT id FROM recovery_entries ORDER BY id")).scalars().all() == [real_id, second_id]

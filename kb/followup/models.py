@@ -25,7 +25,7 @@ CHANNELS = ("email", "phone", "chat", "in_person", "social", "web", "other")
 IDENTITY_KINDS = ("email", "phone", "other")
 # Kinds of case event: a state change, an assignment, a note, a message sent to the customer,
 # the root cause set, and the timed work's alert, escalation and survey.
-EVENT_KINDS = ("state", "assign", "note", "message", "root_cause", "alert", "escalation", "survey")
+EVENT_KINDS = ("state", "assign", "note", "message", "root_cause", "alert", "escalation", "survey", "recovery")
 SURVEY_STATES = ("scheduled", "sent", "answered", "cancelled")
 MAX_WORDS = 5000  # of a customer's words kept on a signal: enough for a person to read
 

@@ -46,6 +46,8 @@ class GestureType(Base):
     kind: so.Mapped[str] = so.mapped_column(sa.String(32))
     currency: so.Mapped[str] = so.mapped_column(sa.String(3), default="")  # ISO 4217, where it has an amount
     template: so.Mapped[str] = so.mapped_column(StoredText(5000), default="")  # the message to the customer
+    # The message in other languages, {"zh": "...", "nb": "..."}: a customer gets theirs, else ``template``.
+    templates: so.Mapped[dict[str, str]] = so.mapped_column(StoredJSON, default=dict, server_default="{}")
     needs_reference: so.Mapped[bool] = so.mapped_column(default=False)  # a coupon code or refund reference
     active: so.Mapped[bool] = so.mapped_column(default=True)
     sample: so.Mapped[bool] = so.mapped_column(default=False)
@@ -129,7 +131,7 @@ class RecoveryEntry(Base):
 def _refuse_ledger_changes(session: so.Session, _context, _instances) -> None:
     """No kb code path may change or delete a ledger row: fail the flush before it reaches the database."""
     for entry in session.deleted:
-        if isinstance(entry, RecoveryEntry):
+        if isinstance(entry, RecoveryEntry) and not entry.sample:  # sample rows go with `kb sample remove`
             raise LedgerError("The recovery ledger is append-only: a row cannot be deleted.")
     for entry in session.dirty:
         if isinstance(entry, RecoveryEntry) and session.is_modified(entry):
