@@ -147,6 +147,21 @@ def test_the_customer_bound_covers_90_rolling_days(app, session, days_ago, state
     assert give(session, app, later_case, second, eur, "10").state == state
 
 
+def test_a_merged_customers_earlier_gestures_count_towards_the_kept_ones_90_days(app, session):
+    from kb.followup import merging
+
+    eur, first, second = gesture(session), agent(session), agent(session)
+    bound(session, "customer_90d", max_amount=Decimal("30"))
+    merged_case, kept_case = case(session), case(session)
+    give(session, app, merged_case, first, eur, "20", now=NOW - timedelta(days=3))
+    kept, merged = (session.get(Customer, c.customer_id) for c in (kept_case, merged_case))
+    assert give(session, app, kept_case, second, eur, "20", now=NOW - timedelta(days=2)).state == "approved_auto"
+    merge = merging.merge(session, kept, merged, agent_id=None)
+    assert give(session, app, kept_case, second, eur, "1").state == "pending"  # 20 + 20 + 1 > 30
+    merging.undo(session, merge.id, agent_id=None)
+    assert give(session, app, merged_case, first, eur, "10").state == "approved_auto"  # its own 20 + 10
+
+
 def test_a_declined_offer_no_longer_counts_and_a_pending_one_does(app, session):
     eur, support, admin, the_case = gesture(session), agent(session), agent(session, "admin"), case(session)
     bound(session, "per_incident", max_amount=Decimal("50"))

@@ -86,7 +86,11 @@ def scope_filter(scope: str, *, case: Case, agent: Agent, settings: Mapping[str,
                        RecoveryEntry.created_at < end)
     if case.customer_id is None:  # a case about an article only: its customer is unknown
         return RecoveryEntry.case_id == case.id
-    return sa.and_(RecoveryEntry.customer_id == case.customer_id,
+    # A ledger row keeps the customer it was offered to, but a merge moves cases: offers on the
+    # customer's cases count too, so a merged customer's earlier gestures still count (and an undone
+    # merge takes them away again).
+    own_cases = sa.select(Case.id).where(Case.customer_id == case.customer_id)
+    return sa.and_(sa.or_(RecoveryEntry.customer_id == case.customer_id, RecoveryEntry.case_id.in_(own_cases)),
                    RecoveryEntry.created_at > now - timedelta(days=CUSTOMER_DAYS))
 
 
