@@ -2,7 +2,8 @@
 
 A daily job (one of kb.jobs' recurring kinds) blanks the text customers wrote, and what agents
 wrote about them, once it is older than the setting: the questions kept on mail records, the
-comments of votes and surveys, the words of follow-up signals, and agents' notes and messages.
+comments of votes and surveys, the words of follow-up signals, agents' notes and messages, and
+the messages of service-recovery offers (the ledger's other columns stay).
 The records themselves stay, with their dates, states, scores and addresses, so the figures of
 the reports and the per-sender cap still hold.
 """
@@ -21,6 +22,7 @@ from kb import jobs
 from kb.autoreply.models import MailRecord
 from kb.followup.models import CaseEvent, Signal, Survey
 from kb.models import Vote, utcnow
+from kb.recovery.models import RecoveryEntry
 
 KIND = "retention.scrub"
 # (model, its text column, its time column, which rows): every place kb keeps a customer's words.
@@ -30,6 +32,10 @@ TEXTS = (
     ("signals", Signal, Signal.words, Signal.created_at, ()),
     ("surveys", Survey, Survey.comment, Survey.created_at, ()),
     ("notes", CaseEvent, CaseEvent.note, CaseEvent.created_at, (CaseEvent.kind.in_(("note", "message", "state")),)),
+    # The ledger's rows stay (amounts, who, when, the bounds); only the message to the customer is blanked,
+    # by a table-level UPDATE the database's append-only trigger allows for exactly that column.
+    ("offer_messages", RecoveryEntry.__table__, RecoveryEntry.__table__.c.message,
+     RecoveryEntry.__table__.c.created_at, ()),
 )
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from kb.db import get_db, session_scope
 from kb.followup.models import Case, Customer
-from kb.models import Agent
+from kb.models import Agent, utcnow
 from kb.recovery import bounds, offers
 from kb.recovery.models import Bound, GestureType, LedgerError, RecoveryEntry
 from tests.concurrency import at_once
@@ -312,6 +312,26 @@ def test_the_database_refuses_update_and_delete_of_the_ledger(any_app, statement
     with engine.connect() as connection:
         # (SQLite hands the amount back as a number, PostgreSQL as a Decimal: both equal 10)
         assert connection.execute(sa.text("SELECT id, amount FROM recovery_entries")).all() == [(offer_id, Decimal("10"))]
+
+
+def test_the_database_lets_the_retention_scrub_blank_a_message_and_nothing_else(any_app):
+    from kb import retention
+
+    offer_id = one_offer(any_app)
+    engine = get_db(any_app).engine
+    for statement in ("UPDATE recovery_entries SET message = '', amount = 1",
+                      "UPDATE recovery_entries SET message = 'Something else'"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            with engine.begin() as connection:
+                connection.execute(sa.text(statement))
+    with session_scope(any_app) as session:
+        session.get(RecoveryEntry, offer_id).message = "Changed"
+        with pytest.raises(LedgerError):
+            session.flush()
+        session.rollback()
+        assert retention.scrub(session, utcnow() + timedelta(seconds=1))["offer_messages"] == 1
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT message, amount FROM recovery_entries")).all() == [("", Decimal("10"))]
 
 
 # --- budgets under concurrency, on PostgreSQL ----------------------------------------------------------

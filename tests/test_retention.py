@@ -13,7 +13,9 @@ from kb.followup import cases, signals
 from kb.followup.models import Case, CaseEvent, Signal, Survey
 from kb.jobs.models import Job
 from kb.jobs.runner import Runner
-from kb.models import Vote, utcnow
+from kb.models import Agent, Vote, utcnow
+from kb.recovery import offers
+from kb.recovery.models import GestureType, RecoveryEntry
 
 WORDS = "My name is Kari Nordmann and my card ends 4242."
 
@@ -31,6 +33,12 @@ def seed(app, article_id: int, age_days: float, n: int) -> None:
         cases.add_note(session, agent_id=None, text=WORDS, channel="phone", case=result.case).created_at = when
         session.add(Survey(case_id=result.case.id, address=f"kari{n}@example.org", state="answered", score=2,
                            comment=WORDS, created_at=when))
+        agent = Agent(email=f"agent{n}@example.org", name="Agent", role="support", password_hash="x")
+        gift = GestureType(name=f"Gift {n}", kind="gift", currency="EUR", template="Sorry!")
+        session.add_all([agent, gift])
+        session.flush()
+        offers.offer(session, case=result.case, agent=agent, gesture_type=gift, amount="5", reason="delivery",
+                     message=WORDS, settings=app.config, now=when)
 
 
 def texts(app) -> list[str]:
@@ -40,7 +48,8 @@ def texts(app) -> list[str]:
                 + list(session.scalars(sa.select(Vote.comment).order_by(Vote.id)))
                 + list(session.scalars(sa.select(Signal.words).order_by(Signal.id)))
                 + list(session.scalars(sa.select(Survey.comment).order_by(Survey.id)))
-                + list(session.scalars(sa.select(CaseEvent.note).where(CaseEvent.kind == "note").order_by(CaseEvent.id))))
+                + list(session.scalars(sa.select(CaseEvent.note).where(CaseEvent.kind == "note").order_by(CaseEvent.id)))
+                + list(session.scalars(sa.select(RecoveryEntry.message).order_by(RecoveryEntry.id))))
 
 
 def test_words_past_the_retention_period_are_blanked_and_the_records_stay(app, make_article):
@@ -49,11 +58,12 @@ def test_words_past_the_retention_period_are_blanked_and_the_records_stay(app, m
     seed(app, article.id, 300, 2)
     with session_scope(app) as session:
         counts = retention.scrub(session, retention.cutoff(app.config))  # 365 days by default
-    assert dict(counts) == {"mail_records": 1, "votes": 1, "signals": 1, "surveys": 1, "notes": 1}
-    assert texts(app) == ["", WORDS] * 5
+    assert dict(counts) == {"mail_records": 1, "votes": 1, "signals": 1, "surveys": 1, "notes": 1, "offer_messages": 1}
+    assert texts(app) == ["", WORDS] * 6
     with session_scope(app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Case)) == 2
         assert sorted(session.scalars(sa.select(Survey.score))) == [2, 2]  # the figures stay
+        assert [str(a) for a in session.scalars(sa.select(RecoveryEntry.amount))] == ["5.00", "5.00"]
 
 
 def test_the_scrub_is_a_daily_job_that_two_runners_schedule_once(app, make_article):

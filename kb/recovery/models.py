@@ -1,8 +1,10 @@
 """Service-recovery records: gesture types, their bounds, and the append-only ledger.
 
 The ledger (``recovery_entries``) is never updated or deleted: kb refuses it in the session (see
-``_refuse_ledger_changes``) and the database refuses it with triggers made by migration
-0009_recovery. A change of mind is a new row: a decline, a cancellation, or a correction that
+``_refuse_ledger_changes``) and the database refuses it with triggers (migrations 0009_recovery and
+0010_recovery_flow). Two exceptions, both also enforced by the triggers: the retention scrub may blank
+an offer's message to the customer (and change nothing else), and rows marked sample may be deleted
+by `kb sample remove`. A change of mind is a new row: a decline, a cancellation, or a correction that
 names the row it corrects. Each offer row keeps a copy of the bounds that applied, so changing a
 bound later never rewrites what an offer was measured against.
 """
@@ -134,8 +136,14 @@ def _refuse_ledger_changes(session: so.Session, _context, _instances) -> None:
         if isinstance(entry, RecoveryEntry) and not entry.sample:  # sample rows go with `kb sample remove`
             raise LedgerError("The recovery ledger is append-only: a row cannot be deleted.")
     for entry in session.dirty:
-        if isinstance(entry, RecoveryEntry) and session.is_modified(entry):
+        if isinstance(entry, RecoveryEntry) and session.is_modified(entry) and not _only_blanks_message(entry):
             raise LedgerError("The recovery ledger is append-only: add a correction instead of changing a row.")
+
+
+def _only_blanks_message(entry: RecoveryEntry) -> bool:
+    """Whether the only change is the retention scrub's: the message to the customer blanked."""
+    changed = {attr.key for attr in sa.inspect(entry).attrs if attr.history.has_changes()}
+    return changed == {"message"} and entry.message == ""
 
 
 @sa.event.listens_for(so.Session, "do_orm_execute")
