@@ -124,10 +124,19 @@ def clean_gesture_type(session: so.Session, values: Mapping[str, Any],
 
 def _name_taken(session: so.Session, name: str, current: GestureType | None) -> bool:
     """Whether another gesture type has this name (ignoring case: "Apology" and "apology" are one)."""
-    query = sa.select(GestureType.id).where(sa.func.lower(GestureType.name) == name.lower())
-    if current is not None:
-        query = query.where(GestureType.id != current.id)
-    return session.scalar(query.limit(1)) is not None
+    # Compared in Python: SQLite's lower() folds ASCII only. A shop has a handful of gesture types.
+    others = session.execute(sa.select(GestureType.id, GestureType.name))
+    return any(name.casefold() == other.casefold() for gesture_id, other in others
+               if current is None or gesture_id != current.id)
+
+
+def _flush_named(session: so.Session) -> None:
+    """Flush a new or renamed gesture type; FieldError if another took the name meanwhile."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError:
+        raise FieldError({"name": "A gesture type has this name already: choose another."}) from None
 
 
 def _offered(session: so.Session, gesture: GestureType) -> bool:
@@ -140,7 +149,7 @@ def create_gesture_type(session: so.Session, values: Mapping[str, Any]) -> Gestu
     """Add a gesture type from a form's values; the caller commits."""
     gesture = GestureType(**clean_gesture_type(session, values))
     session.add(gesture)
-    session.flush()
+    _flush_named(session)
     return gesture
 
 
@@ -149,7 +158,7 @@ def update_gesture_type(session: so.Session, gesture: GestureType, values: Mappi
     for field, value in clean_gesture_type(session, values, gesture).items():
         setattr(gesture, field, value)
     gesture.sample = False  # edited by an admin: theirs now
-    session.flush()
+    _flush_named(session)
     return gesture
 
 
