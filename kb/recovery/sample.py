@@ -58,7 +58,9 @@ def load(session: so.Session, settings: Mapping[str, Any], now: datetime) -> Cou
                           max_amount=max_amount, max_count=max_count, approver_role=role, created_at=now))
     session.flush()
     counts.update(gesture_types=len(gestures), bounds=len(sample_data.BOUNDS))
+    before = session.scalar(sa.select(sa.func.count(Agent.id)))
     agents = {key: _agent(session, name, email, now) for key, (name, email) in sample_data.AGENTS.items()}
+    counts["agents"] = session.scalar(sa.select(sa.func.count(Agent.id))) - before
     for agent, customer, gesture, amount, reference, reason, ago, sent_after in sample_data.OFFERS:
         case = _case_of(session, customer)
         if case is None:
