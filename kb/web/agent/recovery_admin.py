@@ -143,13 +143,11 @@ def recovery_bound_edit(bound_id: int):
     return _save(lambda: catalog.update_bound(get_session(), bound, values), values, page, "Saved the bound.")
 
 
-@bp.post("/admin/recovery/bounds/<int:bound_id>/<any(deactivate, reactivate):action>")
-@recovery_admin_required
-def recovery_bound_active(bound_id: int, action: str):
-    """Deactivate a bound (offers no longer meet it) or reactivate it."""
+def _set_active(bound_id: int, active: bool):
+    """Deactivate or reactivate the bound and go back to the list, saying what happened."""
     session, bound = get_session(), _found(catalog.get_bound, bound_id)
     try:
-        catalog.set_bound_active(session, bound, action == "reactivate")
+        catalog.set_bound_active(session, bound, active)
         session.commit()
     except FieldError as exc:
         session.rollback()
@@ -157,3 +155,17 @@ def recovery_bound_active(bound_id: int, action: str):
     else:
         flash("The bound is active again." if bound.active else "The bound is deactivated.", "success")
     return redirect(url_for("agent.recovery_admin"), 303)
+
+
+@bp.post("/admin/recovery/bounds/<int:bound_id>/deactivate")
+@recovery_admin_required
+def recovery_bound_deactivate(bound_id: int):
+    """Deactivate a bound: offers no longer meet it (those made under it keep their copy)."""
+    return _set_active(bound_id, False)
+
+
+@bp.post("/admin/recovery/bounds/<int:bound_id>/reactivate")
+@recovery_admin_required
+def recovery_bound_reactivate(bound_id: int):
+    """Reactivate a bound, unless another active one of its scope and gesture holds the place."""
+    return _set_active(bound_id, True)
