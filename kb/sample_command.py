@@ -7,10 +7,11 @@ import click
 
 @click.group("sample")
 def sample_command() -> None:
-    """Sample follow-up data: customers, cases and surveys marked "(sample)".
+    """Sample follow-up data: customers, cases and surveys marked "(sample)", and starter gestures.
 
     The first `kb serve` on an empty database loads it (unless KB_SAMPLE_DATA=false),
-    so the follow-up queue, customer timelines and report have something to show.
+    so the follow-up queue, customer timelines and report have something to show, with
+    starter gesture types and bounds and a few sample offers for service recovery.
     """
 
 
@@ -42,3 +43,6 @@ def remove_command() -> None:
     if counts["kept_cases"] or counts["kept_customers"]:
         click.echo(f"Kept {counts['kept_customers']} customer(s) and {counts['kept_cases']} case(s) that real "
                    "activity joined; they are no longer marked as sample.")
+    if counts["kept_gesture_types"] or counts["kept_offers"]:
+        click.echo(f"Kept {counts['kept_gesture_types']} gesture type(s) that real offers or bounds use (no longer "
+                   f"marked as sample) and {counts['kept_offers']} sample offer(s) that real ledger rows answer.")

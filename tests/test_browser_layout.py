@@ -67,3 +67,28 @@ def test_agent_pages_fit_a_phone(browser, base_url, path):
         assert page_width(page) <= viewport["width"], f"{path} is {page_width(page)} px wide"
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("path", ["/agent/admin/recovery", "/agent/admin/recovery/gestures/1",
+                                  "/agent/admin/recovery/bounds/new"])
+def test_gesture_and_bound_pages_fit_a_phone(browser, base_url, live_app, path):
+    from kb.db import session_scope
+    from kb.recovery import catalog
+
+    with session_scope(live_app) as session:  # something to list: a long name and a bound on it
+        if not catalog.list_gesture_types(session):
+            gesture = catalog.create_gesture_type(session, {
+                "name": "Refund of shipping and a handwritten apology card", "kind": "shipping_refund",
+                "currency": "EUR", "needs_reference": "1", "active": "1",
+                "template": "Dear {name}, we refunded {amount} {currency} (reference {reference})."})
+            catalog.create_bound(session, {"scope": "customer_90d", "gesture_type": str(gesture.id),
+                                           "max_amount": "1234567.89", "max_count": "10", "approver_role": "support"})
+    viewport = VIEWPORTS["mobile"]
+    context, page = open_page(browser, viewport=viewport)
+    try:
+        log_in(page, base_url)
+        page.goto(base_url + path)
+        page.screenshot(path=str(SCREENSHOTS / f"mobile-{path.strip('/').replace('/', '-')}.png"), full_page=True)
+        assert_fits(page, viewport, path)
+    finally:
+        context.close()

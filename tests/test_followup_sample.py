@@ -22,10 +22,12 @@ from kb.followup.signals import record_signal
 from kb.jobs.models import Job
 from kb.agents import create_agent
 from kb.models import Agent, Article, Vote, utcnow
+from kb.recovery.models import Bound, GestureType, RecoveryEntry
 from tests.conftest import TEST_SECRET
 
 TABLES = {"customers": Customer, "identities": CustomerIdentity, "cases": Case, "signals": Signal,
-          "events": CaseEvent, "surveys": Survey, "mail_records": MailRecord, "votes": Vote, "jobs": Job}
+          "events": CaseEvent, "surveys": Survey, "mail_records": MailRecord, "votes": Vote, "jobs": Job,
+          "gesture_types": GestureType, "bounds": Bound, "ledger_rows": RecoveryEntry, "agents": Agent}
 
 
 def row_counts(session) -> Counter[str]:
@@ -180,7 +182,8 @@ def test_remove_deletes_exactly_the_sample_rows(starter_any):
         real_after = row_counts(session) - real_before - loaded
         assert real_after["cases"] == 2 and real_after["events"] == 1 and real_after["jobs"] >= 2
     removed = remove(starter)
-    for name in ("customers", "cases", "signals", "events", "surveys", "mail_records", "votes", "identities"):
+    for name in ("customers", "cases", "signals", "events", "surveys", "mail_records", "votes", "identities",
+                 "gesture_types", "bounds", "ledger_rows", "agents"):
         assert removed[name] == loaded[name], name
     assert removed["kept_cases"] == removed["kept_customers"] == removed["jobs_cancelled"] == 0
     with session_scope(starter) as session:
@@ -265,6 +268,7 @@ def test_kb_sample_commands(runner, tmp_path, monkeypatch, app_factory):
     result = runner.invoke(cli, ["sample", "load"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Loaded sample follow-up data: 9 customers, 10 cases")
+    assert "6 gesture types, 5 bounds, 5 ledger rows" in result.output
     again = runner.invoke(cli, ["sample", "load"])
     assert again.exit_code == 0 and "Nothing loaded" in again.output
     app = app_factory()
@@ -273,6 +277,7 @@ def test_kb_sample_commands(runner, tmp_path, monkeypatch, app_factory):
     result = runner.invoke(cli, ["sample", "remove"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Removed sample follow-up data: 9 customers, 10 cases")
+    assert "6 gesture types, 5 bounds, 5 ledger rows" in result.output and "Kept" not in result.output
     with session_scope(app) as session:
         assert sum(row_counts(session).values()) == 0
 

@@ -36,7 +36,8 @@ def has_followup_data(session: so.Session) -> bool:
 
 
 def load_sample(session: so.Session, settings: Mapping[str, Any], now: datetime | None = None) -> Counter[str]:
-    """Create the sample customers, their mail, cases, signals, events and surveys; the caller commits.
+    """Create the sample customers, their mail, cases, signals, events and surveys, and the starter
+    gesture types, bounds and offers (kb.recovery.sample); the caller commits.
 
     Does nothing (empty counts) when the database has follow-up data already, so loading twice,
     or over real data, adds nothing.
@@ -48,6 +49,10 @@ def load_sample(session: so.Session, settings: Mapping[str, Any], now: datetime 
         story(builder)
     builder.finish()
     session.flush()
+    # Recovery builds on follow-ups (never the other way round at import time): its sample joins here.
+    from kb.recovery import sample as recovery_sample
+
+    builder.counts.update(recovery_sample.load(session, settings, builder.now))
     return builder.counts
 
 
@@ -59,7 +64,8 @@ def _ids(session: so.Session, query: sa.Select) -> set[int]:
 def _kept(session: so.Session) -> tuple[set[int], set[int]]:
     """Sample cases and customers that real activity has joined: (case ids, customer ids)."""
     real_signals = sa.select(Signal.case_id).where(Signal.sample.is_(False))
-    # A gesture offered on a sample case is on the append-only ledger, which keeps its case for good.
+    # A real gesture offered on a sample case (or a real answer to a sample one) is on the append-only
+    # ledger, which keeps its case for good; kb.recovery.sample.remove has deleted the other sample rows.
     gestures = sa.select(RecoveryEntry.case_id).where(RecoveryEntry.case_id.is_not(None))
     cases = _ids(session, sa.select(Case.id).where(Case.sample.is_(True), sa.or_(
         Case.id.in_(real_signals), Case.id.in_(gestures))))
@@ -99,6 +105,9 @@ def remove_sample(session: so.Session) -> Counter[str]:
     Returns how many rows of each kind went, plus ``kept_cases`` / ``kept_customers`` (see the
     module docstring).
     """
+    from kb.recovery import sample as recovery_sample  # see load_sample
+
+    recovery = recovery_sample.remove(session)  # first: its rows name the sample cases
     kept_cases, kept_customers = _kept(session)
     _unmark(session, kept_cases, kept_customers)
     case_ids = _ids(session, sa.select(Case.id).where(Case.sample.is_(True)))
@@ -122,6 +131,7 @@ def remove_sample(session: so.Session) -> Counter[str]:
     }
     for name, statement in deletions.items():
         counts[name] = session.execute(statement.execution_options(synchronize_session=False)).rowcount
+    counts.update(recovery + recovery_sample.remove_agents(session))  # last: case events named them
     session.expire_all()
     return counts
 
@@ -140,5 +150,6 @@ def bootstrap(app: Flask) -> Counter[str] | None:
 def summary(counts: Mapping[str, int], verb: str) -> str:
     """One line: what was loaded or removed."""
     parts = [f"{counts.get(name, 0)} {name.replace('_', ' ')}" for name in
-             ("customers", "cases", "signals", "events", "surveys", "mail_records", "votes") if name in counts]
+             ("customers", "cases", "signals", "events", "surveys", "mail_records", "votes", "gesture_types",
+              "bounds", "ledger_rows") if name in counts]
     return f"{verb} sample follow-up data: " + ", ".join(parts)
