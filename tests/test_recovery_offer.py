@@ -22,7 +22,9 @@ from kb.models import Agent, utcnow
 from kb.recovery import approvals, offering, offers, sending
 from kb.recovery.models import Bound, GestureType, RecoveryEntry
 from tests.agent_helpers import ADMIN, EDITOR, login, make_agent, token
-from tests.test_followup_hostile import VALUES, query, send
+from tests.concurrency import at_once
+from tests.test_browser import SCREENSHOTS, base_url, browser, live_app, log_in, open_page  # noqa: F401  (fixtures)
+from tests.test_followup_hostile import SPECIAL, VALUES, query, send
 
 SUPPORT, OTHER = "sam@example.com", "olga@example.com"
 THREAD = "<orig-42@customer.example>"
@@ -315,6 +317,22 @@ def test_a_sent_offer_cannot_be_cancelled_and_a_cancelled_one_is_not_sent_by_its
         assert not result.changed and result.state == "sent" and "Too late" in result.message
 
 
+def test_one_offer_form_sent_twice_at_once_makes_one_offer(app_factory, shared_db_url):
+    """Two workers handle the same submit at the same moment (SQLite and PostgreSQL)."""
+    app = app_factory(DATABASE_URL=shared_db_url)
+    agent_id = make_agent(app, SUPPORT, name="Sam Support", role="support")
+    case_id, gesture_id = open_case(app), add_gesture(app)
+
+    def submit(session):
+        return offering.make_offer(session, case=session.get(Case, case_id), agent=session.get(Agent, agent_id),
+                                   gesture_type=session.get(GestureType, gesture_id), amount="5", reason="",
+                                   message="Sorry", settings=app.config, nonce="ab" * 16).created
+
+    assert sorted(at_once(app, [submit, submit])) == [False, True]
+    assert ledger(app) == [("offer", "approved_auto", Decimal("5.00"))]
+    assert len(job_states(app, sending.KIND)) == 1
+
+
 def test_smtp_failing_in_the_middle_is_retried_and_the_customer_gets_one_email(mail_app, smtp_sink):
     app, case_id = mail_app, open_case(mail_app)
     gesture_id = add_gesture(app)
@@ -352,11 +370,13 @@ def test_any_text_in_the_offer_forms_and_query_gets_an_answer(app, client):
     csrf = token(client, url)
     good = {"gesture": str(gesture_id), "amount": "1", "reference": "R1", "reason": "x", "message": "Hi",
             "action": "offer"}
-    for name in OFFER_FIELDS:
+    for name in ("gesture", "amount", "reference", "reason"):  # the query that prepares a message
         for value in VALUES:
-            response = send(client, f"{url}/offer", {**good, name: value}, csrf)
-            assert response.status_code < 500, (name, repr(value[:80]), response.status_code)
             response = client.get(f"{url}?{query({**good, name: value})}")
+            assert response.status_code < 500, (name, repr(value[:80]), response.status_code)
+    for name in OFFER_FIELDS:
+        for value in VALUES if name in ("amount", "reference", "reason", "message") else SPECIAL:
+            response = send(client, f"{url}/offer", {**good, name: value}, csrf)
             assert response.status_code < 500, (name, repr(value[:80]), response.status_code)
     for value in VALUES:
         response = send(client, f"{url}/offers/1/cancel", {"note": value}, csrf)
@@ -365,3 +385,34 @@ def test_any_text_in_the_offer_forms_and_query_gets_an_answer(app, client):
     assert page.status_code == 200 and "<script>alert(1)</script>" not in page.text
     with session_scope(app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(RecoveryEntry)) > 1
+
+
+def test_in_a_browser_the_message_fills_as_the_agent_chooses_and_keeps_their_edits(browser, live_app, base_url):
+    """With JavaScript: the template fills on choosing and on typing the amount; edited text stays. Fits a phone."""
+    case_id = open_case(live_app, "mail:browser:offer")
+    credit = add_gesture(live_app, "Browser credit", template="Hi {name}, {amount} {currency} from {agent}.")
+    add_gesture(live_app, "Browser apology", kind="apology", template="Sorry, {name}.", limit=None)
+    with session_scope(live_app) as session:  # an offer on the list, as the page shows them
+        offers.offer(session, case=session.get(Case, case_id), agent=session.scalar(sa.select(Agent)),
+                     gesture_type=session.get(GestureType, credit), amount="30", reason="late", message="Hi",
+                     settings=live_app.config)
+        session.commit()
+    context, page = open_page(browser, viewport={"width": 390, "height": 844})
+    try:
+        log_in(page, base_url)
+        page.goto(f"{base_url}/agent/followups/{case_id}#offers")
+        message = page.locator("#offer-message")
+        page.locator("#offer-gesture").select_option(label="Browser credit (EUR)")
+        page.locator("#offer-amount").fill("15")
+        assert message.input_value() == "Hi Ann, 15 EUR from Ingrid Agent."
+        page.locator("#offer-gesture").select_option(label="Browser apology")
+        assert message.input_value() == "Sorry, Ann."
+        message.fill("My own words")
+        page.locator("#offer-gesture").select_option(label="Browser credit (EUR)")
+        assert message.input_value() == "My own words"
+        assert "pending" in page.locator("#offer-list").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "recovery-offer-form-mobile.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.problems == []
+    finally:
+        context.close()

@@ -166,9 +166,13 @@ def case_offers(session: so.Session, case: Case) -> list[OfferRow]:
     names = dict(session.execute(sa.select(Agent.id, Agent.name).where(Agent.id.in_(people))).all()) if people else {}
     gestures = {g.id: g for g in session.scalars(sa.select(GestureType).where(
         GestureType.id.in_({row.gesture_type_id for row in rows})))} if rows else {}
+    later_rows: dict[int, list[RecoveryEntry]] = {}
+    for row in rows:
+        if row.offer_id is not None:
+            later_rows.setdefault(row.offer_id, []).append(row)
     found = []
     for entry in (row for row in rows if row.kind == "offer"):
-        later = [row for row in rows if row.offer_id == entry.id]
+        later = later_rows.get(entry.id, [])
         state = next((row.state for row in reversed(later) if row.kind != "correction"), entry.state)
         amount = next((row.amount for row in reversed(later) if row.kind == "correction"), entry.amount)
         decided = next((row for row in later if row.kind in ("approval", "decline")), None)

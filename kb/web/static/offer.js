@@ -1,7 +1,7 @@
 // The case page's "Make it right" form: fill the message to the customer from the chosen gesture's
 // template (already in the customer's language) as the agent chooses it and types the amount or the
 // reference. Text the agent has edited is never overwritten. Without this script the agent presses
-// "Prepare message" and the server fills the same template.
+// "Prepare message" and the server fills the same template (with it, that button puts the template back).
 (function () {
   "use strict";
   var form = document.getElementById("offer-form");
@@ -10,14 +10,12 @@
   var amount = document.getElementById("offer-amount");
   var reference = document.getElementById("offer-reference");
   var message = document.getElementById("offer-message");
-  var prepare = document.getElementById("offer-prepare");
   if (!gesture || !amount || !reference || !message) { return; }
   // What the script (or the server's prepare step) last wrote: while the message still reads so,
   // the agent has not edited it and a new choice may replace it.
   // A message the server shows after a refused submit is the agent's own: only an empty one, or
   // one the server prepared from the template, may be replaced.
   var written = message.getAttribute("data-prepared") === "yes" ? message.value : "";
-  if (prepare) { prepare.hidden = true; }
 
   function amountText(raw, lang) {
     var text = raw.trim();
