@@ -117,7 +117,8 @@ def send_job_state(session: so.Session, offer_id: int) -> str:
                                                      Job.key == sending.job_key(offer_id))) or ""
 
 
-def cancel_offer(session: so.Session, case: Case, offer_id: int, agent: Agent, *, note: str = "") -> offers.DecisionResult:
+def cancel_offer(session: so.Session, case: Case, offer_id: int, agent: Agent, *,
+                 note: str = "") -> offers.DecisionResult:
     """Withdraw an offer of this case not yet sent (its maker or an admin); the caller commits.
 
     Too late once kb has started sending it: the email may be on its way. NotFound for an offer of
@@ -130,8 +131,8 @@ def cancel_offer(session: so.Session, case: Case, offer_id: int, agent: Agent, *
         raise offers.NotAllowed("Only the agent who made the offer, or an admin, may cancel it.")
     key = sending.job_key(entry.id)
     # Cancelling the send job is a compare-and-set against the runner's claim: one of them wins.
-    if send_job_state(session, entry.id) in SENT_ALREADY or (
-            send_job_state(session, entry.id) == "pending" and not jobs.cancel(session, sending.KIND, key)):
+    job_state = send_job_state(session, entry.id)
+    if job_state in SENT_ALREADY or (job_state == "pending" and not jobs.cancel(session, sending.KIND, key)):
         return offers.DecisionResult(None, offers.state_of(session, entry.id), False,
                                      "Too late to cancel: kb has sent it to the customer, or is sending it now.")
     result = offers.cancel(session, entry.id, agent, note=note)
