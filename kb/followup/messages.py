@@ -101,16 +101,26 @@ def subject_for(case: Case, _) -> str:
 def build_message(session: so.Session, case: Case, event: CaseEvent, settings: Mapping[str, Any],
                   message_id: str) -> EmailMessage:
     """The email of a message event: text and sanitised HTML, threaded on the customer's email."""
+    agent = session.get(Agent, event.agent_id) if event.agent_id else None
+    return compose(session, case, event.note, agent, settings, message_id)
+
+
+def compose(session: so.Session, case: Case, markdown: str, agent: Agent | None, settings: Mapping[str, Any],
+            message_id: str) -> EmailMessage:
+    """An agent's email to the case's customer: text and sanitised HTML, threaded on the customer's email.
+
+    In the case's language, signed with the agent's name, with no Auto-Submitted header (a person
+    wrote it). Shared by messages and by service recovery's gestures, so both thread the same way.
+    """
     lang = language_for(case.lang, settings)
     _ = gettext_for(lang, settings)
     customer = session.get(Customer, case.customer_id) if case.customer_id else None
-    agent = session.get(Agent, event.agent_id) if event.agent_id else None
     sender = support_sender(settings, _)
     message = new_email(sender=sender, to=reply_address(customer.name if customer else "", customer_email(session, case)),
                         subject=subject_for(case, _), message_id=message_id, thread_id=case.thread_message_id)
     signature = "\n".join(x for x in (agent.name if agent else "", sender.display_name) if x)
-    message.set_content(f"{event.note}\n\n-- \n{signature}\n")
-    body = render_markdown(event.note)
+    message.set_content(f"{markdown}\n\n-- \n{signature}\n")
+    body = render_markdown(markdown)
     message.add_alternative(f'<!DOCTYPE html><html lang="{html.escape(lang)}"><head><meta charset="utf-8"></head>'
                             f"<body>{body}<p>{html.escape(signature).replace(chr(10), '<br>')}</p></body></html>\n",
                             subtype="html")

@@ -25,7 +25,7 @@ TITLE_CHARS = 120
 TEXT_CHARS = 2000
 # Entries at the same moment keep the order things happen in (an email, then its reply, then the click).
 RANK = {"email": 0, "autoreply": 1, "click": 2, "vote": 3, "signal": 3, "case": 4, "state": 5,
-        "message": 6, "note": 6, "survey_sent": 7, "survey_answered": 8}
+        "message": 6, "note": 6, "recovery": 6, "survey_sent": 7, "survey_answered": 8}
 RESOLUTION_TITLES = {"solved": "Clicked “Solved”", "still_need_help": "Clicked “Still need help”"}
 
 
@@ -134,10 +134,14 @@ def _case_entries(session: so.Session, customer: Customer, n: int) -> list[Entry
 
 
 def _event_entries(session: so.Session, customer: Customer, n: int) -> list[Entry]:
-    """State changes of the customer's cases, messages agents sent, and notes added by hand."""
+    """State changes of the customer's cases, messages agents sent, notes added by hand, and gestures.
+
+    A gesture's events (kind "recovery", one per ledger row: offered, approved, sent...) carry their
+    one-line summary as the note; it is the entry's title.
+    """
     own_cases = sa.select(Case.id).where(Case.customer_id == customer.id).scalar_subquery()
     query = sa.select(CaseEvent).where(
-        CaseEvent.kind.in_(("state", "message", "note")),
+        CaseEvent.kind.in_(("state", "message", "note", "recovery")),
         sa.or_(CaseEvent.customer_id == customer.id, CaseEvent.case_id.in_(own_cases)))
     entries = []
     for event in session.scalars(query.order_by(CaseEvent.created_at.desc(), CaseEvent.id.desc()).limit(n)):
@@ -145,10 +149,13 @@ def _event_entries(session: so.Session, customer: Customer, n: int) -> list[Entr
             title = f"Case #{event.case_id}: {event.from_state or '—'} → {event.to_state}"
         elif event.kind == "message":
             title = "Message sent to the customer"
+        elif event.kind == "recovery":
+            title = event.note
         else:
             title = f"Note ({(event.channel or 'other').replace('_', ' ')})" + (f": {event.outcome}" if event.outcome else "")
         entries.append(Entry(event.created_at, event.kind, event.channel or ("email" if event.kind == "message" else ""),
-                             _short(title, TITLE_CHARS), _short(event.note, TEXT_CHARS), case_id=event.case_id,
+                             _short(title, TITLE_CHARS), "" if event.kind == "recovery" else _short(event.note, TEXT_CHARS),
+                             case_id=event.case_id,
                              key=f"event:{event.id}"))
     return entries
 

@@ -24,6 +24,7 @@ from kb.followup.alert_compose import reason_label
 from kb.followup.messages import customer_email
 from kb.followup.models import CHANNELS, SOURCES, Case
 from kb.models import Article, parse_whole
+from kb.recovery import offer_form
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 
@@ -83,10 +84,17 @@ def followups():
                            page_args={k: v for k, v in request.args.items() if k != "page"})
 
 
-def render_case(case, *, errors: dict | None = None, values: dict | None = None, status: int = 200):
-    """The case page, with the errors of a refused form at their fields."""
+def render_case(case, *, errors: dict | None = None, values: dict | None = None, status: int = 200,
+                offer: dict | None = None, prepare: bool = False):
+    """The case page, with the errors of a refused form at their fields.
+
+    ``offer`` holds the "Make it right" form's values (else the query's: ?gesture=<id>&amount=...),
+    and ``prepare`` fills its message from the gesture's template.
+    """
     session, config = get_session(), current_app.config
-    return render_template("agent/followup_case.html", f=queue.case_file(session, case, config),
+    recovery = offer_form.panel(session, case, current_agent(), config,
+                                request.args if offer is None else offer, prepare=prepare)
+    return render_template("agent/followup_case.html", f=queue.case_file(session, case, config), recovery=recovery,
                            errors=errors or {}, values=values or {}, root_causes=cases.root_causes(config),
                            agents=queue.active_agents(session), note_channels=NOTE_CHANNELS,
                            nonce=new_nonce(), can_email=bool(customer_email(session, case)),
@@ -96,8 +104,8 @@ def render_case(case, *, errors: dict | None = None, values: dict | None = None,
 @bp.get("/followups/<int:case_id>")
 @followups_required
 def followup_case(case_id: int):
-    """One case: its signals, history, deadline and actions."""
-    return render_case(case_or_404(case_id))
+    """One case: its signals, history, deadline and actions (?gesture=<id> prepares an offer's message)."""
+    return render_case(case_or_404(case_id), prepare=bool(request.args.get("gesture")))
 
 
 def case_or_404(case_id: int):
