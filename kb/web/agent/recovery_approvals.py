@@ -90,9 +90,12 @@ def recovery_approvals():
                            may_decide={row.entry.id: offers.may_decide(me, row.entry) for row in rows})
 
 
-@bp.get("/recovery/approvals/<int:offer_id>/<action>")
-def recovery_approval_confirm(offer_id: int, action: str):
-    """The page an emailed link opens: the offer and one button. A GET never decides."""
+# One rule for both methods: with two, werkzeug answers a POST whose id no column holds with 405, not 404.
+@bp.route("/recovery/approvals/<int:offer_id>/<action>", methods=["GET", "POST"])
+def recovery_approval(offer_id: int, action: str):
+    """GET: the page an emailed link opens, the offer and one button (a GET never decides). POST: decide."""
+    if request.method == "POST":
+        return _decide(offer_id, action)
     entry, refusal = _check(offer_id, action, request.args.get("t", ""))
     if refusal is not None:
         return refusal
@@ -101,8 +104,7 @@ def recovery_approval_confirm(offer_id: int, action: str):
                            entry=entry)
 
 
-@bp.post("/recovery/approvals/<int:offer_id>/<action>")
-def recovery_approval_decide(offer_id: int, action: str):
+def _decide(offer_id: int, action: str):
     """Approve or decline (CSRF-checked); from a link's page its token is checked again, from the queue none."""
     token = request.form.get("t")
     _entry, refusal = _check(offer_id, action, token or None)
