@@ -47,11 +47,8 @@ def app(app_factory, smtp_sink, webhook_server):
     """An app mailing the sink and posting to the webhook server, with the team of this file."""
     app = app_factory(**smtp_sink.settings(), ALERT_WEBHOOK_URL=webhook_server.url, BASE_URL=BASE,
                       JOBS_RETRY_SECONDS=0.01)
-    make_agent(app, SAM, name="Sam Support", role="support")
-    make_agent(app, ADA, name="Ada Admin", role="admin")
-    make_agent(app, ALEX, name="Alex Admin", role="admin")
-    make_agent(app, SUE, name="Sue Support", role="support")
-    make_agent(app, EDITH, name="Edith Editor", role="editor")
+    team(app, (SAM, "Sam Support", "support"), (ADA, "Ada Admin", "admin"), (ALEX, "Alex Admin", "admin"),
+         (SUE, "Sue Support", "support"), (EDITH, "Edith Editor", "editor"))
     with session_scope(app) as session:
         customer = Customer(name="Bob Buyer")
         session.add(customer)
@@ -60,6 +57,15 @@ def app(app_factory, smtp_sink, webhook_server):
                                      display="bob@customer.example"))
         session.add(GestureType(name="Voucher", kind="fixed_credit", currency="EUR", template="Sorry!"))
     return app
+
+
+def team(app, first, *others) -> None:
+    """Agents with the test password, hashed once (hashing is slow on purpose)."""
+    make_agent(app, first[0], name=first[1], role=first[2])
+    with session_scope(app) as session:
+        password_hash = agent(session, first[0]).password_hash
+        session.add_all(Agent(email=email, name=name, role=role, password_hash=password_hash)
+                        for email, name, role in others)
 
 
 def bound(app, approver_role: str = "admin", max_amount: str = "50") -> None:
@@ -344,9 +350,7 @@ def test_the_queue_lists_the_oldest_first_counts_them_in_the_menu_and_declines_w
 @pytest.mark.postgres
 def test_two_approvers_pressing_at_once_make_one_decision(app_factory, pg_database_url):
     app = app_factory(DATABASE_URL=pg_database_url)
-    make_agent(app, SAM, name="Sam Support", role="support")
-    make_agent(app, ADA, name="Ada Admin", role="admin")
-    make_agent(app, ALEX, name="Alex Admin", role="admin")
+    team(app, (SAM, "Sam Support", "support"), (ADA, "Ada Admin", "admin"), (ALEX, "Alex Admin", "admin"))
     with session_scope(app) as session:
         customer = Customer(name="Bob Buyer")
         session.add_all([customer, GestureType(name="Voucher", kind="fixed_credit", currency="EUR", template="x")])
@@ -370,3 +374,25 @@ def test_two_approvers_pressing_at_once_make_one_decision(app_factory, pg_databa
         assert [row.kind for row in offers.history(session, offer_id)] == ["offer", "approval"]
         assert session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.kind == "recovery.send")) == 1
         assert session.scalar(sa.select(sa.func.count()).select_from(RecoveryEntry)) == 2
+
+
+def test_any_text_in_the_note_or_the_token_gets_an_answer_never_a_500(app):
+    from tests.test_autoreply_compose import hostile_strings
+    from tests.test_followup_hostile import SPECIAL, query, send
+
+    values = SPECIAL + list(hostile_strings(6, seed=8))
+    bound(app)
+    client = logged_in(app, ADA)
+    csrf = token(client, "/agent/recovery/approvals")
+    for value in values:
+        offer_id = offer(app)
+        path = f"/agent/recovery/approvals/{offer_id}/decline"
+        assert client.get(f"{path}?{query({'t': value})}").status_code == 400
+        if value:  # an empty token is the queue's button: the session and CSRF decide alone
+            assert send(client, path, {"t": value, "note": "x"}, csrf).status_code == 400
+        decided = send(client, path, {"note": value}, csrf)
+        assert decided.status_code == (422 if len(value.strip()) > 200 else 303), repr(value[:40])
+    assert client.get("/agent/recovery/approvals").status_code == 200
+    with session_scope(app) as session:
+        assert session.scalar(sa.select(sa.func.count()).where(RecoveryEntry.kind == "decline")) == sum(
+            len(v.strip()) <= 200 for v in values)
