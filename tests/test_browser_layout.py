@@ -55,7 +55,7 @@ def test_portal_pages_fit_the_screen_in_every_language(browser, base_url, device
 
 
 @pytest.mark.parametrize("path", ["/agent/", "/agent/admin/agents", "/agent/articles/new", "/agent/media", "/agent/mail",
-                                  "/agent/articles/1/revisions"])
+                                  "/agent/articles/1/revisions", "/agent/recovery/approvals"])
 def test_agent_pages_fit_a_phone(browser, base_url, path):
     viewport = VIEWPORTS["mobile"]
     context, page = open_page(browser, viewport=viewport)

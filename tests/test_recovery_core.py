@@ -213,6 +213,17 @@ def test_an_editor_can_never_approve_and_support_only_where_the_bound_says(app, 
     assert offers.state_of(session, large.entry.id) == "pending"
 
 
+def test_no_agent_decides_their_own_offer_not_even_an_admin(app, session):
+    eur, admin, other_admin, the_case = gesture(session), agent(session, "admin"), agent(session, "admin"), case(session)
+    bound(session, "per_incident", max_amount=Decimal("10"))
+    own = give(session, app, the_case, admin, eur, "20")
+    assert not offers.may_decide(admin, own.entry) and offers.may_decide(other_admin, own.entry)
+    for decide in (offers.approve, offers.decline):
+        with pytest.raises(offers.NotAllowed):
+            decide(session, own.entry.id, admin)
+    assert offers.approve(session, own.entry.id, other_admin).state == "approved"
+
+
 def test_changing_a_bound_never_rewrites_the_bound_an_offer_was_measured_against(app, session):
     eur, support, the_case = gesture(session), agent(session), case(session)
     limit = bound(session, "per_incident", max_amount=Decimal("50"))

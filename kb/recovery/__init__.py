@@ -13,3 +13,4 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the service-recovery job handlers (sending an offer's message, escalating an approval)."""
     from kb.recovery import sending  # noqa: F401  (registers the "recovery.send" job handler)
+    from kb.recovery import approvals  # noqa: F401  (the approval, escalation and decision emails)

@@ -141,8 +141,11 @@ def state_of(session: so.Session, offer_id: int) -> str:
 
 
 def may_decide(agent: Agent, entry: RecoveryEntry) -> bool:
-    """Whether this agent may approve or decline the offer: an active admin, or the bound's approver role."""
-    if not agent.active or agent.role == "editor":
+    """Whether this agent may approve or decline the offer: an active admin, or the bound's approver role.
+
+    Never the agent who made the offer: a bound is there so that a second person looks.
+    """
+    if not agent.active or agent.role == "editor" or agent.id == entry.agent_id:
         return False
     return agent.role == "admin" or agent.role == (entry.bounds or {}).get("approver_role")
 
