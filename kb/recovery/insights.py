@@ -215,12 +215,12 @@ def outliers(spent: Period) -> list[Outliers]:
         if len(lines) < MIN_AGENTS:
             found.append(Outliers(currency, len(lines), None))
             continue
-        median = Decimal(statistics.median(_value(line) for line in lines))
+        median = Decimal(statistics.median(spent_value(line) for line in lines))
         found.append(Outliers(currency, len(lines), median,
-                              [line for line in lines if _value(line) > OUTLIER_FACTOR * median]))
+                              [line for line in lines if spent_value(line) > OUTLIER_FACTOR * median]))
     return found
 
 
-def _value(line: Line) -> Decimal:
+def spent_value(line: Line) -> Decimal:
     """What a line spent: its amount, or its count for a gesture without a currency."""
     return Decimal(line.count) if line.amount is None else line.amount

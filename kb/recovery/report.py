@@ -107,3 +107,19 @@ def gesture_outcomes(session: so.Session, outcomes: list[tuple[int, int | None, 
             result.without_gesture += 1
             result.without_recovered += recovered
     return result
+
+
+def csv_rows(found: GestureOutcomes) -> list[tuple[str, str, float | int | Decimal | None, str]]:
+    """(measure, category, value, unit) rows for the follow-up report's CSV."""
+    rows: list[tuple[str, str, float | int | Decimal | None, str]] = [
+        ("recovered_share_with_gesture", "", found.with_share, "share"),
+        ("customers_surveyed_with_gesture", "", found.with_gesture, "customers"),
+        ("customers_recovered_with_gesture", "", found.with_recovered, "customers"),
+        ("recovered_share_without_gesture", "", found.without_share, "share"),
+        ("customers_surveyed_without_gesture", "", found.without_gesture, "customers"),
+        ("customers_recovered_without_gesture", "", found.without_recovered, "customers")]
+    rows += [("gesture_spend", currency, amount if currency else count, currency or "offers")
+             for currency, count, amount in found.spend]
+    rows += [("gesture_spend_per_recovered_customer", currency, value, currency)
+             for currency, value in found.per_recovered()]
+    return rows

@@ -6,3 +6,4 @@ from kb.web.agent import followup_report  # noqa: E402,F401  (the follow-up meas
 from kb.web.agent import customers  # noqa: E402,F401  (customers and their history)
 from kb.web.agent import followups  # noqa: E402,F401  (follow-up queue and cases)
 from kb.web.agent import followup_actions  # noqa: E402,F401  (the case page's POST actions)
+from kb.web.agent import recovery  # noqa: E402,F401  (what the recovery ledger says, and its CSV)
