@@ -71,7 +71,7 @@ def _rules(session) -> list[tuple[Bound, str]]:
         sa.select(Bound, sa.func.coalesce(GestureType.name, ""))
         .outerjoin(GestureType, GestureType.id == Bound.gesture_type_id)
         .where(Bound.active.is_(True), Bound.scope.in_(("per_incident", "customer_90d")))
-        .order_by(Bound.scope, Bound.gesture_type_id.is_not(None), Bound.id)).tuples())
+        .order_by(Bound.scope, Bound.gesture_type_id.is_not(None), Bound.id)))
 
 
 @bp.get("/recovery")
