@@ -24,7 +24,7 @@ from kb.recovery.models import Bound, GestureType
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 
-WIDTH, ROW, LEFT = 640, 30, 200  # the chart's width and bar pitch in SVG units; names sit left of LEFT
+WIDTH, ROW, LEFT = 400, 28, 140  # SVG units: about the width of a phone, so its text stays legible there
 APPROVALS_PATH = "/agent/recovery/approvals"  # the approvals queue (its own module): linked by path
 
 
