@@ -113,6 +113,9 @@ class Report:
     agents: list[Figures]
     weeks: list[Week]
     truncated: bool = False  # more than MAX_CASES cases: the figures cover the first ones
+    # (case id, customer id, recovered) of every counted case, recovered None when no re-survey was
+    # answered: for measures built on the report elsewhere (kb.recovery.report; followup never imports it).
+    outcomes: list[tuple[int, int | None, bool | None]] = field(default_factory=list)
 
 
 def ratio(part: int, whole: int) -> float | None:
@@ -183,7 +186,7 @@ def build_report(session: so.Session, settings: Mapping[str, Any], start: dateti
               for agent_id, group in groups.items()]
     agents.sort(key=lambda f: (f.agent_id is None, f.label.casefold(), f.agent_id or 0))
     return Report(start, end, ack, _figures("all", None, rows, ack, now, wrote_again), agents,
-                  _weeks(rows, start, end), truncated)
+                  _weeks(rows, start, end), truncated, _outcomes(rows))
 
 
 def _case_rows(session: so.Session, start: datetime, end: datetime, assignee: int | str | None) -> list[Any]:
@@ -232,6 +235,12 @@ def _figures(label: str, agent_id: int | None, rows: list[Any], ack_minutes: flo
     figures.customers_resolved = len({r.customer_id for r in resolved})
     figures.customers_wrote_again = len({r.customer_id for r in resolved if r.id in wrote_again})
     return figures
+
+
+def _outcomes(rows: list[Any]) -> list[tuple[int, int | None, bool | None]]:
+    """(case id, customer id, recovered) of each case; recovered is None when no re-survey was answered."""
+    return [(r.id, r.customer_id, _after_score(r) in RECOVERED_SCORES
+             if r.answered_at is not None and _after_score(r) is not None else None) for r in rows]
 
 
 def _weeks(rows: list[Any], start: datetime, end: datetime) -> list[Week]:

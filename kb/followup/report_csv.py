@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
-from typing import Any
+from typing import Any, Iterable
 
 from kb.followup.report import STAGES, Figures, Report
 
@@ -50,15 +50,20 @@ def figure_rows(figures: Figures) -> list[tuple[str, str, float | int | None, st
     return rows
 
 
-def report_csv(report: Report) -> str:
-    """The report's figures as CSV: one row per measure and group (all cases, then each agent)."""
+def report_csv(report: Report, extra: Iterable[tuple[str, str, Any, str]] = ()) -> str:
+    """The report's figures as CSV: one row per measure and group (all cases, then each agent).
+
+    ``extra`` rows (measure, category, value, unit) follow the all-cases group: measures that other
+    packages build on the report (service recovery's), which this package does not import.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     first, last = report.start.date().isoformat(), (report.end - timedelta(days=1)).date().isoformat()
     for figures in [report.total, *report.agents]:
         agent_id = "" if figures.agent_id is None else figures.agent_id
-        for measure, category, value, unit in figure_rows(figures):
+        rows = figure_rows(figures) + (list(extra) if figures is report.total else [])
+        for measure, category, value, unit in rows:
             writer.writerow([first, last, agent_id, safe_cell(figures.label), measure, safe_cell(category),
                              "" if value is None else value, unit])
     return out.getvalue()

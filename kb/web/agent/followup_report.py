@@ -18,6 +18,7 @@ from kb.errors import ValidationError
 from kb.followup import report as measures
 from kb.followup.report_csv import report_csv
 from kb.models import Agent, parse_id
+from kb.recovery.report import csv_rows, gesture_outcomes
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 
@@ -83,6 +84,7 @@ def followup_report():
                                form=request.args, unassigned=measures.UNASSIGNED), 400
     report = _build(first, last, assignee)
     return render_template("agent/followup_report.html", error=None, report=report, team=team,
+                           gestures=gesture_outcomes(session, report.outcomes),
                            form={"from": first.isoformat(), "to": last.isoformat(), "agent": request.args.get("agent", "")},
                            unassigned=measures.UNASSIGNED, stages=measures.STAGES, outcomes=OUTCOMES,
                            weeks=week_bars(report.weeks), stage_bars=stage_bars(report.total),
@@ -99,7 +101,9 @@ def followup_report_csv():
     except ValidationError as error:
         return Response(str(error) + "\n", 400, mimetype="text/plain")
     name = f"followup-report-{first.isoformat()}-{last.isoformat()}.csv"
-    return Response(report_csv(_build(first, last, assignee)), mimetype="text/csv",
+    report = _build(first, last, assignee)
+    extra = csv_rows(gesture_outcomes(get_session(), report.outcomes))  # recovery's measures, all cases
+    return Response(report_csv(report, extra), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
