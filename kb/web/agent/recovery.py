@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import Response, abort, current_app, render_template, request, stream_with_context
+from flask import Response, abort, current_app, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 
 from kb import agents
@@ -25,7 +25,6 @@ from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 
 WIDTH, ROW, LEFT = 400, 28, 140  # SVG units: about the width of a phone, so its text stays legible there
-APPROVALS_PATH = "/agent/recovery/approvals"  # the approvals queue (its own module): linked by path
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def recovery():
         "agent/recovery.html", periods=periods, outliers=outliers,
         charts={period.name: chart(period, outliers[period.name]) for period in periods},
         budgets=insights.budgets(session, config, now), rules=_rules(session), waiting=insights.pending(session),
-        approvals_url=request.script_root + APPROVALS_PATH, names=insights.agent_names(session),
+        approvals_url=url_for("agent.recovery_approvals"), names=insights.agent_names(session),
         zone=config.get("TIME_ZONE") or "UTC", money=money, last_day=lambda end: (end - timedelta(days=1)).date(),
         chart_box={"width": WIDTH, "row": ROW, "left": LEFT}, factor=insights.OUTLIER_FACTOR,
         min_agents=insights.MIN_AGENTS, can_export=agents.can(current_agent(), "manage_agents"))
