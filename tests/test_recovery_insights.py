@@ -265,7 +265,7 @@ def test_the_page_shows_spend_charts_budgets_and_the_outlier(app_factory):
     assert page.count('class="bar bar-open"') == 2 and page.count('class="bar bar-stage"') == 8
     assert "160.00 EUR (4 offers)" in page and "counted only" in page
     assert "No weekly bound is active" in page and "Per customer, over 90 days" in page
-    assert "a support approves" in page and "No offer waits for an approver." in page
+    assert "a support agent or an admin approves" in page and "No offer waits for an approver." in page
     assert not re.search(r"\sstyle=|<script>|<script(?![^>]*\ssrc=)", page)  # the CSP allows neither inline
 
 

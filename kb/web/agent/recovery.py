@@ -64,10 +64,10 @@ def chart(period: insights.Period, found: list[insights.Outliers]) -> list[dict]
     return charts
 
 
-def _rules(session) -> list[tuple[Bound, str]]:
-    """Active per-case and per-customer bounds with their gesture's name ("" = overall)."""
+def _rules(session) -> list[tuple[Bound, str, str]]:
+    """Active per-case and per-customer bounds with their gesture's name and unit ("" = overall)."""
     return list(session.execute(
-        sa.select(Bound, sa.func.coalesce(GestureType.name, ""))
+        sa.select(Bound, sa.func.coalesce(GestureType.name, ""), GestureType.kind, GestureType.currency)
         .outerjoin(GestureType, GestureType.id == Bound.gesture_type_id)
         .where(Bound.active.is_(True), Bound.scope.in_(("per_incident", "customer_90d")))
         .order_by(Bound.scope, Bound.gesture_type_id.is_not(None), Bound.id)))
