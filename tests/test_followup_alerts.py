@@ -26,17 +26,10 @@ from kb.jobs.runner import close_app as stop_runner
 from kb.models import Agent, utcnow
 from tests.agent_helpers import make_agent
 from tests.servers import free_port
-from tests.webhookserver import WebhookServer
+from tests.webhookserver import webhook_server  # noqa: F401  (the fixture)
 
 WORDS = "The reset link in the article expired before I could use it. Secret-ish words 7731."
 TEAM = "team@kb.example"
-
-
-@pytest.fixture
-def webhook_server():
-    server = WebhookServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

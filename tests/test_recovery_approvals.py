@@ -26,20 +26,13 @@ from kb.recovery import approval_links, approvals, offers
 from kb.recovery.models import Bound, GestureType, RecoveryEntry
 from tests.agent_helpers import login, make_agent, token
 from tests.conftest import csrf_token_from
-from tests.webhookserver import WebhookServer
+from tests.webhookserver import webhook_server  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.filterwarnings("error")
 SAM, ADA, ALEX, SUE, EDITH = ("sam@kb.example", "ada@kb.example", "alex@kb.example", "sue@kb.example",
                               "edith@kb.example")
 BASE = "https://help.example.com"
 REASON = "Parcel arrived broken, second time"
-
-
-@pytest.fixture
-def webhook_server():
-    server = WebhookServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 from tests.servers import free_port
 
 
@@ -58,3 +60,11 @@ class WebhookServer:
         """Stop serving."""
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture
+def webhook_server():
+    """A webhook receiver for one test."""
+    server = WebhookServer()
+    yield server
+    server.stop()

@@ -12,7 +12,7 @@ import html
 import logging
 import re
 from email.message import EmailMessage
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -128,6 +128,26 @@ def compose(session: so.Session, case: Case, markdown: str, agent: Agent | None,
     return message
 
 
+def send_once(ctx, build: Callable[[], EmailMessage], what: str) -> None:
+    """Build a customer's email and send it as the job's one outside effect, never twice.
+
+    An address that cannot be written into an email fails the job for good (SendRefused); an
+    uncertain send (the server may have taken it) is not repeated, as that could make two.
+    """
+    try:
+        message = build()
+    except Unsendable as exc:
+        raise smtp.SendRefused(f"The customer's address cannot be written into an email: {exc}") from None
+
+    def deliver() -> None:
+        try:
+            smtp.send(message, ctx.settings)
+        except smtp.SendUncertain:
+            log.warning("%s may not have arrived; not sending it again", what)
+
+    ctx.deliver(deliver)
+
+
 @jobs.handler(KIND)
 def _send(ctx) -> None:
     """Send one message event by SMTP, then mark its case contacted."""
@@ -137,17 +157,6 @@ def _send(ctx) -> None:
     if case is None:
         return  # the case was deleted: nothing to send
     message_id = ctx.message_id(lambda: event.message_id or new_message_id(str(settings.get("BASE_URL") or "")))
-    try:
-        message = build_message(session, case, event, settings, message_id)
-    except Unsendable as exc:
-        raise smtp.SendRefused(f"The customer's address cannot be written into an email: {exc}") from None
-
-    def deliver() -> None:
-        try:
-            smtp.send(message, settings)
-        except smtp.SendUncertain:  # it may have arrived: sending it again could make two
-            log.warning("follow-up message %s may not have arrived; not sending it again", event.id)
-
-    ctx.deliver(deliver)
+    send_once(ctx, lambda: build_message(session, case, event, settings, message_id), f"follow-up message {event.id}")
     if case.state != "contacted":
         cases.change_state(session, case, "contact", agent_id=event.agent_id, note="Message sent by email.")

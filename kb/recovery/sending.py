@@ -18,8 +18,6 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from kb import jobs
-from kb.autoreply import smtp
-from kb.autoreply.addresses import Unsendable
 from kb.autoreply.compose import new_message_id
 from kb.followup import cases, messages
 from kb.followup.models import Case, CaseEvent
@@ -71,18 +69,8 @@ def _send(ctx) -> None:
     agent = session.get(Agent, entry.agent_id)
     message_id = ctx.message_id(lambda: planned_message_id(session, entry)
                                 or new_message_id(str(settings.get("BASE_URL") or "")))
-    try:
-        message = messages.compose(session, case, entry.message, agent, settings, message_id)
-    except Unsendable as exc:
-        raise smtp.SendRefused(f"The customer's address cannot be written into an email: {exc}") from None
-
-    def deliver() -> None:
-        try:
-            smtp.send(message, settings)
-        except smtp.SendUncertain:  # it may have arrived: sending it again could make two
-            log.warning("recovery offer %s may not have arrived; not sending it again", entry.id)
-
-    ctx.deliver(deliver)
+    messages.send_once(ctx, lambda: messages.compose(session, case, entry.message, agent, settings, message_id),
+                       f"recovery offer {entry.id}")
     _record_sent(session, entry, case, agent, message_id)
 
 
