@@ -414,3 +414,56 @@ def test_in_a_browser_the_message_fills_as_the_agent_chooses_and_keeps_their_edi
         assert page.problems == []
     finally:
         context.close()
+
+
+@pytest.mark.postgres
+def test_two_agents_offering_to_one_customer_at_once_stay_within_the_budget(app_factory, pg_database_url,
+                                                                            monkeypatch):
+    """Two agents press Offer at the same moment on two cases of one customer (real requests, PostgreSQL)."""
+    import threading
+    import time
+
+    from kb.recovery import bounds
+
+    measure = bounds.evaluate
+
+    def slow_evaluate(*args, **kwargs):  # widen the window between measuring the spend and committing
+        verdict = measure(*args, **kwargs)
+        time.sleep(0.2)
+        return verdict
+
+    monkeypatch.setattr(bounds, "evaluate", slow_evaluate)
+    app = app_factory(DATABASE_URL=pg_database_url)
+    make_agent(app, SUPPORT, name="Sam Support", role="support")
+    make_agent(app, OTHER, name="Olga Support", role="support")
+    gesture_id = add_gesture(app, limit=None)
+    with session_scope(app) as session:
+        session.add(Bound(scope="customer_90d", max_amount=Decimal("30")))  # room for one offer of 20, not two
+        session.commit()
+    clients = [support_client(app, SUPPORT), support_client(app, OTHER)]
+    for round_ in range(4):
+        first = open_case(app, key=f"round:{round_}", address=f"c{round_}@example.org")
+        with session_scope(app) as session:
+            second = Case(customer_id=session.get(Case, first).customer_id, open_key=f"test:{round_}",
+                          source="manual")
+            session.add(second)
+            session.commit()
+            cases = (first, second.id)
+        forms = [offer_form(client, case_id)[0] for client, case_id in zip(clients, cases)]
+        barrier, statuses = threading.Barrier(2), []
+
+        def press(client, case_id, form):
+            barrier.wait(10)
+            statuses.append(client.post(f"/agent/followups/{case_id}/offer", data={
+                **form, "gesture": gesture_id, "amount": "20", "message": "Sorry", "action": "offer"}).status_code)
+
+        threads = [threading.Thread(target=press, args=args) for args in zip(clients, cases, forms)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert statuses == [303, 303]
+        with session_scope(app) as session:
+            states = sorted(session.scalars(sa.select(RecoveryEntry.state).where(
+                RecoveryEntry.kind == "offer", RecoveryEntry.case_id.in_(cases))))
+        assert states == ["approved_auto", "pending"]  # never both within the 30 EUR budget
