@@ -18,7 +18,8 @@ from kb.models import Base, UTCDateTime, utcnow
 
 # new: claimed, no decision yet (or a reply decided, not yet sent); sending: a worker won the
 # right to send and the reply's Message-ID is stored; retry: SMTP refused, try again later.
-MAIL_STATES = ("new", "sending", "replied", "person", "skipped", "retry")
+# answered: a person answered it from kb (/agent/mail "Answer with articles").
+MAIL_STATES = ("new", "sending", "replied", "person", "skipped", "retry", "answered")
 RESOLUTIONS = ("solved", "still_need_help")
 ALERT_STATES = ("pending", "sent")
 MAX_TEXT = 20_000  # of the cleaned question kept on a record: enough for a person to read
@@ -69,6 +70,11 @@ class MailRecord(Base):
     resolution: so.Mapped[Optional[str]] = so.mapped_column(StoredString(32))
     resolved_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
     alert_state: so.Mapped[Optional[str]] = so.mapped_column(StoredString(16))
+    # Answered by a person from kb: who, when, with which articles (ids), and the answer's Message-ID.
+    answered_by: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("agents.id", ondelete="SET NULL"))
+    answered_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    answered_articles: so.Mapped[list[int]] = so.mapped_column(StoredJSON, default=list, server_default="[]")
+    answer_message_id: so.Mapped[Optional[str]] = so.mapped_column(StoredString(500), unique=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
