@@ -39,7 +39,7 @@ GAP_REASONS = ("no-match", "low-score", "ambiguous", "still-need-help")
 PERIOD_DAYS = (7, 30, 90)
 DEFAULT_DAYS = 30
 # Clustering runs on request and costs O(n²) memory and time: the newest MAX_EMAILS emails of
-# the period are grouped (2,000 take about 0.2 s: benchmarks/gaps.py), the rest are counted.
+# the period are grouped (2,000 take 0.2-0.7 s: benchmarks/gaps.py), the rest are counted.
 MAX_EMAILS = 2000
 MAX_GROUPS = 30
 EXAMPLES_SHOWN = 5
