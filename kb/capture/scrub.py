@@ -15,7 +15,8 @@ from typing import Iterable
 
 from kb.autoreply.cleaning import SIGN_OFFS
 
-EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+# Starting only where a local part can start keeps a long run of letters from costing quadratic time.
+EMAIL = re.compile(r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 # A number named as an order, card, invoice, account or tracking number, in en, nb and zh:
 # "order 20261234", "ordrenr. AB-1234", "order #5512", "订单号：20261234", "kortnummer 4111...".
 NUMBER_WORDS = (r"order|orders|ordre|ordrenr|ordrenummer|bestilling|bestillingsnummer|invoice|faktura|"
@@ -24,12 +25,13 @@ NUMBER_WORDS = (r"order|orders|ordre|ordrenr|ordrenummer|bestilling|bestillingsn
                 r"tracking number|tracking no")
 ZH_NUMBER_WORDS = r"(?:订单编号|订单号?|快递单号|运单号|单号|发票号?|卡号|账号)"
 NAMED_NUMBER = re.compile(
-    rf"((?:(?<!\w)(?:{NUMBER_WORDS})|{ZH_NUMBER_WORDS})(?:\s*(?:no|nr|number|nummer|id|num)\b)?\.?\s*[:：#]?\s*(?:is|er)?\s*#?)"
-    r"([A-Z]{0,4}[-/]?\d[\d -]{2,30}\d)(?![\w])", re.IGNORECASE)
+    rf"((?:(?<!\w)(?:{NUMBER_WORDS})|{ZH_NUMBER_WORDS})(?:\s*(?:no|nr|number|nummer|id|num)\b)?\.?\s*[:：#]?\s*(?:is|er|是|为)?\s*#?)"
+    r"((?=[A-Z0-9/-]{0,40}?\d[A-Z0-9/-]{0,40}?\d[A-Z0-9/-]{0,40}?\d)[A-Z0-9][A-Z0-9/-]{1,40}(?: \d{2,6}){0,4})"
+    r"(?![A-Za-z0-9])", re.IGNORECASE)
 # A card number: 13 to 19 digits, in groups (4111 1111 1111 1111, 3782-822463-10005) or not.
 CARD = re.compile(r"(?<![\d+])\d{4}(?:[ -]?\d{2,6}){2,4}(?!\d)")
 # A reference with letters and at least five digits, or "#" and digits: AB-123456, #55123.
-CODE = re.compile(r"(?<!\w)(?:[A-Z]{1,4}[-#]?\d{5,}|#\d{4,})(?!\w)")
+CODE = re.compile(r"(?<![A-Za-z0-9_])(?:[A-Z]{1,4}[-#]?\d{5,}|#\d{4,})(?![A-Za-z0-9_])")
 PHONE_WORDS = r"phone|tel|telephone|mobile|cell|call me|ring|ring meg|tlf|telefon|mobil"
 NAMED_PHONE = re.compile(rf"((?:(?<!\w)(?:{PHONE_WORDS})|联系电话|电话|手机号?)\.?\s*(?:on|at|på|nr\.?|number|nummer)?\s*[:：]?\s*)"
                          r"(\+?\(?\d[\d ().-]{5,20}\d)", re.IGNORECASE)
@@ -37,7 +39,7 @@ NAMED_PHONE = re.compile(rf"((?:(?<!\w)(?:{PHONE_WORDS})|联系电话|电话|手
 PHONE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,}\d(?!\w)")
 DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
 CN_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-LONG_NUMBER = re.compile(r"(?<!\w)\d{5,}(?!\w)")
+LONG_NUMBER = re.compile(r"(?<![A-Za-z0-9_])\d{5,}(?![A-Za-z0-9_])")  # Chinese writes digits amid words
 
 GREETING_WORDS = r"hi|hello|hey|dear|good morning|good afternoon|hei|hallo|heisann|hei hei|kjære|god morgen|god dag"
 NOT_NAMES = {"there", "team", "support", "all", "everyone", "folks", "guys", "sir", "madam", "sir or madam",
@@ -54,6 +56,8 @@ ZH_NAME = (rf"[{SURNAMES}](?:先生|女士|小姐|经理|老师|总)"
 ZH_GREETING = re.compile(rf"^[ \t]*(?:(?:您好|你好|亲爱的|尊敬的)[，,：:！!\s]*({ZH_NAME})"
                          rf"|({ZH_NAME})[，,\s]*(?:您好|你好))", re.MULTILINE)
 SIGN_OFF = re.compile(rf"^[ \t]*(?:{SIGN_OFFS})(?![A-Za-zÆØÅæøåÄÖäöüé])[\s,.!，。！-]*(.*)$", re.IGNORECASE)
+# A sign-off and a name closing the last line after a sentence: "The size is wrong. Thanks, Ola".
+INLINE_SIGN_OFF = re.compile(rf"[.!?。！？]\s*(?i:{SIGN_OFFS})[,，!！]?\s+({LATIN_NAME}|[{SURNAMES}][\u4e00-\u9fff]{{1,2}})[.!。]?$")
 SIGNATURE_LINES = 3
 NAME_LINE = re.compile(rf"^(?:{LATIN_NAME}|[{SURNAMES}](?:[\u4e00-\u9fff]{{1,2}}))[.!。]?$")
 
@@ -77,7 +81,8 @@ def signature_names(text: str) -> list[str]:
             continue
         after = [found.group(1).strip(" ,.!，。！")] + lines[index + 1:]
         return [line for line in after if line and NAME_LINE.match(line) and line.casefold() not in NOT_NAMES]
-    return []
+    inline = INLINE_SIGN_OFF.search(lines[-1][-80:]) if lines else None  # "... er feil. Takk, Ola"
+    return [inline.group(1)] if inline and inline.group(1).casefold() not in NOT_NAMES else []
 
 
 def _name_pattern(name: str) -> str:
@@ -122,6 +127,7 @@ def scrub(text: str, names: Iterable[str] = ()) -> str:
     text = EMAIL.sub("[email]", text or "")
     # Names the caller knows (the sender's) in any case; names read from the text only as written,
     # so a greeting "Hi Will," does not take every "will" with it.
+    names = [n for name in names if isinstance(name, str) for n in (name, *name.split())]  # "Kari Nordmann", then "Kari"
     text = _replace_names(text, names, re.IGNORECASE)
     text = _replace_names(text, found_names(text), 0)
     text = NAMED_NUMBER.sub(lambda m: m.group(1) + "[number]", text)
