@@ -216,3 +216,28 @@ def test_a_draft_after_an_answer_carries_the_answer_scrubbed(mail_app):
         draft = session.scalar(sa.select(Article).where(Article.status == "draft"))
         assert draft.lang == "nb" and "Pakken kommer i morgen" in draft.body_md
         assert not [p for p in ("Kari", "Hansen", "Ola", "55512345", "22 33 44 55") if p in draft.body_md], draft.body_md
+
+
+def test_any_text_in_the_answer_and_draft_pages_gets_an_answer(mail_app, smtp_sink):
+    from tests.test_followup_hostile import VALUES, query, send
+
+    app, client = mail_app, mail_app.client
+    record_id = make_record(app, 8, text="Hei " + "\u202e" * 3 + "\x00 Kari,\nNUL\x00 and \ud800?", lang="\u202e")
+    url = f"/agent/mail/{record_id}/answer"
+    csrf = token(client, url)
+    good = {"article": str(app.article_ids[0]), "action": "prepare", "message": "Hello", "nonce": "cd" * 16}
+    for name in ("article", "message", "nonce", "action"):
+        for value in VALUES[::3]:  # every third: each kind of piece, at a third of the cost
+            response = send(client, url, {**good, name: value}, csrf)
+            assert response.status_code < 500, (name, repr(value[:80]), response.status_code)
+    for value in VALUES[::3]:
+        for name in ("q", "article"):
+            assert client.get(f"{url}?{query({name: value})}").status_code < 500, (name, repr(value[:80]))
+    assert send(client, f"/agent/mail/{record_id}/draft", {"csrf_token": csrf}).status_code == 303
+    assert client.get(f"/agent/mail/{record_id}/draft").status_code == 200
+    sent = send(client, url, {**good, "action": "send", "message": "\u202e<b>x</b>\x00"}, csrf)
+    assert sent.status_code == 303
+    with session_scope(app) as session:
+        assert session.get(MailRecord, record_id).state == "answered"
+    jobs.run_due(app)
+    assert len(smtp_sink.wait_for(1)) == 1  # hostile words still make one sendable email
