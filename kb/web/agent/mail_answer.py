@@ -77,17 +77,19 @@ def _chosen() -> list[int]:
     return [int(v) for v in request.form.getlist("article") if v.isdigit() and len(v) < 12][:20]
 
 
-@bp.get("/mail/<int:record_id>/answer")
+# One rule per address for GET and POST: with two, werkzeug answers an id past the converter's
+# range with 405 instead of 404.
+@bp.route("/mail/<int:record_id>/answer", methods=["GET", "POST"])
 @support_required
 def mail_answer(record_id: int):
-    """The answer page; ?q= searches for more articles."""
+    """The answer page (?q= searches for more articles); a POST sends or prepares the answer."""
+    if request.method == "POST":
+        return _answer_post(record_id)
     return _render(_record(record_id), q=request.args.get("q", ""),
                    chosen=[int(v) for v in request.args.getlist("article") if v.isdigit() and len(v) < 12][:20])
 
 
-@bp.post("/mail/<int:record_id>/answer")
-@support_required
-def mail_answer_send(record_id: int):
+def _answer_post(record_id: int):
     """Send the answer (or, with action=prepare, fill the message from the chosen articles)."""
     session, record = get_session(), _record(record_id)
     chosen, message, nonce = _chosen(), request.form.get("message", ""), form_nonce()
@@ -113,19 +115,19 @@ def mail_answer_send(record_id: int):
     return redirect(url_for("agent.mail") + f"#mail-{record_id}", 303)
 
 
-@bp.get("/mail/<int:record_id>/draft")
+@bp.route("/mail/<int:record_id>/draft", methods=["GET", "POST"])
 @support_required
 def mail_draft(record_id: int):
-    """Before drafting: the existing articles closest to the email, to improve one instead."""
+    """Before drafting: the existing articles closest to the email, to improve one instead; a POST drafts."""
+    if request.method == "POST":
+        return _draft_post(record_id)
     session, record = get_session(), _record(record_id)
     return render_template("agent/mail_draft.html", record=record,
                            similar=drafting.similar_articles(session, record),
                            earlier=drafting.existing_draft(session, record))
 
 
-@bp.post("/mail/<int:record_id>/draft")
-@support_required
-def mail_draft_create(record_id: int):
+def _draft_post(record_id: int):
     """Create the draft from the email and open it in the editor."""
     session, record = get_session(), _record(record_id)
     try:
