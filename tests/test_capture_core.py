@@ -12,7 +12,7 @@ from kb.errors import FieldError, NotFound
 def test_personal_data_is_replaced_by_placeholders():
     text = scrub("I'm Kari Nordmann (kari.n+shop@example.no, +47 912 34 567), order 20261234.",
                  names=["Kari Nordmann"])
-    assert text == "I'm [name] ([email], [phone]), order [phone]."
+    assert text == "I'm [name] ([email], [phone]), order [number]."
     assert scrub("It costs 99 kr, since 2024.") == "It costs 99 kr, since 2024."
 
 

@@ -13,3 +13,4 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the capture models (and, as they come, its job handlers)."""
     from kb.capture import models  # noqa: F401  (example questions and synonym sets)
+    from kb.capture import answering  # noqa: F401  (registers the "capture.answer" job handler)
