@@ -129,7 +129,7 @@ def test_solved_teaches_the_top_article_the_question_once(app, client):
     assert click(client, record_id, "solved").status_code == 200
     expected = rows(app, top)
     assert len(expected) == 1 and expected[0][1] == "solved" and rows(app, second) == []
-    # Subject and question, the sender's name (from kari.nordmann@) and numbers scrubbed (placeholders: kb.capture.scrub).
+    # Subject and question; the name (from kari.nordmann@) and numbers scrubbed (placeholders: kb.capture.scrub).
     assert re.fullmatch(r"Parcel Hi, \[name\] here\. Where is my parcel \[\w+\]\? Call \[phone\]\.", expected[0][0])
     with session_scope(app) as session:
         assert session.scalar(sa.select(ExampleQuestion.mail_record_id)) == record_id

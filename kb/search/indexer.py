@@ -182,7 +182,7 @@ def _rebuild_locked(service, progress) -> int:
 
 
 def _add_for_rebuild(writer, article: Article, examples) -> int:
-    """Add one article (with its examples) to a new generation; 0 (and the reason noted for agents) if it fails."""
+    """Add one article and its examples to a new generation; 0 (the reason noted for agents) if it fails."""
     try:
         doc = document(article, examples)
     except Exception as exc:  # noqa: BLE001 - one bad article must not stop the rebuild
