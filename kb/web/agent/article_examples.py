@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from kb import agents
 from kb.capture import examples
@@ -62,7 +61,7 @@ def add_examples(article_id: int):
             problems.append(_("Line %(n)d: %(why)s", n=number, why=" ".join(exc.errors.values())))
     session.commit()
     added = len(examples.for_article(session, article.id)) - before
-    flash(ngettext("Added %(num)d example question.", "Added %(num)d example questions.", added)
+    flash(_("Example questions added: %(n)d.", n=added)
           + ("" if added == len(lines) - len(problems) else " " + _("The others were already there.")),
           "success" if added else "info")
     for problem in problems:
