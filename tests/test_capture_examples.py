@@ -78,6 +78,11 @@ def test_the_editor_lists_adds_and_removes_examples_without_javascript(app, clie
     assert rows(app, other) == [("When does it ship?", "editor")]
     assert post_form(client, url, {"phrasings": " \n "}).status_code == 302
     assert len(rows(app, article_id)) == 2
+    # Too long a line is refused with its number; the other lines still go in, control characters dropped.
+    refused = post_form(client, url, {"phrasings": "word " * 500 + "\nNull\x00 byte?\u202e"}, follow_redirects=True)
+    assert "Line 1: Keep an example under 2,000 characters." in refused.text
+    assert [text for text, _s in rows(app, article_id)][0].startswith("Null")
+    assert len(rows(app, article_id)) == 3
 
 
 def test_changing_examples_follows_who_may_edit_articles(app, client, monkeypatch):
