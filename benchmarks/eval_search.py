@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/eval_search.py stackfaq test      # report this
     .venv/bin/python benchmarks/eval_search.py stackfaq dev --show 20   # queries whose answer ranked worst
     .venv/bin/python benchmarks/eval_search.py aiabde-pt all --lang pt  # Portuguese, never tuned on
+    .venv/bin/python benchmarks/eval_search.py stackfaq test --examples dev   # dev queries as example questions
+    .venv/bin/python benchmarks/eval_search.py stackfaq dev --examples dev    # halves: tune the examples' weight on this
 
 The set is read in place from shared/eval/<name>/ (articles.jsonl, queries-<split>.jsonl with
 "answer_ids"); nothing is copied. Each article is published in a throwaway kb (SQLite and a Whoosh
@@ -14,22 +16,32 @@ index in a temporary folder) and every query goes through the same search the po
 - MRR@10: mean reciprocal rank of the first right article on the first page (0 if not there);
 - found: share of queries whose right article is among all the results (what a cut tail can lose);
 - results: mean number of results (the "N results" a customer sees); empty: share with none.
+
+With ``--examples SPLIT`` that split's queries are first kept as example questions (source
+"import") of the articles they name, as if customers had asked them before. When SPLIT is the split
+scored, its queries are halved by a fixed seed: examples from one half, scored on the other, and
+the reverse (both printed), so no query is ever its own example.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kb import search  # noqa: E402
 from kb.articles import ArticleDraft, create_article  # noqa: E402
+from kb.capture import examples as kb_examples  # noqa: E402
+from kb.capture.models import ExampleQuestion  # noqa: E402
 from kb.db import session_scope  # noqa: E402
 from kb.web import create_app  # noqa: E402
 
@@ -66,6 +78,36 @@ def build_kb(folder: Path, articles: list[dict]):
             ids[article.id] = item["id"]
     search.process_outbox(app)
     return app, ids
+
+
+def load_examples(app, ids: dict[int, str], queries: list[dict], lang: str) -> int:
+    """Keep each query as an example question of the articles it names; the examples kept."""
+    kb_id = {set_id: article_id for article_id, set_id in ids.items()}
+    kept = 0
+    with session_scope(app) as session:
+        for item in queries:
+            for set_id in item["answer_ids"]:
+                if set_id in kb_id:
+                    kb_examples.learn(session, kb_id[set_id], query_text(item)[:1000], source="import", lang=lang)
+                    kept += 1
+    search.process_outbox(app)
+    return kept
+
+
+def clear_examples(app) -> None:
+    """Forget every example question (between the two halves)."""
+    with session_scope(app) as session:
+        for example_id in list(session.scalars(sa.select(ExampleQuestion.id))):
+            kb_examples.forget(session, example_id)
+    search.process_outbox(app)
+
+
+def halves(queries: list[dict], seed: int = 9) -> tuple[list[dict], list[dict]]:
+    """The queries split in two by a fixed seed."""
+    order = list(range(len(queries)))
+    random.Random(seed).shuffle(order)
+    cut = len(order) // 2
+    return [queries[i] for i in sorted(order[:cut])], [queries[i] for i in sorted(order[cut:])]
 
 
 def query_text(item: dict) -> str:
@@ -106,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lang", default="en", help="language code of the set's articles (e.g. pt)")
     parser.add_argument("--eval-dir", type=Path, help="folder holding the datasets (default: the nearest shared/eval)")
     parser.add_argument("--show", type=int, default=0, help="also list this many queries whose answer ranked worst")
+    parser.add_argument("--examples", metavar="SPLIT", help="first keep this split's queries as example questions")
     args = parser.parse_args(argv)
     folder = (args.eval_dir or eval_dir()) / args.dataset
     articles = read_jsonl(folder / "articles.jsonl")
@@ -115,15 +158,32 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         app, ids = build_kb(Path(tmp), articles)
         try:
-            figures, rows = evaluate(app, ids, queries)
+            runs = plan_runs(args, folder, queries)
+            for label, taught, scored in runs:
+                if taught:
+                    clear_examples(app)
+                    print(f"{label}: {load_examples(app, ids, taught, args.lang)} example questions")
+                figures, rows = evaluate(app, ids, scored)
+                print(f"{folder.name} {args.split}{label}: {len(articles)} articles, {figures.pop('queries')} queries, "
+                      f"{time.perf_counter() - started:.1f} s")
+                print("  ".join(f"{key} {value:.3f}" for key, value in figures.items()))
         finally:
             app.extensions["kb.search"].close()
-    print(f"{folder.name} {args.split}: {len(articles)} articles, {figures.pop('queries')} queries, "
-          f"{time.perf_counter() - started:.1f} s")
-    print("  ".join(f"{key} {value:.3f}" for key, value in figures.items()))
     worst = sorted(rows, key=lambda row: (-(row[0] if row[0] is not None else 10**6), row[2]))
     for rank, total, text in worst[:args.show]:
         print(f"  rank {'-' if rank is None else rank + 1:>3} of {total:>3}: {text}")
+
+
+def plan_runs(args, folder: Path, queries: list[dict]) -> list[tuple[str, list[dict], list[dict]]]:
+    """(label, queries kept as examples, queries scored) of each run the arguments ask for."""
+    if not args.examples:
+        return [("", [], queries)]
+    if args.examples == args.split:
+        first, second = halves(queries)
+        return [(" (examples: half A, scored: half B)", first, second),
+                (" (examples: half B, scored: half A)", second, first)]
+    taught = read_jsonl(folder / ("queries.jsonl" if args.examples == "all" else f"queries-{args.examples}.jsonl"))
+    return [(f" (examples: {args.examples})", taught, queries)]
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 ``learn`` keeps one, scrubbed, once per article and folded text; ``forget`` removes one. The
 matcher and portal search read them through ``all_examples`` / ``for_article``; a change bumps
-``version`` (the newest change time and the count), which the caches compare to refit.
+``version`` (the newest change time and the count), which the caches compare to refit. Portal
+search indexes them too: a change queues the article in the index outbox, in the same transaction,
+so the indexer takes it within seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Iterable
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from kb.articles import enqueue_index
 from kb.capture.models import EXAMPLE_SOURCES, MAX_EXAMPLE, ExampleQuestion
 from kb.capture.scrub import scrub
 from kb.errors import FieldError, NotFound
@@ -59,6 +62,8 @@ def learn(session: so.Session, article_id: int, text: str, *, source: str, lang:
             session.flush()
         except sa.exc.IntegrityError:
             row = None
+    if row is not None:
+        enqueue_index(session, article_id)  # the article's search document now carries this example
     return row if row is not None else session.scalar(sa.select(ExampleQuestion).where(ExampleQuestion.key == key))
 
 
@@ -69,6 +74,7 @@ def forget(session: so.Session, example_id: int) -> int:
         raise NotFound("No such example question.")
     article_id = row.article_id
     session.delete(row)
+    enqueue_index(session, article_id)
     session.flush()
     return article_id
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from kb import render_cache
 from kb.db import session_scope
 from kb.models import Article, IndexOutbox, utcnow
-from kb.search.schema import SCHEMA_VERSION, document, stamp
+from kb.search.schema import SCHEMA_VERSION, document, examples_by_article, stamp
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -160,13 +160,14 @@ def _rebuild_locked(service, progress) -> int:
             seen = _outbox_keys(session)
         with session_scope(app) as session:
             articles = list(session.scalars(sa.select(Article).where(Article.status == "published").order_by(Article.id)))
+            examples = examples_by_article(session)  # one query, not one per article
             gen = store.create_generation()
             writer = store.index(gen).writer(limitmb=128)
             if progress:
                 progress(0, len(articles))
             indexed = 0
             for done, article in enumerate(articles, 1):
-                indexed += _add_for_rebuild(writer, article)
+                indexed += _add_for_rebuild(writer, article, examples.get(article.id, []))
                 if progress:
                     progress(done, len(articles))
             writer.commit()
@@ -180,10 +181,10 @@ def _rebuild_locked(service, progress) -> int:
             old_writer.cancel()
 
 
-def _add_for_rebuild(writer, article: Article) -> int:
-    """Add one article to a new generation; 0 (and the reason noted for agents) if it fails."""
+def _add_for_rebuild(writer, article: Article, examples) -> int:
+    """Add one article and its examples to a new generation; 0 (the reason noted for agents) if it fails."""
     try:
-        doc = document(article)
+        doc = document(article, examples)
     except Exception as exc:  # noqa: BLE001 - one bad article must not stop the rebuild
         log.warning("search rebuild: skipping article %s", article.id, exc_info=True)
         _record_failure(article, exc, last_try=True)
@@ -231,9 +232,10 @@ def is_stale(service) -> bool:
     with session_scope(service.app) as session:
         published = session.execute(sa.select(Article.id, Article.updated_at, Article.index_error)
                                      .where(Article.status == "published")).all()
+        examples = examples_by_article(session)
     # Articles search could not take are missing from the index on purpose: no rebuild for them.
     skipped = {str(a.id) for a in published if a.index_error}
-    in_db = {(str(a.id), stamp(a)) for a in published if not a.index_error}
+    in_db = {(str(a.id), stamp(a, examples.get(a.id, []))) for a in published if not a.index_error}
     try:
         with store.index(gen).searcher() as searcher:
             in_index = {(fields["id"], fields.get("updated", "")) for fields in searcher.all_stored_fields()

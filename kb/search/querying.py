@@ -1,6 +1,7 @@
 """From what a customer typed to a Whoosh query, built programmatically (never QueryParser).
 
-Every word becomes a clause: its analysed term in title (x3), tags (x2) and body (x1) of each
+Every word becomes a clause: its analysed term in title (x3), tags (x2), body (x1) and example
+questions (x0.5) of each
 language group searched. Clauses are OR-ed, so no word is required; ``kb.search.ranking`` then
 weighs each hit by the share of query words it matched and cuts the weak tail. Stop words are left
 out, and generic words ("long", "take": see ``kb.search.generic``) weigh little. Unknown words
@@ -23,7 +24,8 @@ from kb.search.analysis import CJK, SPELL_WORD, analyzer, has_cjk, segment, term
 from kb.search.generic import is_generic, is_stop
 from kb.search.schema import field
 
-KIND_BOOST = {"title": 3.0, "tags": 2.0, "body": 1.0}
+# Example questions (other customers' wordings) help without outweighing the article's own text.
+KIND_BOOST = {"title": 3.0, "tags": 2.0, "body": 1.0, "examples": 0.5}
 OTHER_LANGUAGE_WEIGHT = 0.6
 TYPO_WEIGHT = 0.4
 # Weight (in the query and in the share of words matched) of a word that only carries the

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 
 from kb import articles as kb_articles
 from kb import drafts, revisions
+from kb.capture import examples as kb_examples
 from kb.config import configured_languages
 from kb.db import get_session
 from kb.errors import FieldError, ValidationError
@@ -105,7 +107,15 @@ def _render_editor(form: ArticleForm, article: Article | None, *, error: Excepti
                            state=drafts.draft_state(session, article) if article else None,
                            unsaved=request.method == "POST", image_form=ImageForm(),
                            preview_html=Markup(preview.html), preview_problem=preview.problem,
-                           categories=categories(session), portal_url=portal_url(article) if article else None), status
+                           categories=categories(session), portal_url=portal_url(article) if article else None,
+                           examples=kb_examples.for_article(session, article.id) if article else [],
+                           example_sources=example_sources()), status
+
+
+def example_sources() -> dict[str, str]:
+    """What each source of an example question is called on the editor page."""
+    return {"answered": _("answered email"), "solved": _("auto-reply marked Solved"),
+            "editor": _("added in the editor"), "gap": _("content gap"), "import": _("imported")}
 
 
 def show_at_fields(form, error: FieldError) -> str | None:

@@ -3,7 +3,8 @@
 GET only shows a button: mail scanners and link previews follow links, and must not answer for
 the customer. The POST (with a CSRF token) records the click through kb.autoreply.ledger;
 "Still need help" then opens (or joins) the customer's follow-up case, whose alert tells the team
-(kb.followup.sources). The page speaks the reply's language (the email's), whatever the
+(kb.followup.sources); "Solved" makes the question an example of the reply's top article
+(kb.capture.solved). The page speaks the reply's language (the email's), whatever the
 browser's. A link works for FEEDBACK_LINK_DAYS after its email arrived; after that it is a 410.
 """
 
@@ -17,6 +18,7 @@ from flask_babel import gettext as _
 
 from kb.autoreply import ledger, links
 from kb.autoreply.models import MailRecord
+from kb.capture import solved
 from kb.db import get_session
 from kb.errors import NotFound
 from kb.followup import sources
@@ -72,6 +74,9 @@ def mail_feedback_confirm(token: str):
     # Also on a repeated click: a request that died after the click was recorded is made whole by
     # its retry (the signal's key makes it once).
     sources.from_still_need_help(session, record, current_app.config)
+    if changed:  # only the first click teaches: an example an agent removed since stays removed
+        solved.learn_from_solved(session, record)
+        solved.forget_unsolved(session, record)
     session.commit()
     key = ("solved_done" if action == links.SOLVED else "help_done") if changed else "already"
     return _page(record, action, done=key)
