@@ -198,17 +198,23 @@ class Matcher:
 
 
 def published_match_articles(session) -> list[MatchArticle]:
-    """The published articles of the database as matcher input (id = the Article's id).
+    """The published articles of the database, with their example questions, as matcher input
+    (id = the Article's id).
 
     An article whose text cannot be extracted is left out (and logged): one article must not
     keep the matcher, and so every reply, from being refreshed."""
     from kb.articles import published_articles
+    from kb.capture.examples import all_examples
     from kb.render_cache import article_text  # the text kept with each article: no rendering per refit
 
+    examples: dict[int, list[str]] = {}
+    for article_id, text, _lang in all_examples(session):
+        examples.setdefault(article_id, []).append(text)
     found = []
     for article in published_articles(session):
         try:
-            found.append(MatchArticle(str(article.id), article.title, article_text(article), article.lang))
+            found.append(MatchArticle(str(article.id), article.title, article_text(article), article.lang,
+                                      tuple(examples.get(article.id, ()))))
         except Exception as exc:  # a failure on one article must not keep every other from the matcher
             log.warning("article %s (%s) left out of the auto-responder's matcher: %s: %s",
                         article.id, article.slug, type(exc).__name__, str(exc)[:200])
