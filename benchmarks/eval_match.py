@@ -83,13 +83,15 @@ def cut_sweep(outputs: list[dict], labels: dict[str, set[str]]) -> None:
         print(f"{step / 100:4.2f} {figures['precision']:9.3f} {figures['shown']:6.2f}  {lost}")
 
 
-def held_out_matches(articles: Path, queries: Path, settings: dict) -> list[list[Match]]:
+def held_out_matches(articles: Path, queries: Path, settings: dict, examples: Path | None = None) -> list[list[Match]]:
     """Each query matched with its right articles left out: questions the knowledge base cannot answer."""
     from kb.autoreply.decision import decide_parts
-    from kb.autoreply.match_command import load_articles, read_jsonl
+    from kb.autoreply.match_command import load_articles, load_examples, read_jsonl, with_examples
     from kb.autoreply.matcher import Matcher
 
     all_articles = load_articles(articles)
+    if examples is not None:
+        all_articles = with_examples(all_articles, load_examples(examples, {a.id for a in all_articles}))
     by_answer: dict[frozenset, list[dict]] = {}
     for _, item in read_jsonl(queries):
         by_answer.setdefault(frozenset(item["answer_ids"]), []).append(item)
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         source = eval_examples.examples_source(args.examples, articles.parent, queries)
         outputs = eval_examples.report(articles, queries, source, settings, run, score, labels,
                                        relative_cut(settings))
-        if args.sweep:
+        if args.sweep and source is not None:  # halves: each half would need its own held-out run
             sweep(outputs, labels, held_out_matches(articles, queries, settings, source))
         return
     if args.results:
