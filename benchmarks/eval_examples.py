@@ -33,7 +33,7 @@ def split_halves(queries: Path, folder: Path) -> list[Path]:
     paths = [folder / "half-a.jsonl", folder / "half-b.jsonl"]
     handles = [open(path, "w", encoding="utf-8") for path in paths]
     try:
-        for line in open(queries, encoding="utf-8"):
+        for line in queries.read_text(encoding="utf-8").splitlines(keepends=True):
             if line.strip():
                 handles[half_of(str(json.loads(line)["id"]))].write(line)
     finally:
@@ -75,7 +75,7 @@ def _compare(title: str, articles: Path, queries: Path, examples: Path, settings
     """One scored set without and with examples, printed; its outputs with examples."""
     before, _ = run(articles, queries, settings)
     after, seconds = run(articles, queries, settings, examples)
-    count = sum(1 for line in open(examples, encoding="utf-8") if line.strip())
+    count = sum(1 for line in examples.read_text(encoding="utf-8").splitlines() if line.strip())
     print(f"{title} ({len(after)} queries, {count} examples, {seconds:.1f} s):")
     print("  without examples: " + _line(score(before, labels, share=share)))
     print("  with examples:    " + _line(score(after, labels, share=share)))
