@@ -118,12 +118,11 @@ def write_lines(path, *lines) -> str:
 
 
 def test_examples_file_lines_become_examples_and_bad_lines_are_named(tmp_path):
-    good = write_lines(tmp_path / "good.jsonl", {"id": 1, "subject": "Zip", "body": "broke, mail a@b.no",
-                                                 "answer_ids": ["warranty", "refund"]},
-                       "", {"id": 2, "body": "broke again", "answer_ids": ["warranty"]})
+    write_lines(tmp_path / "good.jsonl", {"id": 1, "subject": "Zip", "body": "broke, mail a@b.no",
+                                          "answer_ids": ["warranty", "refund"]},
+                "", {"id": 2, "body": "broke again", "answer_ids": ["warranty"]})
     assert load_examples(tmp_path / "good.jsonl", {"warranty", "refund"}) == {
         "warranty": ["Zip broke, mail [email]", "broke again"], "refund": ["Zip broke, mail [email]"]}
-    assert good
     for bad, message in (({"id": 3, "body": "x"}, '"answer_ids" must be a non-empty list'),
                          ({"id": 3, "body": "x", "answer_ids": ["nope"]}, "no article with the id 'nope'"),
                          ({"id": 3, "body": " ", "answer_ids": ["refund"]}, "the question is empty"),
