@@ -69,10 +69,11 @@ class ExampleChannel:
             (1 - WORD_SHARE, TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, lowercase=False,
                                              sublinear_tf=True, dtype=np.float32), char_docs, " \n ".join),
         ):
-            grouped = [join([doc for doc, owner in zip(docs, self.articles) if owner == article])
-                       for article in self.owners]
+            grouped: dict[int, list] = {}
+            for doc, owner in zip(docs, self.articles.tolist()):
+                grouped.setdefault(owner, []).append(doc)
             try:
-                per_article = vectorizer.fit_transform(grouped).T.tocsr()
+                per_article = vectorizer.fit_transform([join(grouped[a]) for a in self.owners]).T.tocsr()
             except ValueError:  # no example with a usable word: this part scores 0
                 continue
             self._parts.append((share, vectorizer, per_article, vectorizer.transform(docs).T.tocsr()))
