@@ -4,6 +4,9 @@
     .venv/bin/python benchmarks/eval_match.py stackfaq dev --sweep
     .venv/bin/python benchmarks/eval_match.py stackfaq dev --cut-sweep   # the relative cut of suggestions
     .venv/bin/python benchmarks/eval_match.py aiabde-pt
+    .venv/bin/python benchmarks/eval_match.py stackfaq test --examples dev   # dev queries as example questions
+    .venv/bin/python benchmarks/eval_match.py stackfaq dev --examples dev    # dev in two halves (tuning)
+    .venv/bin/python benchmarks/eval_match.py aiabde-pt --examples halves    # each half the other's examples
     .venv/bin/python benchmarks/eval_match.py --results out.jsonl --queries Q.jsonl  # score `kb match` output
 
 Datasets live in ../shared/eval/<name>/ (articles.jsonl, queries[-<split>].jsonl with
@@ -41,12 +44,12 @@ def dataset_paths(name: str, split: str | None, root: Path = EVAL) -> tuple[Path
     return folder / "articles.jsonl", queries
 
 
-def run(articles: Path, queries: Path, settings: dict) -> tuple[list[dict], float]:
+def run(articles: Path, queries: Path, settings: dict, examples: Path | None = None) -> tuple[list[dict], float]:
     """`kb match` over all articles (so MRR sees every rank); its output lines and seconds taken."""
     top = sum(1 for line in open(articles, encoding="utf-8") if line.strip())
     lines: list[str] = []
     start = time.perf_counter()
-    run_match(articles, queries, lines.append, top=top, settings=settings)
+    run_match(articles, queries, lines.append, top=top, settings=settings, examples_path=examples)
     return [json.loads(line) for line in lines], time.perf_counter() - start
 
 
@@ -80,13 +83,15 @@ def cut_sweep(outputs: list[dict], labels: dict[str, set[str]]) -> None:
         print(f"{step / 100:4.2f} {figures['precision']:9.3f} {figures['shown']:6.2f}  {lost}")
 
 
-def held_out_matches(articles: Path, queries: Path, settings: dict) -> list[list[Match]]:
+def held_out_matches(articles: Path, queries: Path, settings: dict, examples: Path | None = None) -> list[list[Match]]:
     """Each query matched with its right articles left out: questions the knowledge base cannot answer."""
     from kb.autoreply.decision import decide_parts
-    from kb.autoreply.match_command import load_articles, read_jsonl
+    from kb.autoreply.match_command import load_articles, load_examples, read_jsonl, with_examples
     from kb.autoreply.matcher import Matcher
 
     all_articles = load_articles(articles)
+    if examples is not None:
+        all_articles = with_examples(all_articles, load_examples(examples, {a.id for a in all_articles}))
     by_answer: dict[frozenset, list[dict]] = {}
     for _, item in read_jsonl(queries):
         by_answer.setdefault(frozenset(item["answer_ids"]), []).append(item)
@@ -129,11 +134,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-dir", type=Path, default=EVAL, help=f"where the datasets are (default {EVAL})")
     parser.add_argument("--results", type=Path, help="score this saved `kb match` output instead")
     parser.add_argument("--queries", type=Path, help="the labelled queries of --results")
+    parser.add_argument("--examples", metavar="SPLIT|halves|FILE",
+                        help="load labelled queries as example questions (benchmarks/eval_examples.py)")
     args = parser.parse_args(argv)
     settings = load_config()
     articles, queries = dataset_paths(args.dataset, args.split, args.eval_dir)
     queries = args.queries or queries
     labels = {str(q["id"]): set(q["answer_ids"]) for q in map(json.loads, open(queries, encoding="utf-8"))}
+    if args.examples:
+        import eval_examples
+
+        source = eval_examples.examples_source(args.examples, articles.parent, queries)
+        outputs = eval_examples.report(articles, queries, source, settings, run, score, labels,
+                                       relative_cut(settings))
+        if args.sweep and source is not None:  # halves: each half would need its own held-out run
+            sweep(outputs, labels, held_out_matches(articles, queries, settings, source))
+        return
     if args.results:
         outputs, seconds = [json.loads(line) for line in open(args.results, encoding="utf-8")], 0.0
     else:

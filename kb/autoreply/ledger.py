@@ -175,6 +175,8 @@ def match_dicts(session: so.Session, matches: Iterable[Any]) -> list[dict[str, A
         out.append({"article_id": match.article_id, "slug": article.slug if article else "",
                     "title": article.title if article else "", "score": float(match.score),
                     "terms": list(match.terms)})
+        if getattr(match, "example", ""):  # the example question that drove it: shown without a refit
+            out[-1].update(example=match.example, example_score=float(match.example_score))
     return out
 
 

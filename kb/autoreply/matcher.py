@@ -19,13 +19,14 @@ import hashlib
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kb.autoreply import textproc
+from kb.autoreply.example_channel import ExampleChannel, blend
 
 log = logging.getLogger("kb.autoreply")
 
@@ -48,15 +49,19 @@ class MatchArticle:
     title: str
     body: str
     lang: str | None = None
+    examples: tuple[str, ...] = ()  # questions it answered before (kb.capture.examples)
 
 
 @dataclass(frozen=True)
 class Match:
-    """One suggested article: its id, a score in [0, 1], and the query terms behind it."""
+    """One suggested article: its id, a score in [0, 1], the query terms behind it, and the
+    example question that drove the score, with its similarity, when one did."""
 
     article_id: str
     score: float
     terms: list[str] = field(default_factory=list)
+    example: str = ""
+    example_score: float = 0.0
 
 
 def _identity(tokens: list[str]) -> list[str]:
@@ -73,7 +78,7 @@ def fingerprint(articles: Iterable[MatchArticle]) -> str:
     """A digest of the articles' ids, texts and languages: equal digests give equal models."""
     digest = hashlib.sha256()
     for article in sorted(articles, key=lambda a: str(a.id)):
-        for part in (str(article.id), article.title, article.body, article.lang or ""):
+        for part in (str(article.id), article.title, article.body, article.lang or "", *article.examples):
             digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()[:16]
 
@@ -88,6 +93,7 @@ class Matcher:
         self.main_lang = self.default_lang
         self._channels: list[tuple[float, TfidfVectorizer, object]] = []
         self._word_names: list[str] = []
+        self._examples: ExampleChannel | None = None
 
     @classmethod
     def from_articles(cls, articles: Iterable[MatchArticle], default_lang: str = "en") -> "Matcher":
@@ -123,7 +129,14 @@ class Matcher:
         self.ids = [str(a.id) for a in articles]
         self.fingerprint = fingerprint(articles)
         self._channels = channels
+        self._examples = self._example_channel(articles, langs)
         return self
+
+    def _example_channel(self, articles: list[MatchArticle], langs: list[str]) -> ExampleChannel | None:
+        """The examples' channel; None without examples, so scores are exactly the articles' own."""
+        examples = [(index, text, textproc.detect_language(text, lang))
+                    for index, (article, lang) in enumerate(zip(articles, langs)) for text in article.examples]
+        return ExampleChannel(len(articles), examples) if examples else None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -146,9 +159,21 @@ class Matcher:
             if vectorizer.analyzer is _identity:
                 word_parts = (vectorizer, vector, matrix)
         scores /= WORD_WEIGHT + TITLE_CHAR_WEIGHT + BODY_CHAR_WEIGHT
+        nearest = None
+        if self._examples is not None:
+            nearest = self._examples.nearest(query_terms, char_query)
+            articles_only, scores = scores, blend(scores, nearest)
         best = [int(i) for i in np.argsort(-scores, kind="stable")[:top] if scores[i] > 0]
         why = self._why(word_parts, best, surface)
-        return [Match(self.ids[i], round(float(scores[i]), 4), terms) for i, terms in zip(best, why)]
+        found = [Match(self.ids[i], round(float(scores[i]), 4), terms) for i, terms in zip(best, why)]
+        if nearest is None:
+            return found
+        # An example drove a match when its examples raised the article's score and one is close.
+        explained = []
+        for match, i in zip(found, best):
+            example, close = self._examples.explanation(nearest, i) if scores[i] > articles_only[i] else ("", 0.0)
+            explained.append(replace(match, example=example, example_score=close))
+        return explained
 
     def _why(self, word_parts, best: list[int], surface: dict[str, str]) -> list[list[str]]:
         """Per article, the query terms with the largest share of its word-channel similarity."""
@@ -173,17 +198,23 @@ class Matcher:
 
 
 def published_match_articles(session) -> list[MatchArticle]:
-    """The published articles of the database as matcher input (id = the Article's id).
+    """The published articles of the database, with their example questions, as matcher input
+    (id = the Article's id).
 
     An article whose text cannot be extracted is left out (and logged): one article must not
     keep the matcher, and so every reply, from being refreshed."""
     from kb.articles import published_articles
+    from kb.capture.examples import all_examples
     from kb.render_cache import article_text  # the text kept with each article: no rendering per refit
 
+    examples: dict[int, list[str]] = {}
+    for article_id, text, _lang in all_examples(session):
+        examples.setdefault(article_id, []).append(text)
     found = []
     for article in published_articles(session):
         try:
-            found.append(MatchArticle(str(article.id), article.title, article_text(article), article.lang))
+            found.append(MatchArticle(str(article.id), article.title, article_text(article), article.lang,
+                                      tuple(examples.get(article.id, ()))))
         except Exception as exc:  # a failure on one article must not keep every other from the matcher
             log.warning("article %s (%s) left out of the auto-responder's matcher: %s: %s",
                         article.id, article.slug, type(exc).__name__, str(exc)[:200])

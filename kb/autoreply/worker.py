@@ -32,6 +32,7 @@ from kb.autoreply.parsing import ParsedEmail
 from kb.autoreply.processing import process_message
 from kb.autoreply.sandbox import Limits, Outcome, Sandbox, SandboxError
 from kb.autoreply.upkeep import Upkeep
+from kb.capture import examples
 from kb.db import session_scope
 from kb.errors import ConfigError
 from kb.models import Article
@@ -179,11 +180,12 @@ class Worker(Intake, Upkeep):
             self.apply_marks(mailbox, uidvalidity)
 
     def refresh_model(self, session) -> bool:
-        """Refit the matcher when published articles changed (a cheap signature query first); if
-        the refit fails, keep answering with the old model until the articles change again."""
-        signature = tuple(session.execute(sa.select(
+        """Refit the matcher when published articles or their example questions changed (cheap
+        signature queries first); if the refit fails, keep answering with the old model until they
+        change again."""
+        signature = (*session.execute(sa.select(
             sa.func.count(Article.id).filter(Article.status == "published"),
-            sa.func.max(Article.updated_at), sa.func.count(Article.id))).one())
+            sa.func.max(Article.updated_at), sa.func.count(Article.id))).one(), examples.version(session))
         if signature == self._articles_signature:
             return False
         self._articles_signature = signature
