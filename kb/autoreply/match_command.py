@@ -67,10 +67,15 @@ def result_line(query_id: Any, decision: Decision) -> str:
 
 
 def run_match(articles_path: Path, queries_path: Path, emit: Callable[[str], None], *,
-              top: int = TOP, settings: Mapping[str, Any] | None = None) -> int:
-    """Fit a throwaway matcher on the articles, emit one line per query; return the query count."""
+              top: int = TOP, settings: Mapping[str, Any] | None = None, synonyms=None) -> int:
+    """Fit a throwaway matcher on the articles, emit one line per query; return the query count.
+
+    ``synonyms``: a ``kb.autoreply.synonym_expansion.Expansion`` the queries are expanded with.
+    """
     settings = load_config() if settings is None else settings
     matcher = Matcher.from_articles(load_articles(articles_path), settings.get("DEFAULT_LANGUAGE") or "en")
+    if synonyms is not None:
+        matcher = matcher.with_synonyms(synonyms)
     count = 0
     for _, item in read_jsonl(queries_path):
         emit(result_line(item["id"], decide_query(item, matcher, settings, top)))

@@ -142,12 +142,21 @@ class Matcher:
         return len(self.ids)
 
     def match(self, text: str, subject: str = "", top: int = 3) -> list[Match]:
-        """The ``top`` best articles for an email's subject and text, best first, scores > 0."""
+        """The ``top`` best articles for an email's subject and text, best first, scores > 0.
+
+        With synonyms, each article scores the better of the query as written and the query with
+        its sets' terms added, so a synonym can lift an article but never dilute another's score.
+        """
+        found = self._match(text, subject, top)
+        expanded = self.synonyms.expand(text, subject, self.main_lang)  # the one place synonyms reach the matcher
+        return synonym_expansion.better(found, self._match(expanded, "", top), top) if expanded else found
+
+    def _match(self, text: str, subject: str, top: int) -> list[Match]:
+        """The ``top`` best articles for the query as given."""
         query = f"{subject}\n{text}".strip()[:MAX_QUERY_CHARS]
         if not self.ids or not query or top < 1:
             return []
         lang = textproc.detect_language(query, self.main_lang)
-        query = self.synonyms.expand(query, lang)  # the one place synonyms reach the matcher
         analysed = textproc.analyse(query, lang)
         surface = {term: word for term, word in reversed(analysed)}  # first spelling wins
         query_terms = textproc.with_bigrams([term for term, _ in analysed])

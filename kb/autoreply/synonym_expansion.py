@@ -1,10 +1,12 @@
 """Synonyms for the matcher: a query that says "money back" is also vectorised with "refund".
 
 Expansion is query-side only (the articles' model never changes, so no refit): the terms of every
-set a query holds are appended to it before analysis. A term is found in the query by its
-stemmed words in order (so "refunds" finds the set of "refund"); a Chinese term also by its
-characters, whatever jieba made of them. ``Matcher.match`` calls ``expand``; the worker keeps the
-sets fresh with ``refresh`` (a cheap version check per cycle).
+set a query holds are put before it, and ``Matcher.match`` scores each article by the better of
+the query as written and the expanded one (``better``), so the added words never dilute the
+score of an article that matched the customer's own words. A term is found in the query by its
+stemmed words in order, stop words included (so "refunds" finds "refund", and "received" is not
+"not received"); a Chinese term by its characters. The worker keeps the sets fresh with
+``refresh`` (a cheap version check per cycle).
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ from typing import Iterable
 
 from kb.autoreply import textproc
 
-# How many times an added term counts against the customer's own words: once, like the words
-# themselves (chosen on the StackFAQ dev split, where more made the figures worse).
-REPEAT = 1
 MAX_ADDED = 30
 
 
@@ -44,7 +43,7 @@ class Expansion:
             lang = textproc.normalise_lang(item.lang) or item.lang
             for term in item.sources():
                 cjk = term if textproc.has_cjk(term) else ""
-                stems = () if cjk else tuple(textproc.words(term, lang))
+                stems = () if cjk else tuple(_stems(term, lang))
                 if stems or cjk:
                     rules.setdefault(lang, []).append(Rule(stems, cjk, tuple(item.targets(term))))
         return cls(version, rules)
@@ -57,7 +56,7 @@ class Expansion:
         rules = self.rules.get(lang, [])
         if not rules or not text:
             return []
-        stems = textproc.words(text, lang) if not textproc.has_cjk(text) or lang == "zh" else []
+        stems = _stems(text, lang)
         added: dict[str, None] = {}
         for rule in rules:
             if rule.cjk:
@@ -70,15 +69,38 @@ class Expansion:
                 break
         return list(added)[:MAX_ADDED]
 
-    def expand(self, text: str, lang: str) -> str:
-        """The query with the terms its sets bring in appended (the text itself if none)."""
-        added = self.added_terms(text, lang)
-        if not added:
-            return text
-        return "\n".join([text, *([" ".join(added)] * REPEAT)])
+    def expand(self, text: str, subject: str = "", default_lang: str = "en") -> str:
+        """The email's subject and text after the terms its sets bring in; "" if it holds none.
+
+        The added terms go first, so cutting a long email to the matcher's limit keeps them.
+        """
+        if not self.rules:
+            return ""
+        query = f"{subject}\n{text}".strip()
+        added = self.added_terms(query, textproc.detect_language(query, default_lang))
+        return f"{' '.join(added)}\n{query}" if added else ""
 
 
 NONE = Expansion()
+
+
+def _stems(text: str, lang: str) -> list[str]:
+    """The Latin words of ``text`` in order, each stemmed; stop words kept (as words): "log in", "not received"."""
+    return [textproc.stem(word.lower(), "en" if lang == "zh" else lang) for word in textproc.WORD_RE.findall(text)]
+
+
+def better(found: list, expanded: list, top: int) -> list:
+    """The ``top`` matches by each article's better score of the two lists (as written first on ties).
+
+    Exact: an article among the best ``top`` by its better score is among the best ``top`` of
+    the list that gave it that score.
+    """
+    best: dict[str, object] = {}
+    for match in [*found, *expanded]:
+        if match.article_id not in best or match.score > best[match.article_id].score:
+            best[match.article_id] = match
+    order = {m.article_id: n for n, m in enumerate([*found, *expanded])}
+    return sorted(best.values(), key=lambda m: (-m.score, order[m.article_id]))[:top]
 
 
 def _contains(words: list[str], run: tuple[str, ...]) -> bool:

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field as dc_field
 from typing import Iterator
 
-from whoosh.query import Or, Query, Term
+from whoosh.query import And, Or, Query, Term
 from whoosh.query.spans import SpanNear2
 
 from kb.search.analysis import CJK, SPELL_WORD, analyzer, has_cjk, segment, terms
@@ -29,6 +29,9 @@ TYPO_WEIGHT = 0.4
 # Weight (in the query and in the share of words matched) of a word that only carries the
 # question's form ("long", "take", "possible"); chosen on the StackFAQ dev split.
 GENERIC_WEIGHT = 0.3
+# Weight of a synonym's terms (kb.search.synonyms) against the customer's own word; chosen on the
+# StackFAQ dev split.
+SYNONYM_WEIGHT = 0.5
 MAX_WORDS = 24
 MAX_TYPO_WORDS = 6
 PHRASE_RE = re.compile(r'"([^"]+)"')
@@ -112,19 +115,25 @@ class Plan:
         return sum(self.weights[c] for c in clauses) / total if total else 1.0
 
 
-def build(reader, text: str, groups: list[str], primary: str) -> Plan:
-    """Plan the search of ``text`` over ``groups``; ``primary`` is the query's language group."""
+def build(reader, text: str, groups: list[str], primary: str, synonyms=None) -> Plan:
+    """Plan the search of ``text`` over ``groups``; ``primary`` is the query's language group.
+
+    ``synonyms`` (a ``kb.search.synonyms.SearchSynonyms``) gives words their alternatives.
+    """
     plan = Plan(None, {g: set() for g in groups})
     clauses, corrected, typo_budget = [], {}, MAX_TYPO_WORDS
     vocabularies = spell_fields(groups, primary)
     words = content_words(text, primary)
+    alternatives = synonyms.alternatives(text, words, groups) if synonyms else {}
     topical = any(not is_generic(w) for w in words)
     for word in words:
         weight = GENERIC_WEIGHT if topical and is_generic(word) else 1.0
         parts = _parts(word, groups, primary, weight, plan.highlight)
         if not parts:
             continue
-        if typo_budget and weight == 1.0 and _needs_correction(reader, word, parts, groups):
+        extra = alternatives.get(word, [])
+        # A word with synonyms is a word agents know: no "Did you mean" for it.
+        if typo_budget and weight == 1.0 and not extra and _needs_correction(reader, word, parts, groups):
             typo_budget -= 1
             fixes = corrections(reader, word, vocabularies)
             if fixes and _confident(word, *fixes[0]):
@@ -134,8 +143,12 @@ def build(reader, text: str, groups: list[str], primary: str) -> Plan:
                 if corrected.get(word) == fix:
                     plan.corrections |= {(p.fieldname, p.text.encode("utf-8")) for p in fixed}
                 parts += fixed
+        for alternative in extra:
+            parts += _alternative(alternative, groups, primary, weight * SYNONYM_WEIGHT, plan.highlight)
         for part in parts:
-            plan.word_of.setdefault((part.fieldname, part.text.encode("utf-8")), set()).add(len(clauses))
+            for fieldname, term in part.iter_all_terms():
+                key = (fieldname, term.encode("utf-8") if isinstance(term, str) else term)
+                plan.word_of.setdefault(key, set()).add(len(clauses))
         if weight == 1.0:
             plan.carriers.add(len(clauses))
         plan.weights.append(weight)
@@ -183,6 +196,28 @@ def _parts(word: str, groups: list[str], primary: str, weight: float, highlight:
             for kind, boost in KIND_BOOST.items():
                 parts.append(Term(field(kind, group), term, boost=boost * group_weight))
     return parts
+
+
+def _alternative(term: str, groups: list[str], primary: str, weight: float, highlight: dict) -> list[Query]:
+    """A synonym's queries: a word's term queries; a phrase's words in order (all words for CJK)."""
+    words = [w for w in content_words(term, primary)]
+    if len(words) <= 1:
+        return _parts(words[0], groups, primary, weight, highlight) if words else []
+    if has_cjk(term):
+        each = [_parts(w, groups, primary, weight, highlight) for w in words]
+        return [And([Or(p) if len(p) > 1 else p[0] for p in each if p])] if all(each) else []
+    found: list[Query] = []
+    for group in groups:
+        tokens = [(t.text, t.pos) for t in analyzer(group)(term, positions=True)][:8]
+        if len(tokens) < 2:
+            continue
+        highlight[group].update(word for word, _pos in tokens)
+        boost = weight * (1.0 if group == primary else OTHER_LANGUAGE_WEIGHT)
+        slop = max(max(b[1] - a[1] for a, b in zip(tokens, tokens[1:])), 1)
+        for kind in ("title", "body"):  # tags keep no positions
+            found.append(SpanNear2([Term(field(kind, group), word, boost=KIND_BOOST[kind] * boost)
+                                    for word, _pos in tokens], slop=slop, ordered=True))
+    return found
 
 
 def _needs_correction(reader, word: str, parts: list[Query], groups: list[str]) -> bool:
