@@ -109,9 +109,9 @@ def written(kind: str, terms: list[str] | tuple[str, ...]) -> str:
 _file_cache: dict[Path, tuple[float, list[DefaultSet]]] = {}
 
 
-def read_defaults(lang: str, folder: Path = DATA) -> list[DefaultSet]:
+def read_defaults(lang: str, folder: Path | None = None) -> list[DefaultSet]:
     """The default sets shipped for ``lang`` (none if kb ships no file); re-read when the file changes."""
-    path = folder / f"{lang}.txt"
+    path = (folder or DATA) / f"{lang}.txt"
     if not LANG_RE.match(lang) or not path.is_file():
         return []
     mtime = path.stat().st_mtime

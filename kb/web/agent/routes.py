@@ -10,3 +10,4 @@ from kb.web.agent import recovery_admin  # noqa: E402,F401  (gesture types and b
 from kb.web.agent import followup_offers  # noqa: E402,F401  (the case page's service-recovery actions)
 from kb.web.agent import recovery_approvals  # noqa: E402,F401  (service-recovery approvals)
 from kb.web.agent import recovery  # noqa: E402,F401  (what the recovery ledger says, and its CSV)
+from kb.web.agent import synonyms  # noqa: E402,F401  (synonym sets per language, admins)
