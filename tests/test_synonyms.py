@@ -299,3 +299,13 @@ def test_the_holder_takes_new_sets_without_a_refit_and_keeps_them_across_refits(
     assert synonym_expansion.refresh(holder, session, seen) != seen
     assert holder.matcher.match("canoe")[0].article_id == "kayak"
     assert holder.refresh(ARTICLES[:-1]) and holder.matcher.match("canoe")[0].article_id == "kayak"
+
+
+def test_two_processes_loading_the_defaults_at_once_keep_one_row_per_default(app_factory, shared_db_url):
+    from tests.concurrency import at_once
+
+    app = app_factory(DATABASE_URL=shared_db_url)
+    results = at_once(app, [synonyms.load_defaults, synonyms.load_defaults])
+    with session_scope(app) as session:
+        rows = session.scalar(sa.select(sa.func.count()).select_from(SynonymSet))
+    assert sum(results) == rows == len(synonyms.all_defaults())
