@@ -122,6 +122,9 @@ def test_a_refused_set_comes_back_with_its_message_and_what_was_typed(module_app
     assert response.status_code == 422
     assert "exactly one term before =&gt;" in response.text and 'value="a, b =&gt; c"' in response.text
     assert 'aria-invalid="true"' in response.text
+    elsewhere = post(admin, BASE, {"lang": "xx", "terms": "filed, elsewhere"})
+    assert elsewhere.status_code == 422 and "Choose one of the languages" in elsewhere.text
+    assert all("filed" not in admin.get(f"{BASE}?lang={code}").text for code in ("en", "zh", "nb"))
     post(admin, BASE, {"lang": "en", "terms": "dup one, dup two"})
     again = post(admin, BASE, {"lang": "en", "terms": "Dup Two, dup one"})
     assert again.status_code == 422 and "already has that set" in again.text

@@ -6,7 +6,8 @@ weighs each hit by the share of query words it matched and cuts the weak tail. S
 out, and generic words ("long", "take": see ``kb.search.generic``) weigh little. Unknown words
 also look for their nearest words in the index vocabulary (typo tolerance), which also gives the
 "Did you mean" text. A "quoted phrase" adds a bonus for its words in order; a lone quote, like
-every other operator, is just text.
+every other operator, is just text. Synonym sets (``kb.search.synonyms``) add their other terms to
+the clauses of the words they cover, at SYNONYM_WEIGHT, a phrase as a phrase query.
 """
 
 from __future__ import annotations

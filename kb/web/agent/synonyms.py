@@ -72,9 +72,11 @@ def synonyms_admin():
 @admin_required
 def synonyms_add():
     """Add a set written as one line."""
-    lang, line = _lang(request.form.get("lang")), request.form.get("terms", "")
-    session = get_session()
+    asked, line = request.form.get("lang", ""), request.form.get("terms", "")
+    lang, session = _lang(asked), get_session()
     try:
+        if lang != asked:  # a language the page does not offer: say so rather than file it elsewhere
+            raise FieldError({"lang": "Choose one of the languages listed above."})
         synonyms.add_set(session, lang, line)
         session.commit()
     except FieldError as exc:
