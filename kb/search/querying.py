@@ -202,7 +202,7 @@ def _parts(word: str, groups: list[str], primary: str, weight: float, highlight:
 
 def _alternative(term: str, groups: list[str], primary: str, weight: float, highlight: dict) -> list[Query]:
     """A synonym's queries: a word's term queries; a phrase's words in order (all words for CJK)."""
-    words = [w for w in content_words(term, primary)]
+    words = content_words(term, primary)  # a phrase of one content word ("sign in") is that word
     if len(words) <= 1:
         return _parts(words[0], groups, primary, weight, highlight) if words else []
     if has_cjk(term):
