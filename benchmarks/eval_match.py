@@ -1,6 +1,7 @@
 """Measure the auto-responder's matching with the real `kb match` pipeline over a labelled set.
 
     .venv/bin/python benchmarks/eval_match.py stackfaq test      # the figures in the README
+    .venv/bin/python benchmarks/eval_match.py stackfaq test --synonyms default   # with kb's default synonyms
     .venv/bin/python benchmarks/eval_match.py stackfaq dev --sweep
     .venv/bin/python benchmarks/eval_match.py stackfaq dev --cut-sweep   # the relative cut of suggestions
     .venv/bin/python benchmarks/eval_match.py aiabde-pt
@@ -44,12 +45,21 @@ def dataset_paths(name: str, split: str | None, root: Path = EVAL) -> tuple[Path
     return folder / "articles.jsonl", queries
 
 
-def run(articles: Path, queries: Path, settings: dict, examples: Path | None = None) -> tuple[list[dict], float]:
-    """`kb match` over all articles (so MRR sees every rank); its output lines and seconds taken."""
+def run(articles: Path, queries: Path, settings: dict, examples: Path | None = None,
+        synonyms: str = "none") -> tuple[list[dict], float]:
+    """`kb match` over all articles (so MRR sees every rank); its output lines and seconds taken.
+
+    ``examples``: labelled queries loaded as example questions; ``synonyms`` "default" expands the
+    queries with kb's shipped default sets, as a fresh kb does.
+    """
+    from kb.autoreply import synonym_expansion
+
     top = sum(1 for line in open(articles, encoding="utf-8") if line.strip())
     lines: list[str] = []
     start = time.perf_counter()
-    run_match(articles, queries, lines.append, top=top, settings=settings, examples_path=examples)
+    expansion = synonym_expansion.defaults() if synonyms == "default" else None
+    run_match(articles, queries, lines.append, top=top, settings=settings, examples_path=examples,
+              synonyms=expansion)
     return [json.loads(line) for line in lines], time.perf_counter() - start
 
 
@@ -136,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=Path, help="the labelled queries of --results")
     parser.add_argument("--examples", metavar="SPLIT|halves|FILE",
                         help="load labelled queries as example questions (benchmarks/eval_examples.py)")
+    parser.add_argument("--synonyms", choices=("none", "default"), default="none",
+                        help="expand queries with kb's default synonym sets (default: none)")
     args = parser.parse_args(argv)
     settings = load_config()
     articles, queries = dataset_paths(args.dataset, args.split, args.eval_dir)
@@ -153,11 +165,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.results:
         outputs, seconds = [json.loads(line) for line in open(args.results, encoding="utf-8")], 0.0
     else:
-        outputs, seconds = run(articles, queries, settings)
+        outputs, seconds = run(articles, queries, settings, synonyms=args.synonyms)
     figures = score(outputs, labels, share=relative_cut(settings))
     threshold, margin = thresholds(settings)
     print(f"{queries}: {figures['queries']} queries, threshold {threshold}, margin {margin}, "
-          f"relative cut {relative_cut(settings)}"
+          f"relative cut {relative_cut(settings)}, synonyms {args.synonyms}"
           + (f", {seconds:.1f} s" if seconds else ""))
     print("  ".join(f"{key} {value:.3f}" for key, value in figures.items() if key != "queries"))
     if args.sweep:

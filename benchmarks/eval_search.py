@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/eval_search.py stackfaq dev       # tune on this
     .venv/bin/python benchmarks/eval_search.py stackfaq test      # report this
+    .venv/bin/python benchmarks/eval_search.py stackfaq test --synonyms none   # kb's default synonyms off
     .venv/bin/python benchmarks/eval_search.py stackfaq dev --show 20   # queries whose answer ranked worst
     .venv/bin/python benchmarks/eval_search.py aiabde-pt all --lang pt  # Portuguese, never tuned on
     .venv/bin/python benchmarks/eval_search.py stackfaq test --examples dev   # dev queries as example questions
@@ -38,7 +39,11 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import sqlalchemy as sa  # noqa: E402
+
 from kb import search  # noqa: E402
+from kb.capture.models import SynonymSet  # noqa: E402
+from kb.capture.synonyms import load_defaults  # noqa: E402
 from kb.articles import ArticleDraft, create_article  # noqa: E402
 from kb.capture import examples as kb_examples  # noqa: E402
 from kb.capture.models import ExampleQuestion  # noqa: E402
@@ -62,8 +67,12 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def build_kb(folder: Path, articles: list[dict]):
-    """A throwaway app with every article published and indexed; (app, {article id: set's id})."""
+def build_kb(folder: Path, articles: list[dict], synonyms: str = "default"):
+    """A throwaway app with every article published and indexed; (app, {article id: set's id}).
+
+    ``synonyms`` "default" keeps kb's shipped default sets on, as a fresh kb has them; "none"
+    switches every one off.
+    """
     app = create_app({"TESTING": True, "SECRET_KEY": "eval-" + "x" * 40, "INSTANCE_DIR": str(folder / "instance"),
                       "DATABASE_URL": f"sqlite:///{folder / 'kb.sqlite3'}", "INDEX_DIR": str(folder / "index"),
                       "INDEXER": False, "SEARCH_CACHE_SIZE": 0})
@@ -76,6 +85,10 @@ def build_kb(folder: Path, articles: list[dict]):
                                      status="published")
             session.flush()
             ids[article.id] = item["id"]
+        if synonyms == "none":
+            load_defaults(session)
+            for row in session.scalars(sa.select(SynonymSet)):
+                row.active = False
     search.process_outbox(app)
     return app, ids
 
@@ -147,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="dev (tune on it) or test (report it); 'all' for a set with one queries.jsonl")
     parser.add_argument("--lang", default="en", help="language code of the set's articles (e.g. pt)")
     parser.add_argument("--eval-dir", type=Path, help="folder holding the datasets (default: the nearest shared/eval)")
+    parser.add_argument("--synonyms", choices=("default", "none"), default="default",
+                        help="kb's default synonym sets on (as in a fresh kb) or all off")
     parser.add_argument("--show", type=int, default=0, help="also list this many queries whose answer ranked worst")
     parser.add_argument("--examples", metavar="SPLIT", help="first keep this split's queries as example questions")
     args = parser.parse_args(argv)
@@ -156,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     articles = [{"lang": args.lang, **item} for item in articles]
     with tempfile.TemporaryDirectory(prefix="kb-eval-search-") as tmp:
         started = time.perf_counter()
-        app, ids = build_kb(Path(tmp), articles)
+        app, ids = build_kb(Path(tmp), articles, args.synonyms)
         try:
             runs = plan_runs(args, folder, queries)
             for label, taught, scored in runs:
@@ -165,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"{label}: {load_examples(app, ids, taught, args.lang)} example questions")
                 figures, rows = evaluate(app, ids, scored)
                 print(f"{folder.name} {args.split}{label}: {len(articles)} articles, {figures.pop('queries')} queries, "
-                      f"{time.perf_counter() - started:.1f} s")
+                      f"synonyms {args.synonyms}, {time.perf_counter() - started:.1f} s")
                 print("  ".join(f"{key} {value:.3f}" for key, value in figures.items()))
         finally:
             app.extensions["kb.search"].close()

@@ -115,14 +115,19 @@ def result_line(query_id: Any, decision: Decision) -> str:
 
 def run_match(articles_path: Path, queries_path: Path, emit: Callable[[str], None], *,
               top: int = TOP, settings: Mapping[str, Any] | None = None,
-              examples_path: Path | None = None) -> int:
+              examples_path: Path | None = None, synonyms=None) -> int:
     """Fit a throwaway matcher on the articles (with the example questions of ``examples_path``),
-    emit one line per query; return the query count."""
+    emit one line per query; return the query count.
+
+    ``synonyms``: a ``kb.autoreply.synonym_expansion.Expansion`` the queries are expanded with.
+    """
     settings = load_config() if settings is None else settings
     articles = load_articles(articles_path)
     if examples_path is not None:
         articles = with_examples(articles, load_examples(examples_path, {a.id for a in articles}))
     matcher = Matcher.from_articles(articles, settings.get("DEFAULT_LANGUAGE") or "en")
+    if synonyms is not None:
+        matcher = matcher.with_synonyms(synonyms)
     count = 0
     for _, item in read_jsonl(queries_path):
         emit(result_line(item["id"], decide_query(item, matcher, settings, top)))

@@ -15,6 +15,7 @@ benchmarks/eval_match.py); only articles are seen at fit time, never queries.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import threading
@@ -25,7 +26,7 @@ from typing import Iterable
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from kb.autoreply import textproc
+from kb.autoreply import synonym_expansion, textproc
 from kb.autoreply.example_channel import ExampleChannel, blend
 
 log = logging.getLogger("kb.autoreply")
@@ -89,8 +90,9 @@ class Matcher:
     def __init__(self, default_lang: str = "en") -> None:
         self.default_lang = textproc.normalise_lang(default_lang) or "en"
         self.ids: list[str] = []
-        self.fingerprint = fingerprint([])
+        self.fingerprint = self.fitted = fingerprint([])
         self.main_lang = self.default_lang
+        self.synonyms = synonym_expansion.NONE  # query-side only: see with_synonyms
         self._channels: list[tuple[float, TfidfVectorizer, object]] = []
         self._word_names: list[str] = []
         self._examples: ExampleChannel | None = None
@@ -127,10 +129,21 @@ class Matcher:
             if vectorizer.analyzer is _identity:
                 self._word_names = list(vectorizer.get_feature_names_out())
         self.ids = [str(a.id) for a in articles]
-        self.fingerprint = fingerprint(articles)
+        self.fingerprint = self.fitted = fingerprint(articles)
         self._channels = channels
         self._examples = self._example_channel(articles, langs)
-        return self
+        return self.with_synonyms(self.synonyms, into=self)
+
+    def with_synonyms(self, synonyms: synonym_expansion.Expansion, into: "Matcher | None" = None) -> "Matcher":
+        """This fitted model expanding queries with ``synonyms`` (a copy unless ``into``); no refit.
+
+        The fingerprint (what the sandbox child holds) then names the sets too; ``fitted`` stays
+        the articles' digest."""
+        twin = into if into is not None else copy.copy(self)
+        twin.synonyms = synonyms
+        tag = hashlib.sha256(synonyms.version.encode()).hexdigest()[:8] if synonyms else ""
+        twin.fingerprint = f"{twin.fitted}+{tag}" if tag else twin.fitted
+        return twin
 
     def _example_channel(self, articles: list[MatchArticle], langs: list[str]) -> ExampleChannel | None:
         """The examples' channel; None without examples, so scores are exactly the articles' own."""
@@ -142,7 +155,17 @@ class Matcher:
         return len(self.ids)
 
     def match(self, text: str, subject: str = "", top: int = 3) -> list[Match]:
-        """The ``top`` best articles for an email's subject and text, best first, scores > 0."""
+        """The ``top`` best articles for an email's subject and text, best first, scores > 0.
+
+        With synonyms, each article scores the better of the query as written and the query with
+        its sets' terms added, so a synonym can lift an article but never dilute another's score.
+        """
+        found = self._match(text, subject, top)
+        expanded = self.synonyms.expand(text, subject, self.main_lang)  # the one place synonyms reach the matcher
+        return synonym_expansion.better(found, self._match(expanded, "", top), top) if expanded else found
+
+    def _match(self, text: str, subject: str, top: int) -> list[Match]:
+        """The ``top`` best articles for the query as given."""
         query = f"{subject}\n{text}".strip()[:MAX_QUERY_CHARS]
         if not self.ids or not query or top < 1:
             return []
@@ -228,6 +251,7 @@ class ModelHolder:
         self.default_lang = default_lang
         self._matcher = matcher or Matcher(default_lang)
         self._lock = threading.Lock()
+        self.synonyms = self._matcher.synonyms
 
     @property
     def matcher(self) -> Matcher:
@@ -247,7 +271,13 @@ class ModelHolder:
         """Refit on ``articles`` if they differ from the current model's; True if it changed."""
         articles = list(articles)
         with self._lock:  # one refit at a time; matching goes on with the old model meanwhile
-            if fingerprint(articles) == self._matcher.fingerprint:
+            if fingerprint(articles) == self._matcher.fitted:
                 return False
-            self.swap(Matcher.from_articles(articles, self.default_lang))
+            self.swap(Matcher.from_articles(articles, self.default_lang).with_synonyms(self.synonyms))
             return True
+
+    def use_synonyms(self, synonyms: synonym_expansion.Expansion) -> None:
+        """Expand queries with ``synonyms`` from now on (the same fitted model: no refit)."""
+        with self._lock:
+            self.synonyms = synonyms
+            self.swap(self._matcher.with_synonyms(synonyms))

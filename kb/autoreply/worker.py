@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from kb.autoreply import compose, ledger, links, smtp
+from kb.autoreply import compose, ledger, links, smtp, synonym_expansion
 from kb.autoreply.forkserver import start_server
 from kb.autoreply.intake import DRY_RUN, Intake, SentIds, error_text  # noqa: F401 (SentIds, DRY_RUN: API)
 from kb.autoreply.mailbox import Mailbox, MailboxError, MailboxGone, setting
@@ -81,6 +81,7 @@ class Worker(Intake, Upkeep):
         self.last_outcome = Outcome()  # the last email's processing figures (see handle_email)
         self._mailbox: Mailbox | None = None
         self._articles_signature: tuple | None = None
+        self._synonyms_version: str | None = None
         self._bugs_seen: set[str] = set()
 
     # --- the loops ------------------------------------------------------------------------------
@@ -173,6 +174,7 @@ class Worker(Intake, Upkeep):
             if recovered:
                 log.warning("%d reply(s) interrupted while sending were handed to a person", recovered)
             self.refresh_model(session)
+            self._synonyms_version = synonym_expansion.refresh(self.holder, session, self._synonyms_version)
         self.handle_new(mailbox, uidvalidity)
         self.take_over(mailbox, uidvalidity)
         if not self.dry_run:

@@ -7,7 +7,8 @@ weighs each hit by the share of query words it matched and cuts the weak tail. S
 out, and generic words ("long", "take": see ``kb.search.generic``) weigh little. Unknown words
 also look for their nearest words in the index vocabulary (typo tolerance), which also gives the
 "Did you mean" text. A "quoted phrase" adds a bonus for its words in order; a lone quote, like
-every other operator, is just text.
+every other operator, is just text. Synonym sets (``kb.search.synonyms``) add their other terms to
+the clauses of the words they cover, at SYNONYM_WEIGHT, a phrase as a phrase query.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field as dc_field
 from typing import Iterator
 
-from whoosh.query import Or, Query, Term
+from whoosh.query import And, Or, Query, Term
 from whoosh.query.spans import SpanNear2
 
 from kb.search.analysis import CJK, SPELL_WORD, analyzer, has_cjk, segment, terms
@@ -31,6 +32,10 @@ TYPO_WEIGHT = 0.4
 # Weight (in the query and in the share of words matched) of a word that only carries the
 # question's form ("long", "take", "possible"); chosen on the StackFAQ dev split.
 GENERIC_WEIGHT = 0.3
+# Weight of a synonym's terms (kb.search.synonyms) against the customer's own word: an article
+# using the customer's word ranks first, one using only a synonym still matches the clause. Not
+# tuned: the default sets touch 19 of StackFAQ's 608 dev queries, and dev ranks alike with them.
+SYNONYM_WEIGHT = 0.5
 MAX_WORDS = 24
 MAX_TYPO_WORDS = 6
 PHRASE_RE = re.compile(r'"([^"]+)"')
@@ -114,19 +119,25 @@ class Plan:
         return sum(self.weights[c] for c in clauses) / total if total else 1.0
 
 
-def build(reader, text: str, groups: list[str], primary: str) -> Plan:
-    """Plan the search of ``text`` over ``groups``; ``primary`` is the query's language group."""
+def build(reader, text: str, groups: list[str], primary: str, synonyms=None) -> Plan:
+    """Plan the search of ``text`` over ``groups``; ``primary`` is the query's language group.
+
+    ``synonyms`` (a ``kb.search.synonyms.SearchSynonyms``) gives words their alternatives.
+    """
     plan = Plan(None, {g: set() for g in groups})
     clauses, corrected, typo_budget = [], {}, MAX_TYPO_WORDS
     vocabularies = spell_fields(groups, primary)
     words = content_words(text, primary)
+    alternatives = synonyms.alternatives(text, words, groups) if synonyms else {}
     topical = any(not is_generic(w) for w in words)
     for word in words:
         weight = GENERIC_WEIGHT if topical and is_generic(word) else 1.0
         parts = _parts(word, groups, primary, weight, plan.highlight)
         if not parts:
             continue
-        if typo_budget and weight == 1.0 and _needs_correction(reader, word, parts, groups):
+        extra = alternatives.get(word, [])
+        # A word with synonyms is a word agents know: no "Did you mean" for it.
+        if typo_budget and weight == 1.0 and not extra and _needs_correction(reader, word, parts, groups):
             typo_budget -= 1
             fixes = corrections(reader, word, vocabularies)
             if fixes and _confident(word, *fixes[0]):
@@ -136,8 +147,12 @@ def build(reader, text: str, groups: list[str], primary: str) -> Plan:
                 if corrected.get(word) == fix:
                     plan.corrections |= {(p.fieldname, p.text.encode("utf-8")) for p in fixed}
                 parts += fixed
+        for alternative in extra:
+            parts += _alternative(alternative, groups, primary, weight * SYNONYM_WEIGHT, plan.highlight)
         for part in parts:
-            plan.word_of.setdefault((part.fieldname, part.text.encode("utf-8")), set()).add(len(clauses))
+            for fieldname, term in part.iter_all_terms():
+                key = (fieldname, term.encode("utf-8") if isinstance(term, str) else term)
+                plan.word_of.setdefault(key, set()).add(len(clauses))
         if weight == 1.0:
             plan.carriers.add(len(clauses))
         plan.weights.append(weight)
@@ -185,6 +200,28 @@ def _parts(word: str, groups: list[str], primary: str, weight: float, highlight:
             for kind, boost in KIND_BOOST.items():
                 parts.append(Term(field(kind, group), term, boost=boost * group_weight))
     return parts
+
+
+def _alternative(term: str, groups: list[str], primary: str, weight: float, highlight: dict) -> list[Query]:
+    """A synonym's queries: a word's term queries; a phrase's words in order (all words for CJK)."""
+    words = content_words(term, primary)  # a phrase of one content word ("sign in") is that word
+    if len(words) <= 1:
+        return _parts(words[0], groups, primary, weight, highlight) if words else []
+    if has_cjk(term):
+        each = [_parts(w, groups, primary, weight, highlight) for w in words]
+        return [And([Or(p) if len(p) > 1 else p[0] for p in each if p])] if all(each) else []
+    found: list[Query] = []
+    for group in groups:
+        tokens = [(t.text, t.pos) for t in analyzer(group)(term, positions=True)][:8]
+        if len(tokens) < 2:
+            continue
+        highlight[group].update(word for word, _pos in tokens)
+        boost = weight * (1.0 if group == primary else OTHER_LANGUAGE_WEIGHT)
+        slop = max(max(b[1] - a[1] for a, b in zip(tokens, tokens[1:])), 1)
+        for kind in ("title", "body"):  # tags keep no positions
+            found.append(SpanNear2([Term(field(kind, group), word, boost=KIND_BOOST[kind] * boost)
+                                    for word, _pos in tokens], slop=slop, ordered=True))
+    return found
 
 
 def _needs_correction(reader, word: str, parts: list[Query], groups: list[str]) -> bool:

@@ -19,6 +19,7 @@ from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
 from kb.search.querying import build, clean_query, detect_language
 from kb.search.snippets import snippet
 from kb.search.store import IndexStore
+from kb.search.synonyms import SynonymCache
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 100
@@ -108,6 +109,7 @@ class SearchService:
         self.app = app
         self.store = IndexStore(app.config["INDEX_DIR"])
         self.cache = ResultCache(int(app.config["SEARCH_CACHE_SIZE"]))
+        self.synonyms = SynonymCache(app)
         self.write_lock = threading.Lock()
         self.wake = threading.Event()
         self.thread: indexer.Indexer | None = None
@@ -202,13 +204,15 @@ class SearchService:
 
     def _run(self, gen, searcher, asked: Asked) -> IndexPage:
         """Plan, search, rank and cut, and make the page's snippets, through the result cache."""
-        # Generation folders are named by creation time, so these tuples sort by age.
-        version = (gen, searcher.reader().generation() or 0, searcher.doc_count_all())
+        # Generation folders are named by creation time, so these tuples sort by age; the synonyms'
+        # epoch comes first, so pages planned with older sets are never served after a change.
+        epoch, synonyms = self.synonyms.current()
+        version = (epoch, gen, searcher.reader().generation() or 0, searcher.doc_count_all())
         cached = self.cache.get(version, asked)
         if cached is not None:
             return cached
         groups = [group_for(asked.lang)] if asked.lang else list(GROUPS)
-        plan = build(searcher.reader(), asked.text, groups, group_for(asked.detected))
+        plan = build(searcher.reader(), asked.text, groups, group_for(asked.detected), synonyms)
         ranked = _ranked(searcher, plan, asked) if plan.query is not None else []
         hits = []
         for result in ranked[(asked.page - 1) * asked.per_page: asked.page * asked.per_page]:

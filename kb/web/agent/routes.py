@@ -13,3 +13,4 @@ from kb.web.agent import recovery  # noqa: E402,F401  (what the recovery ledger 
 from kb.web.agent import gaps  # noqa: E402,F401  (content gaps from email)
 from kb.web.agent import mail_answer  # noqa: E402,F401  (answer an email with articles, draft an article from it)
 from kb.web.agent import article_examples  # noqa: E402,F401  (an article's example questions in the editor)
+from kb.web.agent import synonyms  # noqa: E402,F401  (synonym sets per language, admins)
