@@ -24,8 +24,8 @@ from tests.test_browser import Shots, browser, open_page  # noqa: F401
 
 pytestmark = pytest.mark.browser
 SUPPORT = "sam@kb.example"
-FIRST = ("Broken zip", "The zip on my new backpack broke after two weeks, what can I do?")
-SECOND = ("Backpack zipper", "The zip of my backpack broke after a few weeks. What now?")
+FIRST = ("Zip stuck", "The zip on my new backpack got stuck after two weeks, what can I do?")
+SECOND = ("Backpack zipper", "The zip of my backpack is stuck after a few weeks. What now?")
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_an_answer_from_agent_mail_teaches_kb_to_answer_the_next_one(browser, ma
     page.goto(served + "/agent/mail")
     shot("mail-person")
     page.locator(f"a.answer-link[href$='/mail/{first.id}/answer']").click()
-    expect(page.locator("#question-heading")).to_have_text("Broken zip")
+    expect(page.locator("#question-heading")).to_have_text("Zip stuck")
     page.locator("#answer-q").fill("warranty repair")
     page.locator("#answer-search button, #answer-search [type=submit]").first.click()
     with session_scope(mail_app) as session:

@@ -183,7 +183,8 @@ def test_a_learnt_example_is_found_on_the_portal_within_seconds_and_gone_after_f
     # The snippet is the article's own text: another customer's question is never shown as the answer.
     with app.app_context():
         snippet = search.query_index(SEARCH).hits[0].snippet_html
-    assert snippet.startswith("Send the item back") and "sweater" not in snippet
+    text = re.sub(r"</?mark>", "", snippet)  # synonyms may highlight "money back" in it
+    assert text.startswith("Send the item back") and "sweater" not in text
 
     with session_scope(app) as session:
         examples.forget(session, example_id)

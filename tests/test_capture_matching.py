@@ -32,8 +32,8 @@ ARTICLES = [
     MatchArticle("delivery", "Delivery times", "Orders arrive in two to four working days."),
     MatchArticle("app", "The mobile app", "Download the app for iPhone and Android to shop on the go."),
 ]
-QUESTION = ("Broken zip", "The zip on my new backpack broke after two weeks, what can I do?")
-EXAMPLE = "The zip of my backpack broke after a few weeks, what now?"
+QUESTION = ("Zip stuck", "The zip on my new backpack got stuck after two weeks, what can I do?")
+EXAMPLE = "The zip of my backpack got stuck after a few weeks, what now?"
 
 
 def with_example(article_id: str, *texts: str) -> list[MatchArticle]:
