@@ -22,12 +22,15 @@ from kb.followup.signals import record_signal
 from kb.jobs.models import Job
 from kb.agents import create_agent
 from kb.models import Agent, Article, Vote, utcnow
+from kb.capture import examples
+from kb.capture.models import ExampleQuestion
 from kb.recovery.models import Bound, GestureType, RecoveryEntry
 from tests.conftest import TEST_SECRET
 
 TABLES = {"customers": Customer, "identities": CustomerIdentity, "cases": Case, "signals": Signal,
           "events": CaseEvent, "surveys": Survey, "mail_records": MailRecord, "votes": Vote, "jobs": Job,
-          "gesture_types": GestureType, "bounds": Bound, "ledger_rows": RecoveryEntry, "agents": Agent}
+          "gesture_types": GestureType, "bounds": Bound, "ledger_rows": RecoveryEntry, "agents": Agent,
+          "example_questions": ExampleQuestion}
 
 
 def row_counts(session) -> Counter[str]:
@@ -178,12 +181,14 @@ def test_remove_deletes_exactly_the_sample_rows(starter_any):
     with session_scope(starter) as session:
         cases.add_note(session, agent_id=None, text="Real call.", channel="phone",
                        case=session.get(Case, min(real_cases)))
+        examples.learn(session, session.scalar(sa.select(Article.id).limit(1)), "A real way to ask", source="editor")
     with session_scope(starter) as session:
         real_after = row_counts(session) - real_before - loaded
         assert real_after["cases"] == 2 and real_after["events"] == 1 and real_after["jobs"] >= 2
+        assert loaded["example_questions"] == 8 and real_after["example_questions"] == 1
     removed = remove(starter)
     for name in ("customers", "cases", "signals", "events", "surveys", "mail_records", "votes", "identities",
-                 "gesture_types", "bounds", "ledger_rows", "agents"):
+                 "gesture_types", "bounds", "ledger_rows", "agents", "example_questions"):
         assert removed[name] == loaded[name], name
     assert removed["kept_cases"] == removed["kept_customers"] == removed["jobs_cancelled"] == 0
     with session_scope(starter) as session:

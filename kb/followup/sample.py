@@ -50,9 +50,11 @@ def load_sample(session: so.Session, settings: Mapping[str, Any], now: datetime 
     builder.finish()
     session.flush()
     # Recovery builds on follow-ups (never the other way round at import time): its sample joins here.
+    from kb.capture import sample as capture_sample
     from kb.recovery import sample as recovery_sample
 
     builder.counts.update(recovery_sample.load(session, settings, builder.now))
+    builder.counts.update(capture_sample.load(session, builder.now))  # example questions ("also asked as")
     return builder.counts
 
 
@@ -105,9 +107,11 @@ def remove_sample(session: so.Session) -> Counter[str]:
     Returns how many rows of each kind went, plus ``kept_cases`` / ``kept_customers`` (see the
     module docstring).
     """
+    from kb.capture import sample as capture_sample
     from kb.recovery import sample as recovery_sample  # see load_sample
 
     recovery = recovery_sample.remove(session)  # first: its rows name the sample cases
+    recovery.update(capture_sample.remove(session))
     kept_cases, kept_customers = _kept(session)
     _unmark(session, kept_cases, kept_customers)
     case_ids = _ids(session, sa.select(Case.id).where(Case.sample.is_(True)))
