@@ -11,6 +11,7 @@ from tests.conftest import csrf_token_from
 PASSWORD = "correct horse battery"
 EDITOR = "edith@example.com"
 ADMIN = "ada@example.com"
+SUPPORT = "sam@example.com"
 ALL_METHODS = ("GET", "POST")
 
 
@@ -82,3 +83,23 @@ def save_edit(client, article_id: int, action: str = "save", **fields):
     """Submit the edit form of an article with ``fields`` changed."""
     url = f"/agent/articles/{article_id}/edit"
     return post_form(client, url, {**article_data(**fields), "action": action}, form_page=url)
+
+
+def make_team_app(tmp_path_factory, name: str):
+    """An app of a test module's own, with an admin, a support agent and an editor (close_app it after)."""
+    from kb.web import create_app
+    from tests.conftest import make_config
+
+    app = create_app(make_config(tmp_path_factory.mktemp(name)))
+    make_agent(app, ADMIN, name="Ada Admin", role="admin")
+    make_agent(app, SUPPORT, name="Sam Support", role="support")
+    make_agent(app, EDITOR, name="Edith Editor", role="editor")
+    return app
+
+
+def logged_in(app, email: str, csrf_page: str = "/agent/"):
+    """A test client logged in as ``email``, with a CSRF token of its session (from ``csrf_page``) as ``.csrf``."""
+    client = app.test_client()
+    assert login(client, email).status_code == 302
+    client.csrf = token(client, csrf_page)
+    return client

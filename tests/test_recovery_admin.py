@@ -18,12 +18,11 @@ from kb.followup.models import Case, Customer
 from kb.models import Agent
 from kb.recovery import catalog, offers
 from kb.recovery.models import Bound, GestureType, RecoveryEntry
-from kb.web import create_app
-from tests.agent_helpers import ADMIN, EDITOR, login, make_agent, token
-from tests.conftest import close_app, make_config
+from tests.agent_helpers import ADMIN, EDITOR, SUPPORT, login, make_agent, make_team_app, token
+from tests.agent_helpers import logged_in as agent_login
+from tests.conftest import close_app
 from tests.test_followup_hostile import VALUES, send
 
-SUPPORT = "sam@example.com"
 BASE = "/agent/admin/recovery"
 GOOD_GESTURE = {"name": "Voucher", "kind": "fixed_credit", "currency": "EUR", "active": "1",
                 "template": "Dear {name}, here is {amount} {currency} (code {reference}). {agent}"}
@@ -33,20 +32,14 @@ GOOD_BOUND = {"scope": "per_incident", "gesture_type": "", "max_amount": "25", "
 @pytest.fixture(scope="module")
 def module_app(tmp_path_factory):
     """One app for the module, with an admin, a support agent and an editor."""
-    app = create_app(make_config(tmp_path_factory.mktemp("recovery-admin")))
-    make_agent(app, ADMIN, name="Ada Admin", role="admin")
-    make_agent(app, SUPPORT, name="Sam Support", role="support")
-    make_agent(app, EDITOR, name="Edith Editor", role="editor")
+    app = make_team_app(tmp_path_factory, "recovery-admin")
     yield app
     close_app(app)
 
 
 def logged_in(app, email: str):
     """A test client logged in as ``email``, with a CSRF token of its session as ``.csrf``."""
-    client = app.test_client()
-    assert login(client, email).status_code == 302
-    client.csrf = token(client, "/agent/") if email != ADMIN else token(client, BASE)
-    return client
+    return agent_login(app, email, BASE if email == ADMIN else "/agent/")
 
 
 @pytest.fixture(scope="module")

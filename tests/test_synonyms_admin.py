@@ -14,32 +14,19 @@ import sqlalchemy as sa
 from kb.capture import synonyms
 from kb.capture.models import SynonymSet
 from kb.db import session_scope
-from kb.web import create_app
-from tests.agent_helpers import ADMIN, EDITOR, login, make_agent, token
-from tests.conftest import close_app, make_config
+from tests.agent_helpers import ADMIN, EDITOR, SUPPORT, logged_in, make_team_app
+from tests.conftest import close_app
 from tests.test_followup_hostile import VALUES, send
 
-SUPPORT = "sam@example.com"
 BASE = "/agent/admin/synonyms"
 
 
 @pytest.fixture(scope="module")
 def module_app(tmp_path_factory):
     """One app for the module, with an admin, a support agent and an editor."""
-    app = create_app(make_config(tmp_path_factory.mktemp("synonyms-admin")))
-    make_agent(app, ADMIN, name="Ada Admin", role="admin")
-    make_agent(app, SUPPORT, name="Sam Support", role="support")
-    make_agent(app, EDITOR, name="Edith Editor", role="editor")
+    app = make_team_app(tmp_path_factory, "synonyms-admin")
     yield app
     close_app(app)
-
-
-def logged_in(app, email: str):
-    """A test client logged in as ``email``, with a CSRF token of its session as ``.csrf``."""
-    client = app.test_client()
-    assert login(client, email).status_code == 302
-    client.csrf = token(client, "/agent/")
-    return client
 
 
 @pytest.fixture(scope="module")
