@@ -7,6 +7,7 @@ and of every portal page in each language on a phone (390 px) and a desktop (128
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -65,15 +66,29 @@ def _server_error(lang_code: str):
     raise RuntimeError("a deliberate failure for the browser tests")
 
 
-@pytest.fixture(scope="module")
-def base_url(live_app):
-    """Serve the app from a thread on a free port (threaded, like a real server)."""
-    server = make_server("127.0.0.1", 0, live_app, threaded=True)
+@contextlib.contextmanager
+def serving(app, *, set_base_url: bool = False):
+    """Serve ``app`` from a thread on a free port (threaded, like a real server); yields its URL.
+
+    ``set_base_url`` also makes it KB_BASE_URL, for the links in the emails the app sends."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    if set_base_url:
+        app.config["BASE_URL"] = url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def base_url(live_app):
+    """The live app, served."""
+    with serving(live_app) as url:
+        yield url
 
 
 class Shots:
@@ -165,11 +180,11 @@ def test_customer_searches_opens_an_article_and_votes(page, base_url, live_app):
     assert votes_for(live_app, "reset-password") == [(True, "Clear steps, thanks.")]
 
 
-def log_in(page, base_url: str) -> None:
-    """Log in as the test agent through the login form (anonymous /agent/ redirects there)."""
+def log_in(page, base_url: str, email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD) -> None:
+    """Log in (as the test agent unless told) through the login form (anonymous /agent/ redirects there)."""
     page.goto(base_url + "/agent/")
-    page.locator("#email").fill(AGENT_EMAIL)
-    page.locator("#password").fill(AGENT_PASSWORD)
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
     page.get_by_role("button", name="Log in").click()
 
 

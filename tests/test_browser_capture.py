@@ -8,11 +8,9 @@ test-artifacts/screenshots/capture-NN-<step>.png.
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from kb import jobs
 from kb.db import session_scope
@@ -20,7 +18,7 @@ from kb.models import Article
 from tests.agent_helpers import PASSWORD, make_agent
 from tests.test_autoreply_worker import (articles_db, mail_app, make_email, records, running,  # noqa: F401
                                          wait_until)
-from tests.test_browser import Shots, browser, open_page  # noqa: F401
+from tests.test_browser import Shots, browser, log_in, open_page, serving  # noqa: F401
 
 pytestmark = pytest.mark.browser
 SUPPORT = "sam@kb.example"
@@ -30,13 +28,9 @@ SECOND = ("Backpack zipper", "The zip of my backpack is stuck after a few weeks.
 
 @pytest.fixture
 def served(mail_app):
-    """The mail app served from a thread on a free port (threaded, like a real server)."""
-    server = make_server("127.0.0.1", 0, mail_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    """The mail app, served."""
+    with serving(mail_app) as url:
+        yield url
 
 
 def test_an_answer_from_agent_mail_teaches_kb_to_answer_the_next_one(browser, mail_app, served,  # noqa: F811
@@ -54,10 +48,7 @@ def test_an_answer_from_agent_mail_teaches_kb_to_answer_the_next_one(browser, ma
 
     context, page = open_page(browser)
     shot = Shots(page, "capture")
-    page.goto(served + "/agent/")
-    page.locator("#email").fill(SUPPORT)
-    page.locator("#password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, served, SUPPORT, PASSWORD)
     page.goto(served + "/agent/mail")
     shot("mail-person")
     page.locator(f"a.answer-link[href$='/mail/{first.id}/answer']").click()

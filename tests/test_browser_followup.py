@@ -12,11 +12,9 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import threading
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from kb import content
 from kb.agents import create_agent
@@ -25,7 +23,7 @@ from kb.followup.models import Case, Survey
 from kb.web import create_app
 from tests.conftest import close_app, make_config
 from tests.mailservers.smtp import SmtpSink
-from tests.test_browser import AGENT_EMAIL, AGENT_PASSWORD, Shots, browser, log_in, open_page  # noqa: F401
+from tests.test_browser import AGENT_EMAIL, AGENT_PASSWORD, Shots, browser, log_in, open_page, serving  # noqa: F401
 
 pytestmark = pytest.mark.browser
 CUSTOMER = "ola.nordmann@example.no"
@@ -57,14 +55,9 @@ def loop_app(tmp_path_factory, sink):
 
 @pytest.fixture(scope="module")
 def loop_url(loop_app):
-    """Serve the app from a thread on a free port, and fix KB_BASE_URL to it for the emails' links."""
-    server = make_server("127.0.0.1", 0, loop_app, threaded=True)
-    loop_app.config["BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield loop_app.config["BASE_URL"]
-    server.shutdown()
-    thread.join(5)
+    """The app served, KB_BASE_URL fixed to it for the emails' links."""
+    with serving(loop_app, set_base_url=True) as url:
+        yield url
 
 
 def mail_to(sink: SmtpSink, address: str, count: int = 1, timeout: float = 60) -> list[email.message.EmailMessage]:

@@ -11,11 +11,9 @@ test-artifacts/screenshots/recovery-NN-<step>.png.
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from kb import content
 from kb.agents import create_agent
@@ -25,7 +23,7 @@ from kb.recovery import catalog
 from kb.recovery.models import RecoveryEntry
 from kb.web import create_app
 from tests.conftest import close_app, make_config
-from tests.test_browser import AGENT_EMAIL, AGENT_PASSWORD, Shots, browser, open_page  # noqa: F401
+from tests.test_browser import AGENT_EMAIL, AGENT_PASSWORD, Shots, browser, log_in, open_page, serving  # noqa: F401
 from tests.test_browser_followup import mail_to, sink  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -59,14 +57,9 @@ def recovery_app(tmp_path_factory, sink):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def recovery_url(recovery_app):
-    """Serve the app from a thread on a free port, and fix KB_BASE_URL to it for the emails' links."""
-    server = make_server("127.0.0.1", 0, recovery_app, threaded=True)
-    recovery_app.config["BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield recovery_app.config["BASE_URL"]
-    server.shutdown()
-    thread.join(5)
+    """The app served, KB_BASE_URL fixed to it for the emails' links."""
+    with serving(recovery_app, set_base_url=True) as url:
+        yield url
 
 
 def offer(page, gesture: str, amount: str) -> None:
@@ -94,10 +87,7 @@ def test_offers_within_and_above_the_bound_and_an_approval_from_the_email(browse
 
     context, agent = open_page(browser)
     shot = Shots(agent, "recovery")
-    agent.goto(recovery_url + "/agent/")
-    agent.locator("#email").fill(SUPPORT_EMAIL)
-    agent.locator("#password").fill(SUPPORT_PASSWORD)
-    agent.get_by_role("button", name="Log in").click()
+    log_in(agent, recovery_url, SUPPORT_EMAIL, SUPPORT_PASSWORD)
     agent.goto(recovery_url + "/agent/followups")
     agent.locator("table a").first.click()
     expect(agent.locator("#offers")).to_be_visible()
