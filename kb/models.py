@@ -117,6 +117,9 @@ class Article(Base):
     # For agents: why the body is shown as plain text, or why search skips the article ("" if fine).
     render_error: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
     index_error: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
+    # When an editor should look at the article again (listed once overdue), and when one last did.
+    review_by: so.Mapped[Optional[date]] = so.mapped_column(index=True)
+    reviewed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
 
     author: so.Mapped[Optional[Agent]] = so.relationship()
     revisions: so.Mapped[list["Revision"]] = so.relationship(
@@ -208,7 +211,12 @@ class Vote(Base):
 
 
 class SearchLog(Base):
-    """One search: what was asked, in which language, and how many results. No IP addresses."""
+    """One search: what was asked, in which language, and how many results. No IP addresses.
+
+    Typing that extends a query updates its row (kb.insights.searchlog), so a row is one search.
+    ``visitor`` is the portal's random visitor-cookie value (empty for API and old rows);
+    ``group_key`` the query's stems, sorted, so near-identical queries count together.
+    """
 
     __tablename__ = "search_log"
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -216,6 +224,18 @@ class SearchLog(Base):
     lang: so.Mapped[str] = so.mapped_column(sa.String(16), default="")
     results: so.Mapped[int] = so.mapped_column(default=0)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    visitor: so.Mapped[str] = so.mapped_column(sa.String(64), default="", server_default="")
+    group_key: so.Mapped[str] = so.mapped_column(sa.String(200), default="", server_default="")
+    # The first result the visitor opened from this search, and its place in the list (1 = top).
+    clicked_article_id: so.Mapped[Optional[int]] = so.mapped_column(
+        sa.ForeignKey("articles.id", ondelete="SET NULL"))
+    click_position: so.Mapped[Optional[int]] = so.mapped_column()
+    # The same browser session used the contact form after this search.
+    contacted: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+
+    __table_args__ = (sa.Index("ix_search_log_visitor_updated", "visitor", "updated_at"),
+                      sa.Index("ix_search_log_created_group", "created_at", "group_key"))
 
 
 class IndexOutbox(Base):

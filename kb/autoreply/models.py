@@ -22,6 +22,8 @@ from kb.models import Base, UTCDateTime, utcnow
 MAIL_STATES = ("new", "sending", "replied", "person", "skipped", "retry", "answered")
 RESOLUTIONS = ("solved", "still_need_help")
 ALERT_STATES = ("pending", "sent")
+CHANNELS = ("email", "web_form")  # how a question came: the mailbox or the portal's /contact form
+OUTCOMES = ("confirmed", "assumed", "reopened")  # of kb's answer: see kb.insights.models
 MAX_TEXT = 20_000  # of the cleaned question kept on a record: enough for a person to read
 
 
@@ -75,6 +77,12 @@ class MailRecord(Base):
     answered_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
     answered_articles: so.Mapped[list[int]] = so.mapped_column(StoredJSON, default=list, server_default="[]")
     answer_message_id: so.Mapped[Optional[str]] = so.mapped_column(StoredString(500), unique=True)
+    # Insights (kb.insights): how the question came (kb.insights.models.CHANNELS), what became of
+    # kb's answer (OUTCOMES, NULL while unknown or when kb gave none) and the top article's category.
+    channel: so.Mapped[str] = so.mapped_column(StoredString(16), default="email", server_default="email")
+    outcome: so.Mapped[Optional[str]] = so.mapped_column(StoredString(16))
+    outcome_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    category: so.Mapped[str] = so.mapped_column(StoredString(120), default="", server_default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -82,6 +90,8 @@ class MailRecord(Base):
         sa.CheckConstraint(f"state IN {MAIL_STATES}", name="state"),
         sa.CheckConstraint(f"resolution IS NULL OR resolution IN {RESOLUTIONS}", name="resolution"),
         sa.CheckConstraint(f"alert_state IS NULL OR alert_state IN {ALERT_STATES}", name="alert_state"),
+        sa.CheckConstraint(f"channel IN {CHANNELS}", name="channel"),
+        sa.CheckConstraint(f"outcome IS NULL OR outcome IN {OUTCOMES}", name="outcome"),
     )
 
 

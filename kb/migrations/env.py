@@ -9,6 +9,7 @@ import kb.followup.models  # noqa: F401,E402  (the follow-up tables)
 import kb.jobs.models  # noqa: F401,E402  (the job table)
 import kb.recovery.models  # noqa: F401,E402  (gesture types, bounds and the recovery ledger)
 import kb.capture.models  # noqa: F401,E402  (example questions and synonym sets)
+import kb.insights.models  # noqa: F401,E402  (portal visits, article days, rate counts)
 
 config = context.config
 target_metadata = Base.metadata

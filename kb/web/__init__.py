@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from kb import capture, db, followup, jobs, recovery, retention, search
+from kb import capture, db, followup, insights, jobs, recovery, retention, search
 from kb.config import ensure_secret_key, load_config
 from kb.i18n import check_config as check_languages
 
@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     followup.init_app(app)
     recovery.init_app(app)
     capture.init_app(app)
+    insights.init_app(app)
     retention.init_app(app)
     jobs.init_app(app)
     _init_web(app)
