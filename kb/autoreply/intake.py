@@ -8,7 +8,9 @@ skipped with a logged reason) and the cursor moves on. Only a lost connection (I
 database) or the worker stopping leaves an email for later; a worker killed during one leaves its
 attempt behind, and after KB_AUTOREPLY_MAX_ATTEMPTS of those the email goes to a person. A
 customer answering one of kb's auto-replies (a write-back) goes to a person too, and opens a
-follow-up case (kb.followup.sources).
+follow-up case (kb.followup.sources). kb's own copy of a contact-form question (a valid signed
+kb.contact.marker header) is no new question: it is recorded "skipped" with the question's number
+and marked in the mailbox as waiting for a person.
 
 A mixin of kb.autoreply.worker.Worker, like kb/autoreply/upkeep.py.
 """
@@ -23,9 +25,10 @@ from kb.autoreply import ledger
 from kb.autoreply.decision import PERSON, REPLY, SKIP, Decision
 from kb.autoreply.mailbox import Mailbox, MailboxError, MailboxGone, MessageMissing
 from kb.autoreply.models import MailRecord
-from kb.autoreply.processing import Peek, peek
+from kb.autoreply.processing import Peek, peek, peek_headers
 from kb.autoreply.rules import REPLY_TO_OUR_REPLY
 from kb.autoreply.sandbox import Outcome, SandboxError
+from kb.contact import marker
 from kb.db import session_scope
 from kb.followup import sources
 
@@ -149,6 +152,10 @@ class Intake:
         """Parse, clean and decide in the sandbox (an unfetched email has only its problem)."""
         if raw is None:
             return Outcome(problem=problem)
+        question_id = marker.read(self.settings.get("SECRET_KEY") or "", peek_headers(raw, [marker.HEADER.lower()])
+                                  .get(marker.HEADER.lower()))
+        if question_id is not None:  # kb's own copy of a contact-form question: recorded once already
+            return Outcome(decision=Decision(SKIP, marker.copy_reason(question_id)))
         if self._articles_signature is None:  # handle_email called on its own, outside a cycle
             self.refresh_model(session)
         try:

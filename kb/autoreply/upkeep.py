@@ -15,6 +15,7 @@ from kb.autoreply import ledger, smtp
 from kb.autoreply.mailbox import Mailbox, MailboxError, MailboxGone, MessageMissing
 from kb.autoreply.models import MailRecord
 from kb.autoreply.parsing import ParsedEmail
+from kb.contact import marker
 from kb.db import session_scope
 from kb.models import utcnow
 
@@ -130,7 +131,7 @@ class Upkeep:
         connection that breaks on the same email KB_AUTOREPLY_MAX_ATTEMPTS times ends the trying."""
         if record.state not in MARKS or record.marked:
             return
-        keyword_setting, move_setting = MARKS[record.state]
+        keyword_setting, move_setting = MARKS[marker.mailbox_state(record.state, record.reason)]
         keyword, move = self.settings.get(keyword_setting) or None, self.settings.get(move_setting) or None
         same_mailbox = record.folder == self.folder and record.uidvalidity == uidvalidity and record.uid
         if (keyword or move) and same_mailbox:

@@ -13,15 +13,14 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 
 from kb import agents
-from kb.autoreply.matcher import ModelHolder, published_match_articles
 from kb.capture import gap_drafts, gaps
 from kb.db import get_session
 from kb.errors import ValidationError
 from kb.models import utcnow
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
+from kb.web.matching import matcher as shared_matcher
 
-MATCHER = "kb.capture.gaps.matcher"
 KEY = re.compile(r"[0-9a-f]{16}")
 
 
@@ -29,14 +28,6 @@ def _require(*permissions: str) -> None:
     """403 unless the agent's role has every one of ``permissions``."""
     if not all(agents.can(current_agent(), permission) for permission in permissions):
         abort(403)
-
-
-def _matcher(session):
-    """The matcher over today's published articles, refitted only when they changed."""
-    holder = current_app.extensions.setdefault(MATCHER, ModelHolder(
-        default_lang=current_app.config.get("DEFAULT_LANGUAGE") or "en"))
-    holder.refresh(published_match_articles(session))
-    return holder.matcher
 
 
 def _period(values):
@@ -56,7 +47,7 @@ def content_gaps():
     _require("read_customer_mail")
     start, end, days, form, error = _period(request.args)
     session = get_session()
-    report = gaps.find_gaps(session, start, end, matcher=_matcher(session))
+    report = gaps.find_gaps(session, start, end, matcher=shared_matcher(session))
     return render_template("agent/gaps.html", report=report, days=days, form=form, error=error,
                            periods=gaps.PERIOD_DAYS, max_emails=gaps.MAX_EMAILS), 422 if error else 200
 
