@@ -279,3 +279,43 @@ def test_forged_or_altered_markers_are_not_read():
     assert marker.read(TEST_SECRET, value.replace("42.", "43.")) is None
     assert marker.read(TEST_SECRET, "42.0123456789abcdef0123456789abcdef") is None
     assert marker.read(TEST_SECRET, None) is None
+
+
+def test_agent_mail_shows_the_web_form_channel(app, asker):
+    from tests.agent_helpers import login, make_agent
+
+    asker.ask(VAGUE)
+    [record] = records_of(app, asker.email)
+    make_agent(app, "support-contact@kb.example", role="support")
+    agent = app.test_client()
+    assert login(agent, "support-contact@kb.example").status_code == 302
+    page = agent.get("/agent/mail").text
+    row = page.split(f'id="mail-{record.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "web form" in row and asker.email in row
+
+
+@pytest.mark.postgres
+def test_limits_hold_when_many_workers_count_at_once(app_factory, pg_database_url):
+    from tests.concurrency import at_once
+
+    pg = app_factory(DATABASE_URL=pg_database_url)
+    now = utcnow()
+
+    def one(session):
+        try:
+            limits.check(session, {**pg.config, "CONTACT_PER_ADDRESS": 3}, "race@shop.example", "192.0.2.9", now=now)
+            return True
+        except limits.RateLimited:
+            return False
+
+    assert sorted(at_once(pg, [one] * 8)) == [False] * 5 + [True] * 3  # the first row is created by one of them
+    later = now + limits.WINDOW + timedelta(seconds=1)  # a new window: restarted by exactly one
+
+    def next_hour(session):
+        try:
+            limits.check(session, {**pg.config, "CONTACT_PER_ADDRESS": 3}, "race@shop.example", "192.0.2.9", now=later)
+            return True
+        except limits.RateLimited:
+            return False
+
+    assert sorted(at_once(pg, [next_hour] * 6)) == [False] * 3 + [True] * 3
