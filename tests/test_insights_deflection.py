@@ -45,10 +45,8 @@ ROWS = [
 PERIOD = Period(NOW - timedelta(days=30), NOW, 30)
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """A team app holding the known records, portal visits and one open follow-up case."""
-    app = make_team_app(tmp_path_factory, "deflection")
+def fill(app) -> None:
+    """Write the known records, portal visits, two follow-up cases and an article."""
     with session_scope(app) as session:
         for n, (channel, state, lang, category, outcome, waiting, created, prefix) in enumerate(ROWS):
             session.add(MailRecord(dedupe_key=f"{prefix}q{n}", channel=channel, state=state, lang=lang,
@@ -64,6 +62,13 @@ def app(tmp_path_factory):
         session.add(Case(source="vote", state="resolved", opened_at=NOW - timedelta(days=9)))
         create_article(session, ArticleDraft(title="Refunds", body_md="Refunds take five days.", category="Billing"),
                        status="published")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """A team app holding the known rows (written once, only read by the tests)."""
+    app = make_team_app(tmp_path_factory, "deflection")
+    fill(app)
     yield app
     close_app(app)
 
@@ -192,3 +197,13 @@ def test_charts_are_svg_images_with_their_own_csp(app):
     assert app.test_client().get("/agent/insights").status_code in (302, 401)
     bad = client.get("/agent/insights?days=13")
     assert bad.status_code == 200 and "Choose a period of 7, 30, 90 days" in bad.text
+
+
+@pytest.mark.postgres
+def test_postgresql_counts_the_same(app, app_factory, pg_database_url):
+    pg_app = app_factory(DATABASE_URL=pg_database_url)
+    fill(pg_app)
+    for period in (PERIOD, Period(NOW - timedelta(days=365), NOW, None)):
+        assert figures(pg_app, period) == figures(app, period)
+    with session_scope(pg_app) as session:
+        assert deflection.followups_waiting(session) == (1, NOW - timedelta(days=2))
