@@ -19,6 +19,7 @@ groups folded into days here; periods longer than LONG_DAYS are grouped per UTC 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache, reduce
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
@@ -37,6 +38,7 @@ from kb.insights.periods import Period
 
 LONG_DAYS = 92  # longer periods are charted per week
 MAX_GROUPS = 50  # categories or languages listed (most questions first)
+MAX_PAIRS = 5000  # (category, language) groups read: far more than kb has
 
 
 @dataclass(frozen=True)
@@ -110,11 +112,12 @@ def _counts(row) -> Counts:
     return Counts(*(int(value or 0) for value in row[-5:]))
 
 
-def _grouped(session: so.Session, period: Period, key) -> list[tuple[str, Counts]]:
-    """Counts per value of ``key``, most questions first (at most MAX_GROUPS)."""
-    stmt = (sa.select(key, *_columns()).where(*questions_where(period)).group_by(key)
-            .order_by(sa.func.count().desc(), key).limit(MAX_GROUPS))
-    return [(str(row[0] or ""), _counts(row)) for row in session.execute(stmt)]
+def _folded(pairs, limit: int | None = MAX_GROUPS) -> list[tuple[str, Counts]]:
+    """(key, counts) pairs summed per key; most questions first (then by key), at most ``limit``."""
+    summed: dict[str, Counts] = {}
+    for key, counts in pairs:
+        summed[key] = summed.get(key, Counts()).add(counts)
+    return sorted(summed.items(), key=lambda item: (-item[1].questions, item[0]))[:limit]
 
 
 def _time_text(session: so.Session, hourly: bool):
@@ -129,23 +132,42 @@ def _week(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def by_time(session: so.Session, period: Period, zone: str = "UTC") -> tuple[str, list[tuple[date, Counts]]]:
-    """("day" or "week", [(first day of the bucket, counts)]) for every bucket of the period, empty ones too."""
+def _time_rows(session: so.Session, period: Period, weekly: bool) -> list:
+    """One scan: (UTC hour or day as text, channel, counts..., sample questions) per group."""
+    text = _time_text(session, hourly=not weekly)
+    sample = sa.func.count().filter(MailRecord.dedupe_key.startswith(SAMPLE))
+    stmt = (sa.select(text, MailRecord.channel, *_columns(), sample).where(*questions_where(period))
+            .group_by(text, MailRecord.channel))
+    return list(session.execute(stmt))
+
+
+@lru_cache(maxsize=4096)
+def _local_day(hour_text: str, tz: ZoneInfo) -> date:
+    """The day in ``tz`` of a UTC hour written "YYYY-MM-DD HH" (cached: each hour recurs per channel)."""
+    day = date.fromisoformat(hour_text[:10])
+    utc = datetime(day.year, day.month, day.day, int(hour_text[11:13]), tzinfo=timezone.utc)
+    return utc.astimezone(tz).date()
+
+
+def _buckets(rows, period: Period, zone: str, weekly: bool) -> list[tuple[date, Counts]]:
+    """The time rows summed per day (in ``zone``) or per week (UTC), every bucket of the period listed."""
     tz = ZoneInfo(zone)
     days = period.day_list(zone)
-    weekly = len(days) > LONG_DAYS
-    text = _time_text(session, hourly=not weekly)
-    stmt = sa.select(text, *_columns()).where(*questions_where(period)).group_by(text)
     buckets = {_week(d) if weekly else d: Counts() for d in days}
-    for row in session.execute(stmt):
+    for row in rows:
         if weekly:  # UTC days: a week's edges may be a few hours off TIME_ZONE's
             key = _week(date.fromisoformat(row[0]))
         else:
-            hour = datetime.strptime(row[0], "%Y-%m-%d %H").replace(tzinfo=timezone.utc)
-            key = hour.astimezone(tz).date()
+            key = _local_day(row[0], tz)
         if key in buckets:
-            buckets[key] = buckets[key].add(_counts(row))
-    return ("week" if weekly else "day"), sorted(buckets.items())
+            buckets[key] = buckets[key].add(_counts(row[:-1]))
+    return sorted(buckets.items())
+
+
+def by_time(session: so.Session, period: Period, zone: str = "UTC") -> tuple[str, list[tuple[date, Counts]]]:
+    """("day" or "week", [(first day of the bucket, counts)]) for every bucket of the period, empty ones too."""
+    weekly = len(period.day_list(zone)) > LONG_DAYS
+    return ("week" if weekly else "day"), _buckets(_time_rows(session, period, weekly), period, zone, weekly)
 
 
 def _visit_days(period: Period) -> tuple[date, date]:
@@ -165,18 +187,26 @@ def portal_sessions(session: so.Session, period: Period) -> int:
 
 
 def deflection(session: so.Session, period: Period, settings: Mapping[str, Any]) -> Deflection:
-    """Every figure of the dashboard's deflection part for ``period``."""
+    """Every figure of the dashboard's deflection part for ``period``: two scans of the period's records.
+
+    One groups by hour (or day) and channel: the chart over time, the channels and the totals; the
+    other by category and language. The groups are few (at most 24 x 2 a day), so folding them
+    here costs little, and each scan reads the period's rows once.
+    """
     zone = str(settings.get("TIME_ZONE") or "UTC")
-    totals_row = session.execute(sa.select(
-        *_columns(), sa.func.count().filter(MailRecord.dedupe_key.startswith(SAMPLE))).where(
-        *questions_where(period))).one()
-    bucket, rows = by_time(session, period, zone)
+    weekly = len(period.day_list(zone)) > LONG_DAYS
+    rows = _time_rows(session, period, weekly)
+    by_channel = _folded((str(row[1]), _counts(row[:-1])) for row in rows)
+    pairs = list(session.execute(sa.select(MailRecord.category, MailRecord.lang, *_columns())
+                                 .where(*questions_where(period)).group_by(MailRecord.category, MailRecord.lang)
+                                 .limit(MAX_PAIRS)))
     return Deflection(
-        totals=_counts(totals_row[:5]), bucket=bucket, by_time=rows,
-        by_category=_grouped(session, period, MailRecord.category),
-        by_language=_grouped(session, period, MailRecord.lang),
-        by_channel=_grouped(session, period, MailRecord.channel),
-        portal_sessions=portal_sessions(session, period), sample_questions=int(totals_row[5] or 0), zone=zone)
+        totals=reduce(Counts.add, (counts for _channel, counts in by_channel), Counts()),
+        bucket="week" if weekly else "day", by_time=_buckets(rows, period, zone, weekly),
+        by_category=_folded((str(row[0] or ""), _counts(row)) for row in pairs),
+        by_language=_folded((str(row[1] or ""), _counts(row)) for row in pairs),
+        by_channel=by_channel, portal_sessions=portal_sessions(session, period),
+        sample_questions=sum(int(row[-1] or 0) for row in rows), zone=zone)
 
 
 def followups_waiting(session: so.Session) -> tuple[int, datetime | None]:
