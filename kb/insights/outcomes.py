@@ -54,6 +54,8 @@ def question_received(session: so.Session, record: MailRecord, settings: Mapping
     Answers already "confirmed" stay confirmed (the customer said it solved that question). Returns
     how many were reopened; the caller commits.
     """
+    if record.id is None:  # a contact-form record not yet flushed: give it its id, time and sender_key
+        session.flush()
     if not record.sender_key:
         return 0
     now = utcnow()
@@ -88,6 +90,8 @@ def answered(session: so.Session, record: MailRecord, settings: Mapping[str, Any
     An outcome that came first (a "Solved" click racing the worker) is kept. The caller commits.
     """
     now = now or utcnow()
+    if record.id is None:
+        session.flush()
     values: dict[str, Any] = {"category": top_category(session, record)[:120]}
     session.execute(sa.update(MailRecord).where(MailRecord.id == record.id).values(**values)
                     .execution_options(synchronize_session=False))
