@@ -23,6 +23,7 @@ from kb.insights.models import PortalVisit
 from kb.insights.periods import Period
 from tests.agent_helpers import EDITOR, SUPPORT, logged_in, make_team_app
 from tests.conftest import close_app
+from tests.test_agent_auth import INLINE
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc)
 DAY1, DAY2 = datetime(2026, 3, 10, 9, tzinfo=timezone.utc), datetime(2026, 3, 11, 23, 30, tzinfo=timezone.utc)
@@ -164,6 +165,7 @@ def test_the_dashboard_shows_the_figures_and_every_table_as_csv(app):
     assert page.status_code == 200
     html = page.text
     assert 'id="nav-insights"' in html and "Assumed is a guess" in html
+    assert not INLINE.search(html)  # the CSP's rules: no inline script or style
     assert re.search(r'id="figure-rate">44%<', html) and re.search(r'id="figure-questions">9<', html)
     assert re.search(r'id="figure-self-service">0.3<', html)
     assert "1 of these questions is sample data" in html
