@@ -116,6 +116,12 @@ def test_the_period_filter_uses_the_created_at_index(app):
         sql = str(stmt.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(row[-1]) for row in session.execute(sa.text("EXPLAIN QUERY PLAN " + sql)))
     assert "ix_mail_records_created_at" in plan, plan
+    with session_scope(app) as session:
+        first, last = deflection._visit_days(PERIOD)
+        visits = session.execute(sa.text("EXPLAIN QUERY PLAN SELECT count(*) FROM portal_visits "
+                                         "WHERE day >= :first AND day <= :last AND (searched OR viewed)"),
+                                 {"first": first, "last": last}).all()
+    assert "ix_portal_visits_day" in " ".join(str(row[-1]) for row in visits)
 
 
 class Tables(HTMLParser):
