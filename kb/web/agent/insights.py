@@ -102,7 +102,7 @@ def _chart(name: str, d: Deflection) -> bytes:
         return charts.render("stacked", _("Deflection over time"), labels, {
             _("Confirmed"): [c.confirmed for _day, c in d.by_time],
             _("Assumed"): [c.assumed for _day, c in d.by_time],
-            _("Not deflected (reopened, pending, or answered by a person)"): rest})
+            _("Not deflected"): rest})
     if name == "channels":
         labels = [str(CHANNEL_LABELS.get(channel, channel)) for channel, _counts in d.by_channel]
         return charts.render("bar", _("Questions by channel"), labels, {
