@@ -173,3 +173,16 @@ def test_contact_form_answers_through_the_seam(session, make_article, app):
     session.commit()
     session.expire_all()
     assert (first.outcome, second.outcome, email.outcome) == ("confirmed", "reopened", None)
+
+
+def test_a_failing_outcome_step_never_changes_how_the_email_is_handled(mail_app, pymap_server, smtp_sink,
+                                                                        monkeypatch, caplog):
+    def broken(session, record, settings):
+        raise RuntimeError("insights bug")
+
+    monkeypatch.setattr(outcomes, "question_received", broken)
+    monkeypatch.setattr(outcomes, "answered", broken)
+    record = reply_once(mail_app, smtp_sink, pymap_server)
+    smtp_sink.wait_for(1)
+    assert record.state == "replied" and record.outcome_at is None  # the daily sweep gives it its outcome later
+    assert "outcome not recorded (RuntimeError: insights bug)" in caplog.text
