@@ -9,9 +9,8 @@ SVG's inline style sheet only ever runs inside the image, which kb serves with a
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
-
 import sys
+from typing import Mapping, Sequence
 
 import pygal
 from pygal.style import Style
