@@ -31,6 +31,7 @@ from kb.autoreply.sandbox import Outcome, SandboxError
 from kb.contact import marker
 from kb.db import session_scope
 from kb.followup import sources
+from kb.insights import outcomes
 
 log = logging.getLogger("kb.autoreply")
 
@@ -188,6 +189,8 @@ class Intake:
                            reply_to=parsed.reply_to, subject=parsed.subject, text=parsed.clean_text)
             decision = self._writeback(session, record, decision)
         self._record(session, record, decision)
+        if record.state != "skipped" and not self.dry_run:  # robots and loops are not customers asking again
+            self.note_outcome(session, outcomes.question_received, record)
         if record.state == "new" and not self.dry_run:
             self.send_reply(session, mailbox, record, parsed)
         if not self.dry_run and mailbox is not None:
@@ -213,6 +216,18 @@ class Intake:
             session.commit()
             self._step("signalled", record)
         return Decision(PERSON, f"{sources.WRITEBACK} {answered.reply_message_id}", email=parsed)
+
+    def note_outcome(self, session, step, record: MailRecord) -> None:
+        """Tell kb.insights.outcomes (``step``: question_received or answered) and commit. Its failure
+        never changes how the email is handled: the daily outcome sweep makes up for it."""
+        try:
+            step(session, record, self.settings)
+            session.commit()
+        except sa.exc.OperationalError:
+            raise  # the database is unreachable or busy: reconnect as for any other step
+        except Exception as exc:  # noqa: BLE001 - counting must not stop answering
+            session.rollback()
+            log.warning("uid %s: outcome not recorded (%s); the daily sweep records it", record.uid, error_text(exc))
 
     def _record(self, session, record: MailRecord, decision: Decision) -> None:
         """Store the decision (dry-run: prefixed, never becomes a reply to send)."""

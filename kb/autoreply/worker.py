@@ -35,6 +35,7 @@ from kb.autoreply.upkeep import Upkeep
 from kb.capture import examples
 from kb.db import session_scope
 from kb.errors import ConfigError
+from kb.insights import outcomes
 from kb.models import Article
 
 log = logging.getLogger("kb.autoreply")
@@ -228,7 +229,8 @@ class Worker(Intake, Upkeep):
             self._record_send_failure(session, record, exc)
             return
         self._step("sent", record)
-        ledger.finish_sent(session, record)
+        if ledger.finish_sent(session, record):
+            self.note_outcome(session, outcomes.answered, record)  # the wait before "assumed" starts
         self._step("finished", record)
         sent_folder = self.settings.get("IMAP_SENT_FOLDER")
         if sent_folder and mailbox is not None:

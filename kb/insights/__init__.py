@@ -16,3 +16,4 @@ def init_app(app: Flask) -> None:
     """Register the insights models (and, as they come, its job handlers)."""
     from kb.insights import models  # noqa: F401  (portal visits, article days, rate counts)
     from kb.contact import sending  # noqa: F401  (the contact.send job)
+    from kb.insights import outcomes  # noqa: F401  (the "assumed" sweeps: kb.jobs handlers)

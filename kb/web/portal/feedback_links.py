@@ -23,6 +23,7 @@ from kb.db import get_session
 from kb.errors import NotFound
 from kb.followup import sources
 from kb.i18n import language_for
+from kb.insights import outcomes
 from kb.web.portal import bp
 
 
@@ -74,6 +75,7 @@ def mail_feedback_confirm(token: str):
     # Also on a repeated click: a request that died after the click was recorded is made whole by
     # its retry (the signal's key makes it once).
     sources.from_still_need_help(session, record, current_app.config)
+    outcomes.resolved(session, record)  # confirmed or reopened (kb.insights); repeating it changes nothing
     if changed:  # only the first click teaches: an example an agent removed since stays removed
         solved.learn_from_solved(session, record)
         solved.forget_unsolved(session, record)
