@@ -13,7 +13,8 @@ KB_CUSTOMER_TEXT_DAYS, the setting's older name, still works: when set, it is th
 
 The work goes in batches of BATCH rows, each its own transaction (keyset over the time column, so a
 year of a million rows never holds one giant transaction or lock), and the job's lease is renewed
-between batches. Sample rows of the search log keep their ``sample:`` visitor (they are nobody's
+between batches. Each daily run notes up to when it purged, and the next starts there (less a
+day), so a day's run looks at about a day of rows, not at every row blanked before. Sample rows of the search log keep their ``sample:`` visitor (they are nobody's
 data), so `kb sample remove` still finds them.
 """
 
@@ -33,12 +34,14 @@ from kb.autoreply.models import MailRecord
 from kb.followup.models import CaseEvent, Signal, Survey
 from kb.followup.sample_builder import PREFIX
 from kb.insights.models import PortalVisit, RateCount
+from kb.jobs.models import Job
 from kb.models import SearchLog, Vote, utcnow
 from kb.recovery.models import RecoveryEntry
 
 KIND = "retention.scrub"
 BATCH = 5000  # rows per transaction: short locks, and an IN list every database takes
 RATE_COUNT_AGE = timedelta(days=1)  # the contact form's windows are an hour: older counts are dead
+OVERLAP = timedelta(days=1)  # a daily run looks this far behind where the last stopped (rows written late)
 _ENTRY = RecoveryEntry.__table__.c
 
 
@@ -101,12 +104,14 @@ def cutoff(settings: Mapping[str, Any], now: datetime | None = None) -> datetime
     return (now or utcnow()) - timedelta(days=retention_days(settings))
 
 
-def _purge_place(session: so.Session, place: Place, before: datetime | date, batch: int,
-                 between: Callable[[], None] | None) -> int:
-    """Blank one place's rows older than ``before``, ``batch`` rows per commit; how many."""
+def _purge_place(session: so.Session, place: Place, before: datetime | date, since: datetime | date | None,
+                 batch: int, between: Callable[[], None] | None) -> int:
+    """Blank one place's rows from ``since`` to ``before``, ``batch`` rows per commit; how many."""
     done, last = 0, None
     while True:
         query = sa.select(place.time, place.id).where(place.time < before, place.holds)
+        if since is not None:
+            query = query.where(place.time >= since)
         if last is not None:  # keyset: go on after the last row done, never rescan the done ones
             query = query.where(place.time >= last[0], sa.or_(place.time > last[0], place.id > last[1]))
         rows = session.execute(query.order_by(place.time, place.id).limit(batch)).all()
@@ -121,15 +126,18 @@ def _purge_place(session: so.Session, place: Place, before: datetime | date, bat
             return done
 
 
-def purge(session: so.Session, before: datetime, *, now: datetime | None = None, batch: int = BATCH,
-          between: Callable[[], None] | None = None) -> Counter[str]:
+def purge(session: so.Session, before: datetime, *, since: datetime | None = None, now: datetime | None = None,
+          batch: int = BATCH, between: Callable[[], None] | None = None) -> Counter[str]:
     """Blank the personal data written before ``before`` and delete dead rate counts; counts per place.
 
-    Commits after each batch (and calls ``between``, say to renew a job's lease); safe to run again.
+    ``since``: rows older than this were purged by an earlier run, so they are not looked at again
+    (None: every row). Commits after each batch (and calls ``between``, say to renew a job's lease);
+    safe to run again.
     """
     counts: Counter[str] = Counter()
     for place in _places():
-        counts[place.name] = _purge_place(session, place, before.date() if place.by_day else before, batch, between)
+        bounds = (before.date(), since and since.date()) if place.by_day else (before, since)
+        counts[place.name] = _purge_place(session, place, *bounds, batch, between)
     result = session.execute(sa.delete(RateCount).where(RateCount.window_start < (now or utcnow()) - RATE_COUNT_AGE)
                              .execution_options(synchronize_session=False))
     counts["rate_counts"] = result.rowcount
@@ -137,10 +145,24 @@ def purge(session: so.Session, before: datetime, *, now: datetime | None = None,
     return counts
 
 
+def purged_before(session: so.Session) -> datetime | None:
+    """Up to when the last finished daily purge blanked everything (None: no run noted it yet)."""
+    payload = session.scalar(sa.select(Job.payload).where(Job.kind == KIND, Job.state == "done")
+                             .order_by(Job.done_at.desc()).limit(1))
+    noted = (payload or {}).get("purged_before")
+    return datetime.fromisoformat(noted) if noted else None
+
+
 @jobs.handler(KIND)
 def _daily_purge(ctx) -> None:
-    """The day's purge, batch by batch, keeping the job's claim between batches."""
-    purge(ctx.session, cutoff(ctx.settings), between=ctx.hold)
+    """The day's purge from where the last one stopped (a day's overlap), keeping the job's claim between batches.
+
+    Without the start, each day would look at every row already blanked again (a minute a day on a
+    year of a million searches); the first run, and one after a lost note, looks at everything.
+    """
+    before, since = cutoff(ctx.settings), purged_before(ctx.session)
+    purge(ctx.session, before, since=since - OVERLAP if since else None, between=ctx.hold)
+    ctx.job.payload = {**ctx.payload, "purged_before": before.isoformat()}  # saved with the job's "done"
 
 
 def init_app(app: Flask) -> None:

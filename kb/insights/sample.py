@@ -8,9 +8,9 @@ dates (one overdue), and emails and contact-form questions with their outcomes (
 resolved), categories and languages. ``remove`` runs from `kb sample remove`.
 
 Every row is marked: a visitor or dedupe key starting with ``sample:`` (search log, votes, mail
-records), ``sample=True`` on portal visits and article days. Review dates have no mark: ``remove`` clears those of the sample's
-articles unless someone has reviewed the article since. Deterministic (a seeded random.Random)
-and fast (bulk inserts).
+records), ``sample=True`` on portal visits and article days. Review dates have no mark: ``remove``
+clears those of the sample's articles unless someone has reviewed the article since.
+Deterministic (a seeded random.Random) and fast (bulk inserts).
 """
 
 from __future__ import annotations
