@@ -74,8 +74,8 @@ class _Shop:
     def moment(self, days_ago: int) -> datetime:
         """A moment of the day ``days_ago`` days before today (UTC), mostly in the day time, never ahead."""
         start = datetime.combine((self.now - timedelta(days=days_ago)).date(), time(), tzinfo=timezone.utc)
-        latest = min(22 * 3600.0, (self.now - start).total_seconds() - 600)
-        return start + timedelta(seconds=self.rng.uniform(min(6 * 3600.0, latest / 2), max(latest, 1.0)))
+        latest = max(1.0, min(22 * 3600.0, (self.now - start).total_seconds() - 600))  # just after midnight: 1 s
+        return start + timedelta(seconds=self.rng.uniform(min(6 * 3600.0, latest / 2), latest))
 
     def day(self, days_ago: int) -> None:
         """One day's visitors: fewer at weekends, slowly growing over the 90 days."""
