@@ -57,6 +57,13 @@ def _number(value: Any) -> float:
         raise ValueError("not a number") from None
 
 
+def _optional_number(value: Any) -> float | None:
+    """A number, or None for an empty value (a setting left unset)."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return _number(value)
+
+
 def _word(value: Any) -> str:
     """A keyword such as ssl or starttls, case and surrounding blanks ignored."""
     return str(value).strip().lower()
@@ -148,8 +155,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("AUTOREPLY_MESSAGE_MEMORY_MB", 200, "Most memory one email may add while it is parsed and decided; an email that needs more is left for a person with the reason.", _whole, rules.number(50, 100_000, unit="MB")),
     S("AUTOREPLY_MAX_ATTEMPTS", 3, "Times the auto-responder starts on one email whose handling never finished (the worker was killed or stopped during it) before it leaves the email for a person; also the tries to mark one email when the IMAP connection breaks on it.", _whole, rules.number(1, 100)),
     S("AUTOREPLY_RECLAIM_SECONDS", 120, "An email claimed by a worker that has not decided it after this long is taken over by another worker (or the next start): its worker died.", _number, rules.seconds(1, 86_400)),
-    S("CUSTOMER_TEXT_DAYS", 365, "Customers' words (the questions kept from emails, vote and survey comments, follow-up signals) and agents' notes and messages about them are blanked by a daily job once older than this many days; the records, dates and figures stay.", _number, rules.number(1, 36_500, whole=False, unit="days")),
-    S("RETENTION_DAYS", 365, "Search logs, portal visits, the text of emails and of contact-form questions are deleted or made anonymous by a daily job once older than this many days; every count of the insights pages stays.", _number, rules.number(1, 36_500, whole=False, unit="days")),
+    S("CUSTOMER_TEXT_DAYS", None, "The older name of RETENTION_DAYS, still honoured: when set, it is the retention period for everything RETENTION_DAYS covers (rename it to KB_RETENTION_DAYS).", _optional_number, rules.optional(rules.number(1, 36_500, whole=False, unit="days"))),
+    S("RETENTION_DAYS", 365, "Personal data is kept this many days, then a daily job blanks it and keeps the rows, so every count stays: the text and subject of emails and contact-form questions, search queries and visitor ids (search log, portal visits), vote and survey comments, follow-up signals' words, agents' notes and messages about customers, the messages of service-recovery offers.", _number, rules.number(1, 36_500, whole=False, unit="days")),
     S("ASSUMED_RESOLVED_HOURS", 72, "An answer kb gave (an auto-reply, or one shown on the contact form) counts as resolved (\"assumed\") when the customer has not written again within this many hours; a \"Solved\" click counts at once (\"confirmed\"). Writing again within 7 days, or \"Still need help\", makes it \"reopened\", never resolved.", _number, rules.number(1, 720, whole=False, unit="hours")),
     S("SEARCH_COLLAPSE_SECONDS", 10, "A search that extends (or shortens) the same visitor's previous query within this many seconds updates that search's log row instead of adding one, so typing counts once.", _number, rules.seconds(0, 3600)),
     S("CONTACT_PER_ADDRESS", 5, "Questions one email address may send through the contact form per hour.", _whole, rules.number(1, 10_000)),

@@ -45,6 +45,11 @@ def number(low: float, high: float, *, whole: bool = True, unit: str = "") -> Ru
                 lambda v, _all: isinstance(v, (int, float)) and not math.isnan(v) and low <= v <= high, bad)
 
 
+def optional(rule: Rule) -> Rule:
+    """Empty (unset), or what ``rule`` accepts."""
+    return Rule(f"empty, or {rule.allowed}", lambda v, all_: v is None or rule.accepts(v, all_), rule.bad)
+
+
 def port() -> Rule:
     """A TCP port number."""
     return number(1, 65535)

@@ -340,7 +340,7 @@ def test_the_database_lets_the_retention_scrub_blank_a_message_and_nothing_else(
         with pytest.raises(LedgerError):
             session.flush()
         session.rollback()
-        assert retention.scrub(session, utcnow() + timedelta(seconds=1))["offer_messages"] == 1
+        assert retention.purge(session, utcnow() + timedelta(seconds=1))["offer_messages"] == 1
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT message, amount FROM recovery_entries")).all() == [("", Decimal("10"))]
 

@@ -51,10 +51,12 @@ def load_sample(session: so.Session, settings: Mapping[str, Any], now: datetime 
     session.flush()
     # Recovery builds on follow-ups (never the other way round at import time): its sample joins here.
     from kb.capture import sample as capture_sample
+    from kb.insights import sample as insights_sample
     from kb.recovery import sample as recovery_sample
 
     builder.counts.update(recovery_sample.load(session, settings, builder.now))
     builder.counts.update(capture_sample.load(session, builder.now))  # example questions ("also asked as")
+    builder.counts.update(insights_sample.load(session, builder.now))  # 90 days of searches, visits, questions
     return builder.counts
 
 
@@ -108,10 +110,12 @@ def remove_sample(session: so.Session) -> Counter[str]:
     module docstring).
     """
     from kb.capture import sample as capture_sample
+    from kb.insights import sample as insights_sample
     from kb.recovery import sample as recovery_sample  # see load_sample
 
     recovery = recovery_sample.remove(session)  # first: its rows name the sample cases
     recovery.update(capture_sample.remove(session))
+    recovery.update(insights_sample.remove(session))
     kept_cases, kept_customers = _kept(session)
     _unmark(session, kept_cases, kept_customers)
     case_ids = _ids(session, sa.select(Case.id).where(Case.sample.is_(True)))
@@ -155,5 +159,5 @@ def summary(counts: Mapping[str, int], verb: str) -> str:
     """One line: what was loaded or removed."""
     parts = [f"{counts.get(name, 0)} {name.replace('_', ' ')}" for name in
              ("customers", "cases", "signals", "events", "surveys", "mail_records", "votes", "gesture_types",
-              "bounds", "ledger_rows") if name in counts]
+              "bounds", "ledger_rows", "searches", "portal_visits", "article_days", "article_votes", "questions") if name in counts]
     return f"{verb} sample follow-up data: " + ", ".join(parts)

@@ -81,6 +81,10 @@ class JobContext:
         self.step("sent")
         return True
 
+    def hold(self) -> None:
+        """LostClaim unless this runner still holds the job; renew a lease nearly over (a long job's batches)."""
+        self._check_claim()
+
     def _check_claim(self) -> None:
         """LostClaim unless this runner still holds the job; a lease nearly over is renewed first."""
         runner_id, attempts = self.claim
