@@ -15,3 +15,5 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the insights models (and, as they come, its job handlers)."""
     from kb.insights import models  # noqa: F401  (portal visits, article days, rate counts)
+    from kb.insights import review  # (health) the daily flag scan and the authors' emails
+    review.init_app(app)
