@@ -27,6 +27,8 @@ from kb.models import Agent, Article, SearchLog, Vote, utcnow
 
 MAX_ROWS = 500  # articles per table: more is a page nobody reads (the CSV has the same rows)
 MAX_COMMENTS = 50
+MAX_ARTICLES = 5000  # articles one page view reads (by id): a help centre, not a library
+CHART_ARTICLES = 10
 # How the per-article table can be ordered (?sort=...), each with its natural direction first.
 SORTS = ("views", "helpful", "votes", "searches", "title", "review_by")
 
@@ -170,13 +172,58 @@ def overdue(session: so.Session, period: Period, settings: Mapping[str, Any], li
     return [_row(row, settings, today) for row in session.execute(stmt)]
 
 
+def _sort_key(sort: str, descending: bool):
+    """A Python sort key equal to _order's: None last whichever way, then the value, then the id."""
+    def key(a: ArticleHealth):
+        value = {"views": a.views, "votes": a.votes, "helpful": a.helpful_share, "searches": a.searches,
+                 "title": a.title.casefold(), "review_by": a.review_by}.get(sort, a.views)
+        if value is None:
+            return (1, 0, a.article_id)
+        if descending:
+            value = -value if isinstance(value, (int, float)) else _Reversed(value)
+        return (0, value, a.article_id)
+    return key
+
+
+class _Reversed:
+    """Orders a text or a date the other way round (for descending sorts of non-numbers)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __lt__(self, other: "_Reversed") -> bool:
+        return other.value < self.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and other.value == self.value
+
+
+def page(session: so.Session, period: Period, settings: Mapping[str, Any], *, sort: str = "views",
+         descending: bool = True, now: datetime | None = None) -> dict[str, list[ArticleHealth]]:
+    """Every list of the articles page from one aggregate query (articles not archived, at most MAX_ARTICLES).
+
+    "articles": the published ones ordered by ``sort``; "flagged" (least helpful since review first);
+    "overdue" (longest overdue first); "most_viewed" (the chart's CHART_ARTICLES). Each at most MAX_ROWS.
+    """
+    stmt, _columns, _flags = _statement(period)
+    today = (now or utcnow()).date()
+    rows = [_row(row, settings, today) for row in session.execute(
+        stmt.where(Article.status != "archived").order_by(Article.id).limit(MAX_ARTICLES))]
+    published = [a for a in rows if a.status == "published"]
+    flagged_rows = sorted((a for a in published if a.flagged),
+                          key=lambda a: (a.flag_helpful / a.flag_votes, -a.flag_votes, a.article_id))
+    return {"articles": sorted(published, key=_sort_key(sort, descending))[:MAX_ROWS],
+            "flagged": flagged_rows[:MAX_ROWS],
+            "overdue": sorted((a for a in rows if a.overdue), key=lambda a: (a.review_by, a.article_id))[:MAX_ROWS],
+            "most_viewed": sorted(published, key=_sort_key("views", True))[:CHART_ARTICLES]}
+
+
 def needing_attention(session: so.Session, period: Period, settings: Mapping[str, Any],
                       limit: int = 10) -> list[ArticleHealth]:
     """Flagged and overdue articles, worst first: flagged ones (least helpful first), then overdue ones."""
-    found = flagged(session, period, settings, limit)
-    seen = {a.article_id for a in found}
-    found += [a for a in overdue(session, period, settings, limit) if a.article_id not in seen]
-    return found[:limit]
+    lists = page(session, period, settings)
+    seen = {a.article_id for a in lists["flagged"]}
+    return (lists["flagged"] + [a for a in lists["overdue"] if a.article_id not in seen])[:limit]
 
 
 def one(session: so.Session, article_id: int, period: Period, settings: Mapping[str, Any],

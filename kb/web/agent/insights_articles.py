@@ -20,7 +20,6 @@ from kb.web.agent import bp
 from kb.web.agent.insights_common import (csv_response, page_context, period_or_default, svg_response,
                                           wants_csv)
 
-CHART_ARTICLES = 10
 REASON_LABELS = {"not_answered": _l("didn't answer my question"), "hard_to_follow": _l("hard to follow"),
                  "out_of_date": _l("out of date"), "other": _l("other"), "": _l("no reason given")}
 
@@ -77,12 +76,10 @@ def _sorting() -> tuple[str, bool]:
 
 
 def _tables(session, period, settings) -> dict[str, Any]:
-    """Every table of the page: name -> (header, rows, articles)."""
+    """Every table of the page: name -> (header, rows, articles), from one query (kb.insights.health.page)."""
     sort, descending = _sorting()
-    table = health.article_table(session, period, settings, sort=sort, descending=descending)
-    top = health.article_table(session, period, settings, sort="views", limit=CHART_ARTICLES)
-    lists = {"articles": table, "flagged": health.flagged(session, period, settings),
-             "overdue": health.overdue(session, period, settings)}
+    lists = health.page(session, period, settings, sort=sort, descending=descending)
+    top = lists.pop("most_viewed")
     tables = {name: (article_header(), [article_cells(a) for a in items], items) for name, items in lists.items()}
     tables["most_viewed"] = ([_("Article"), _("Views"), _("Votes"), _("Helpful")],
                              [[a.title, a.views, a.votes, percent(a.helpful_share)] for a in top], top)
@@ -114,7 +111,7 @@ def insights_articles():
 def insights_articles_chart(name: str):
     """The page's charts: "most_viewed" (views of the most read articles) and "helpful" (their helpful share)."""
     period, _error = period_or_default()
-    top = health.article_table(get_session(), period, current_app.config, sort="views", limit=CHART_ARTICLES)
+    top = health.page(get_session(), period, current_app.config)["most_viewed"]
     labels = [a.title for a in top]
     if name == "most_viewed":
         svg = charts.render("hbar", _("Most viewed articles"), labels, {_("Views"): [a.views for a in top]})

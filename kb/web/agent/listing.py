@@ -65,11 +65,13 @@ class ArticlePage:
         self.pages = max(1, math.ceil(self.total / self.per_page))
 
 
-def _votes():
-    """Votes and helpful votes per article, as a subquery (its rows are bounded by the articles)."""
+def _votes(ids: list[int] | None = None):
+    """Votes and helpful votes per article (of ``ids`` only, when given: the index finds them), as a subquery."""
     yes = sa.func.sum(sa.case((Vote.helpful.is_(True), 1), else_=0))
-    return (sa.select(Vote.article_id.label("aid"), sa.func.count().label("n"), yes.label("yes"))
-            .group_by(Vote.article_id).subquery("article_votes"))
+    stmt = sa.select(Vote.article_id.label("aid"), sa.func.count().label("n"), yes.label("yes"))
+    if ids is not None:
+        stmt = stmt.where(Vote.article_id.in_(ids))
+    return stmt.group_by(Vote.article_id).subquery("article_votes")
 
 
 def _ordering(sort: str, descending: bool, votes) -> list:
@@ -92,12 +94,20 @@ def list_articles(session: so.Session, filters: ArticleFilters, *, page: int = 1
     """Articles matching ``filters`` ordered by ``sort`` (SORTS; most recently updated first by default), one page."""
     total = session.scalar(filters.apply(sa.select(sa.func.count()).select_from(Article))) or 0
     page = min(max(1, page), max(1, math.ceil(total / per_page)))
-    votes = _votes()
-    stmt = (filters.apply(sa.select(Article, votes.c.n, votes.c.yes)).outerjoin(votes, votes.c.aid == Article.id)
-            .order_by(*_ordering(sort if sort in SORTS else "updated", descending, votes)))
-    rows = session.execute(stmt.offset((page - 1) * per_page).limit(per_page)).all()
-    found = ArticlePage([row[0] for row in rows], total, page, per_page)
-    found.helpful = {row[0].id: (int(row.n or 0), int(row.yes) / int(row.n) if row.n else None) for row in rows}
+    if sort == "helpful":  # every article's votes are needed to order by them
+        votes = _votes()
+        stmt = (filters.apply(sa.select(Article, votes.c.n, votes.c.yes)).outerjoin(votes, votes.c.aid == Article.id)
+                .order_by(*_ordering(sort, descending, votes)))
+        rows = session.execute(stmt.offset((page - 1) * per_page).limit(per_page)).all()
+        articles, counts = [row[0] for row in rows], {row[0].id: (row.n, row.yes) for row in rows}
+    else:  # order first, then count the votes of this page's articles only
+        stmt = filters.apply(sa.select(Article)).order_by(*_ordering(sort if sort in SORTS else "updated", descending, None))
+        articles = list(session.scalars(stmt.offset((page - 1) * per_page).limit(per_page)))
+        votes = _votes([a.id for a in articles])
+        counts = {aid: (n, yes) for aid, n, yes in session.execute(sa.select(votes.c.aid, votes.c.n, votes.c.yes))}
+    found = ArticlePage(articles, total, page, per_page)
+    found.helpful = {a.id: (int(n or 0), int(yes or 0) / int(n) if n else None)
+                     for a in articles for n, yes in [counts.get(a.id, (0, 0))]}
     return found
 
 
