@@ -71,7 +71,7 @@ def world(tmp_path_factory):
         for key, title, author in (("known", "Reset your password", otto), ("nine", "Nine votes", edith),
                                    ("ten", "Ten votes", edith), ("h59", "Fifty-nine percent", edith),
                                    ("h60", "Sixty percent", edith), ("fix", "To be fixed", otto),
-                                   ("quiet", "Quiet article", None)):
+                                   ("quiet", "Quiet article", None), ("sampled", "Flagged by samples", edith)):
             ids[key] = article(s, title, author)
         s.flush()
         known = ids["known"]
@@ -93,6 +93,8 @@ def world(tmp_path_factory):
         votes(s, ids["h59"], 59, 41)
         votes(s, ids["h60"], 60, 40)
         votes(s, ids["fix"], 2, 8, reason="out_of_date")
+        for n in range(12):  # sample data (kb sample) flags the page, never an author's inbox
+            s.add(Vote(article_id=ids["sampled"], visitor=f"sample:{n}", helpful=False, created_at=NOW - timedelta(days=1)))
         s.get(Article, ids["quiet"]).review_by = (NOW - timedelta(days=1)).date()
         s.get(Article, ids["fix"]).created_at = NOW - timedelta(days=20)
         s.get(Article, ids["nine"]).review_by = (NOW + timedelta(days=10)).date()
@@ -135,6 +137,7 @@ def test_the_flag_threshold_on_both_sides(app, ids):
         flagged = by_id(health.flagged(s, PERIOD, app.config))
         table = by_id(health.article_table(s, PERIOD, app.config))
     assert ids["ten"] in flagged and ids["nine"] not in flagged  # 10 votes, none helpful vs 9
+    assert ids["sampled"] in flagged
     assert ids["h59"] in flagged and ids["h60"] not in flagged  # 59 % vs 60 % of 100 votes
     assert table[ids["ten"]].flagged and not table[ids["nine"]].flagged
     assert table[ids["h59"]].flagged and not table[ids["h60"]].flagged
@@ -196,7 +199,7 @@ def test_each_author_is_emailed_their_new_flags_once(world, ids):
     assert len(to_edith) == 1, [m.rcpt_tos for m in mails]
     text = to_edith[0].data.decode()
     assert "Ten votes" in text and "Fifty-nine percent" in text
-    assert "Nine votes" not in text and "Sixty percent" not in text
+    assert "Nine votes" not in text and "Sixty percent" not in text and "Flagged by samples" not in text
     assert f"https://help.example.com/agent/articles/{ids['ten']}/edit" in text
     with session_scope(app) as s:
         states = set(s.scalars(sa.select(Job.state).where(Job.kind == review.EMAIL)))

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from kb.followup.models import VOTE_REASONS
+from kb.followup.sample_builder import PREFIX
 from kb.insights.models import ArticleDay
 from kb.insights.periods import Period
 from kb.models import Agent, Article, SearchLog, Vote, utcnow
@@ -250,9 +251,16 @@ def comments(session: so.Session, article_id: int, period: Period, limit: int = 
         .order_by(Vote.created_at.desc(), Vote.id.desc()).limit(limit)))
 
 
-def flag_of(session: so.Session, article: Article, settings: Mapping[str, Any]) -> ArticleHealth | None:
-    """The article's figures if it is flagged now (for the editor's notice), else None."""
+def flag_of(session: so.Session, article: Article, settings: Mapping[str, Any], *,
+            real_only: bool = False) -> ArticleHealth | None:
+    """The article's figures if it is flagged now (the editor's notice), else None.
+
+    ``real_only`` leaves sample votes out (kb.followup.sample_builder.PREFIX): no author is
+    emailed about an article that only sample data flags.
+    """
     since = [Vote.created_at > article.reviewed_at] if article.reviewed_at is not None else []
+    if real_only:
+        since.append(sa.not_(Vote.visitor.startswith(PREFIX, autoescape=True)))
     row = session.execute(sa.select(sa.func.count().label("n"), _helpful_sum().label("yes"))
                           .where(Vote.article_id == article.id, *since)).one()
     if not is_flagged(int(row.n), int(row.yes), settings):

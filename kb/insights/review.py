@@ -5,7 +5,8 @@ which restarts the flag's vote count (kb.insights.health), and moves a review-by
 interval the team chose last time (from the previous review, or the article's creation, to the old
 date), so a yearly review stays yearly.
 
-A daily job (``insights.flag_scan``, one of kb.jobs' recurring kinds) finds the flagged articles.
+A daily job (``insights.flag_scan``, one of kb.jobs' recurring kinds) finds the flagged articles
+(sample votes alone never flag an article to its author).
 Each flag is noted once, as a job of kind ``insights.article_flagged`` keyed by the article and its
 last review (kb.jobs' unique (kind, key) is the record: scheduling it again is a no-op), and the
 flags new that day are emailed to each author in one ``insights.flag_email`` job, sent once
@@ -81,6 +82,8 @@ def scan(session: so.Session, settings: Mapping[str, Any], now: datetime | None 
     for article in health.flagged(session, everything, settings, MAX_FLAGS, now=now):
         if article.author_id is None:
             continue
+        if health.flag_of(session, session.get(Article, article.article_id), settings, real_only=True) is None:
+            continue  # flagged by sample votes only: not a reader's word
         key = flag_key(article)
         if jobs.schedule(session, NOTED, key, run_at=now, payload={"article_id": article.article_id}):
             new.setdefault(article.author_id, []).append(key)
@@ -115,7 +118,7 @@ def build_email(session: so.Session, agent: Agent, articles: list[Article], sett
     lines = [_("Readers find these articles of yours unhelpful. Fix them, then press \"Mark as reviewed\" "
                "in the editor: the votes are counted again from then."), ""]
     for article in articles:
-        found = health.flag_of(session, article, settings)
+        found = health.flag_of(session, article, settings, real_only=True)
         if found is None:
             continue
         lines.append(body_text(article.title))
@@ -150,7 +153,7 @@ def _email(ctx) -> None:
     if agent is None or not agent.active or not ids:
         return  # the author left: the article list and the insights page still show the flags
     articles = list(session.scalars(sa.select(Article).where(Article.id.in_(ids)).order_by(Article.id)))
-    still = [a for a in articles if health.flag_of(session, a, ctx.settings) is not None]
+    still = [a for a in articles if health.flag_of(session, a, ctx.settings, real_only=True) is not None]
     if not still:
         return  # reviewed (or deleted) before the email went
     base_url = str(ctx.settings.get("BASE_URL") or "")
