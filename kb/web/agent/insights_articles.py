@@ -50,6 +50,19 @@ def article_cells(article: health.ArticleHealth) -> list[Any]:
             _marks(article)]
 
 
+def flagged_header() -> list[str]:
+    """The flagged table's columns: what the flag counts (the votes since the last review) first."""
+    return [_("Article"), _("Language"), _("Author"), _("Votes since the last review"),
+            _("Helpful since the last review"), _("Views"), _("Last review"), _("Review by"), _("Attention")]
+
+
+def flagged_cells(article: health.ArticleHealth) -> list[Any]:
+    """One flagged article's row."""
+    share = article.flag_helpful / article.flag_votes if article.flag_votes else None
+    return [article.title, article.lang, article.author, article.flag_votes, percent(share), article.views,
+            _day(article.reviewed_at), _day(article.review_by), _marks(article)]
+
+
 def _reason_label(reason: str) -> str:
     return str(REASON_LABELS.get(reason, reason))
 
@@ -81,6 +94,7 @@ def _tables(session, period, settings) -> dict[str, Any]:
     lists = health.page(session, period, settings, sort=sort, descending=descending)
     top = lists.pop("most_viewed")
     tables = {name: (article_header(), [article_cells(a) for a in items], items) for name, items in lists.items()}
+    tables["flagged"] = (flagged_header(), [flagged_cells(a) for a in lists["flagged"]], lists["flagged"])
     tables["most_viewed"] = ([_("Article"), _("Views"), _("Votes"), _("Helpful")],
                              [[a.title, a.views, a.votes, percent(a.helpful_share)] for a in top], top)
     return {"tables": tables, "sort": sort, "descending": descending}
