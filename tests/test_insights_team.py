@@ -21,7 +21,7 @@ from kb.followup import report as followup_report
 from kb.followup.models import Case, Customer, Survey
 from kb.insights import team
 from kb.insights.periods import Period
-from kb.models import Agent, Article, utcnow
+from kb.models import Agent, utcnow
 from kb.recovery import offers
 from kb.recovery.models import GestureType
 from kb.web import create_app
