@@ -15,11 +15,13 @@ from kb.db import get_session
 
 
 def init_app(app: Flask) -> None:
-    """Register the insights models (and, as they come, its job handlers)."""
-    from kb.insights import models  # noqa: F401  (portal visits, article days, rate counts)
+    """Register the insights models, job handlers and the sample-data notice of the pages."""
     from kb.contact import sending  # noqa: F401  (the contact.send job)
+    from kb.insights import models  # noqa: F401  (portal visits, article days, rate counts)
     from kb.insights import outcomes  # noqa: F401  (the "assumed" sweeps: kb.jobs handlers)
+    from kb.insights import review  # the daily flag scan and the authors' emails
     from kb.insights import sample
 
+    review.init_app(app)
     # The tabs of every insights page say so while sample rows are counted (one indexed look-up).
     app.add_template_global(lambda: sample.present(get_session()), "insights_sample")

@@ -17,13 +17,14 @@ from kb.capture import examples as kb_examples
 from kb.config import configured_languages
 from kb.db import get_session
 from kb.errors import FieldError, ValidationError
-from kb.models import STATUSES, Article
+from kb.insights import health
+from kb.models import STATUSES, Article, utcnow
 from kb.render_limits import MAX_BODY_CHARS
 from kb.rendering import render
 from kb.web.agent import bp
 from kb.web.agent.auth import current_agent
 from kb.web.agent.forms import ArticleForm, ImageForm
-from kb.web.agent.listing import PENDING_FILTER, ArticleFilters, categories, languages, list_articles
+from kb.web.agent.listing import PENDING_FILTER, SORTS, ArticleFilters, categories, languages, list_articles
 
 SAVE_CLASH = "Another save of this article happened at the same moment. Your text is kept below: save again."
 KEPT_BELOW = "Your text is kept below: copy it, reload the page and apply your changes again."
@@ -44,11 +45,15 @@ def articles():
     filters = ArticleFilters(status=status if status in (*STATUSES, PENDING_FILTER) else "",
                              lang=args.get("lang", "")[:16], category=args.get("category", "")[:120],
                              text=args.get("q", "")[:200])
+    sort = args.get("sort", "updated") if args.get("sort") in SORTS else "updated"
+    descending = {"asc": False, "desc": True}.get(args.get("order", ""), SORTS[sort])
     session = get_session()
-    page = list_articles(session, filters, page=args.get("page", 1, type=int), per_page=PER_PAGE)
+    page = list_articles(session, filters, page=args.get("page", 1, type=int), per_page=PER_PAGE, sort=sort,
+                         descending=descending)
     return render_template("agent/articles.html", page=page, filters=filters, statuses=STATUSES,
                            pending_filter=PENDING_FILTER, categories=categories(session),
-                           languages=languages(session, configured_languages(current_app.config)))
+                           languages=languages(session, configured_languages(current_app.config)),
+                           sort=sort, descending=descending, sorts=SORTS)
 
 
 def get_article_or_404(article_id: int) -> Article:
@@ -109,7 +114,8 @@ def _render_editor(form: ArticleForm, article: Article | None, *, error: Excepti
                            preview_html=Markup(preview.html), preview_problem=preview.problem,
                            categories=categories(session), portal_url=portal_url(article) if article else None,
                            examples=kb_examples.for_article(session, article.id) if article else [],
-                           example_sources=example_sources()), status
+                           example_sources=example_sources(), today=utcnow().date(),
+                           flag=health.flag_of(session, article, current_app.config) if article else None), status
 
 
 def example_sources() -> dict[str, str]:

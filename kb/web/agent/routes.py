@@ -15,3 +15,6 @@ from kb.web.agent import mail_answer  # noqa: E402,F401  (answer an email with a
 from kb.web.agent import article_examples  # noqa: E402,F401  (an article's example questions in the editor)
 from kb.web.agent import synonyms  # noqa: E402,F401  (synonym sets per language, admins)
 from kb.web.agent import insights  # noqa: E402,F401  (the insights dashboard: deflection, gaps, attention)
+from kb.web.agent import article_review  # noqa: E402,F401  (review-by dates and "Mark as reviewed")
+from kb.web.agent import insights_articles  # noqa: E402,F401  (article health: /agent/insights/articles)
+from kb.web.agent import insights_team  # noqa: E402,F401  (agent metrics: /agent/insights/team)
