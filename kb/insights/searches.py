@@ -63,63 +63,110 @@ class SearchDay:
     no_results: int
 
 
-def _key():
-    """The group of a row; rows logged before group keys existed group by their lower-cased query."""
-    return sa.case((SearchLog.group_key == "", sa.func.lower(SearchLog.query)), else_=SearchLog.group_key)
-
-
 def _in_period(stmt, period: Period):
     """``stmt`` limited to the period's searches (and its language, if one is chosen)."""
     stmt = stmt.where(SearchLog.created_at >= period.start, SearchLog.created_at < period.end)
     return stmt.where(SearchLog.lang == period.lang) if period.lang else stmt
 
 
-def _condition(table: str):
-    """Which searches a table counts: all of them, those with no results, those with results and no click."""
-    if table == "no_results":
-        return SearchLog.results == 0
-    if table == "no_click":
-        return sa.and_(SearchLog.results > 0, SearchLog.click_position.is_(None))
-    if table == "gaps":  # no result opened: covers both of the above (no results means no click)
-        return SearchLog.click_position.is_(None)
+def _flag(condition):
+    """How many rows meet ``condition`` (0, not NULL, for none)."""
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+NO_RESULTS = SearchLog.results == 0
+NO_CLICK = sa.and_(SearchLog.results > 0, SearchLog.click_position.is_(None))
+
+
+def _per_visitor(period: Period, group: bool = True):
+    """Each (group, visitor)'s searches of the period and how many failed or led to the contact form.
+
+    Counting visitors as rows of this hash aggregate is much cheaper than COUNT(DISTINCT visitor)
+    per group. Rows logged before group keys existed (empty key) count in the totals only.
+    """
+    contacted = SearchLog.contacted.is_(True)
+    columns = [SearchLog.visitor.label("visitor"), sa.func.count(SearchLog.id).label("n"),
+               _flag(NO_RESULTS).label("nr"), _flag(NO_CLICK).label("nc"), _flag(contacted).label("ct"),
+               _flag(sa.and_(NO_RESULTS, contacted)).label("ct_nr"), _flag(sa.and_(NO_CLICK, contacted)).label("ct_nc")]
+    stmt = _in_period(sa.select(*([SearchLog.group_key.label("key")] if group else []), *columns), period)
+    if group:
+        stmt = stmt.where(SearchLog.group_key != "")
+    return stmt.group_by(*([SearchLog.group_key] if group else []), SearchLog.visitor).cte("per_visitor")
+
+
+def _people(cte, condition=None):
+    """How many of the (group, visitor) rows have a visitor (and meet ``condition``): distinct visitors."""
+    known = cte.c.visitor != ""
+    return _flag(known if condition is None else sa.and_(known, condition))
+
+
+def _per_key(period: Period):
+    """Every group's counts for every table, aggregated once (PostgreSQL materialises it: three tables read it)."""
+    pv, total = _per_visitor(period), sa.func.sum
+    c = pv.c
+    return sa.select(c.key, total(c.n).label("searches"), _people(pv).label("visitors"),
+                     total(c.nr).label("nr"), _people(pv, c.nr > 0).label("v_nr"),
+                     total(c.nc).label("nc"), _people(pv, c.nc > 0).label("v_nc"),
+                     _people(pv, c.nr + c.nc > 0).label("v_gaps"), total(c.ct).label("ct"),
+                     total(c.ct_nr).label("ct_nr"), total(c.ct_nc).label("ct_nc")).group_by(c.key).cte("per_key")
+
+
+def _table_columns(per_key, table: str) -> list:
+    """A table's (searches, visitors, no_results, no_click, contacted) per group, in SearchGroup's order."""
+    c, zero = per_key.c, sa.literal(0)
     if table == "top":
-        return sa.true()
+        return [c.searches, c.visitors, c.nr, c.nc, c.ct]
+    if table == "no_results":
+        return [c.nr, c.v_nr, c.nr, zero, c.ct_nr]
+    if table == "no_click":
+        return [c.nc, c.v_nc, zero, c.nc, c.ct_nc]
+    if table == "gaps":  # no result opened: no results, or results and no click
+        return [c.nr + c.nc, c.v_gaps, c.nr, c.nc, c.ct_nr + c.ct_nc]
     raise ValueError(f"unknown search table {table!r}: use one of {', '.join(TABLES)}")
 
 
-def _counts():
-    """The aggregate columns every table and the summary share, in SearchGroup's order."""
-    flag = lambda condition: sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)  # noqa: E731
-    return (sa.func.count(SearchLog.id), sa.func.count(sa.distinct(sa.func.nullif(SearchLog.visitor, ""))),
-            flag(SearchLog.results == 0), flag(sa.and_(SearchLog.results > 0, SearchLog.click_position.is_(None))),
-            flag(SearchLog.contacted.is_(True)))
+def report(session: so.Session, period: Period, tables=TABLES, limit: int = 20) -> dict[str, list[SearchGroup]]:
+    """The report's tables from one aggregate of the period: per table, its groups, most visitors first.
+
+    A table counts only its own searches: "no_results" the searches that found nothing, and so on.
+    """
+    limit = max(1, min(limit, 500))
+    per_key = _per_key(period)
+    parts = []
+    for table in tables:
+        searches_, visitors, *rest = _table_columns(per_key, table)
+        ranked = (sa.select(sa.literal(table).label("tbl"), per_key.c.key, searches_.label("searches"),
+                            visitors.label("visitors"), *(col.label(f"c{i}") for i, col in enumerate(rest)))
+                  .where(searches_ > 0).order_by(visitors.desc(), searches_.desc(), per_key.c.key)
+                  .limit(limit).subquery())
+        parts.append(sa.select(ranked))
+    rows = session.execute(sa.union_all(*parts)).all()
+    wordings = _wordings(session, period, {row[1] for row in rows})
+    found: dict[str, list[SearchGroup]] = {table: [] for table in tables}
+    for table, key, *counts in rows:
+        wording, lang = wordings.get(key, (key, ""))
+        found[table].append(SearchGroup(key, wording, *(int(n or 0) for n in counts), lang=lang))
+    return found
 
 
 def groups(session: so.Session, period: Period, table: str = "top", limit: int = 20) -> list[SearchGroup]:
-    """One table of the report: the groups of the period's searches meeting its condition, most visitors first."""
-    key = _key().label("key")
-    searches, visitors, *rest = _counts()
-    stmt = _in_period(sa.select(key, searches, visitors, *rest), period).where(_condition(table))
-    rows = session.execute(stmt.group_by(key).order_by(visitors.desc(), searches.desc(), key)
-                           .limit(max(1, min(limit, 500)))).all()
-    wordings = _wordings(session, period, table, [row[0] for row in rows])
-    groups_found = []
-    for key_value, *counts in rows:
-        wording, lang = wordings.get(key_value, (key_value, ""))
-        groups_found.append(SearchGroup(key_value, wording, *map(int, counts), lang=lang))
-    return groups_found
+    """One table of the report ("top", "no_results", "no_click" or "gaps"), most visitors first."""
+    return report(session, period, (table,), limit)[table]
 
 
-def _wordings(session: so.Session, period: Period, table: str, keys: list[str]) -> dict[str, tuple[str, str]]:
-    """For each key, its most frequent wording (ties: the shortest) and that wording's language."""
+def _wordings(session: so.Session, period: Period, keys: set[str]) -> dict[str, tuple[str, str]]:
+    """For each key, its most frequent wording in the period (ties: the shortest) and that wording's language.
+
+    Reads only the rows of these keys (index created_at, group_key).
+    """
     if not keys:
         return {}
-    key, uses = _key(), sa.func.count(SearchLog.id)
-    rank = sa.func.row_number().over(partition_by=key, order_by=(uses.desc(), sa.func.length(SearchLog.query),
-                                                                 SearchLog.query))
-    counted = (_in_period(sa.select(key.label("key"), SearchLog.query, sa.func.max(SearchLog.lang).label("lang"),
-                                    rank.label("rank")), period)
-               .where(_condition(table), key.in_(keys)).group_by(key, SearchLog.query).subquery())
+    uses = sa.func.count(SearchLog.id)
+    rank = sa.func.row_number().over(partition_by=SearchLog.group_key, order_by=(
+        uses.desc(), sa.func.length(SearchLog.query), SearchLog.query))
+    counted = (_in_period(sa.select(SearchLog.group_key.label("key"), SearchLog.query,
+                                    sa.func.max(SearchLog.lang).label("lang"), rank.label("rank")), period)
+               .where(SearchLog.group_key.in_(sorted(keys))).group_by(SearchLog.group_key, SearchLog.query).subquery())
     rows = session.execute(sa.select(counted.c.key, counted.c.query, counted.c.lang).where(counted.c.rank == 1))
     return {k: (query or k, lang or "") for k, query, lang in rows}
 
@@ -130,13 +177,16 @@ def top_gaps(session: so.Session, period: Period, limit: int = 10) -> list[Searc
 
 
 def summary(session: so.Session, period: Period) -> SearchSummary:
-    """The period's searches in all."""
-    row = session.execute(_in_period(sa.select(*_counts()), period)).one()
+    """The period's searches in all (every row, also those logged before group keys existed)."""
+    pv, total = _per_visitor(period, group=False), sa.func.sum
+    row = session.execute(sa.select(total(pv.c.n), _people(pv), total(pv.c.nr), total(pv.c.nc), total(pv.c.ct))).one()
     return SearchSummary(*(int(value or 0) for value in row))
 
 
-def _hour():
-    """A search's UTC hour as text (YYYY-MM-DD HH), in the database's own dialect."""
+def _hour(session: so.Session):
+    """A search's UTC hour in the database's own dialect (a datetime, or YYYY-MM-DD HH text in SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.func.date_trunc("hour", SearchLog.created_at)
     return sa.func.strftime(HOUR_FORMAT, SearchLog.created_at)
 
 
@@ -148,15 +198,12 @@ def per_day(session: so.Session, period: Period, settings: Mapping[str, Any]) ->
     """
     zone = str(settings.get("TIME_ZONE") or "UTC")
     tz = ZoneInfo(zone)
-    dialect = session.get_bind().dialect.name
-    hour = (sa.func.to_char(sa.func.date_trunc("hour", SearchLog.created_at), "YYYY-MM-DD HH24")
-            if dialect == "postgresql" else _hour()).label("hour")
-    stmt = _in_period(sa.select(hour, sa.func.count(SearchLog.id),
-                                sa.func.coalesce(sa.func.sum(sa.case((SearchLog.results == 0, 1), else_=0)), 0)),
-                      period).group_by(hour)
+    hour = _hour(session).label("hour")
+    stmt = _in_period(sa.select(hour, sa.func.count(SearchLog.id), _flag(NO_RESULTS)), period).group_by(hour)
     days = {day: [0, 0] for day in period.day_list(zone)}
     for text, searches, empty in session.execute(stmt):
-        local = datetime.strptime(text, HOUR_FORMAT).replace(tzinfo=timezone.utc).astimezone(tz).date()
+        when = text if isinstance(text, datetime) else datetime.strptime(text, HOUR_FORMAT)
+        local = when.replace(tzinfo=timezone.utc).astimezone(tz).date()
         if local in days:
             days[local][0] += int(searches)
             days[local][1] += int(empty or 0)

@@ -39,10 +39,8 @@ def _group_row(group: searches.SearchGroup) -> list:
 def _tables(period: Period) -> dict[str, dict]:
     """Each table's groups (for the links) and rows (for the cells and the CSV)."""
     session = get_session()
-    tables = {}
-    for name in searches.TABLES:
-        found = searches.groups(session, period, name, TABLE_ROWS)
-        tables[name] = {"groups": found, "rows": [_group_row(group) for group in found]}
+    tables = {name: {"groups": found, "rows": [_group_row(group) for group in found]}
+              for name, found in searches.report(session, period, searches.TABLES, TABLE_ROWS).items()}
     days = searches.per_day(session, period, current_app.config)
     tables["per_day"] = {"groups": days, "rows": [[d.day.isoformat(), d.searches, d.no_results] for d in days]}
     return tables
