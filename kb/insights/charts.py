@@ -9,10 +9,15 @@ SVG's inline style sheet only ever runs inside the image, which kb serves with a
 
 from __future__ import annotations
 
+import sys
 from typing import Mapping, Sequence
 
 import pygal
 from pygal.style import Style
+
+# pygal puts an old-style import hook (for its map plugins, which kb does not use) on sys.meta_path;
+# it makes every failed import anywhere in the process warn (ImportWarning: no find_spec). Take it off.
+sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__module__ != "pygal"]
 
 # kb's colours: readable on white, told apart without colour by the legend's order and the table.
 KB_STYLE = Style(background="white", plot_background="white", foreground="#1f2933", foreground_strong="#1f2933",
