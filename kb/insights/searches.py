@@ -78,20 +78,18 @@ NO_RESULTS = SearchLog.results == 0
 NO_CLICK = sa.and_(SearchLog.results > 0, SearchLog.click_position.is_(None))
 
 
-def _per_visitor(period: Period, group: bool = True):
+def _per_visitor(period: Period):
     """Each (group, visitor)'s searches of the period and how many failed or led to the contact form.
 
     Counting visitors as rows of this hash aggregate is much cheaper than COUNT(DISTINCT visitor)
     per group. Rows logged before group keys existed (empty key) count in the totals only.
     """
     contacted = SearchLog.contacted.is_(True)
-    columns = [SearchLog.visitor.label("visitor"), sa.func.count(SearchLog.id).label("n"),
-               _flag(NO_RESULTS).label("nr"), _flag(NO_CLICK).label("nc"), _flag(contacted).label("ct"),
-               _flag(sa.and_(NO_RESULTS, contacted)).label("ct_nr"), _flag(sa.and_(NO_CLICK, contacted)).label("ct_nc")]
-    stmt = _in_period(sa.select(*([SearchLog.group_key.label("key")] if group else []), *columns), period)
-    if group:
-        stmt = stmt.where(SearchLog.group_key != "")
-    return stmt.group_by(*([SearchLog.group_key] if group else []), SearchLog.visitor).cte("per_visitor")
+    return (_in_period(sa.select(
+        SearchLog.group_key.label("key"), SearchLog.visitor.label("visitor"), sa.func.count(SearchLog.id).label("n"),
+        _flag(NO_RESULTS).label("nr"), _flag(NO_CLICK).label("nc"), _flag(contacted).label("ct"),
+        _flag(sa.and_(NO_RESULTS, contacted)).label("ct_nr"), _flag(sa.and_(NO_CLICK, contacted)).label("ct_nc")),
+        period).group_by(SearchLog.group_key, SearchLog.visitor).cte("per_visitor"))
 
 
 def _people(cte, condition=None):
@@ -100,9 +98,9 @@ def _people(cte, condition=None):
     return _flag(known if condition is None else sa.and_(known, condition))
 
 
-def _per_key(period: Period):
-    """Every group's counts for every table, aggregated once (PostgreSQL materialises it: three tables read it)."""
-    pv, total = _per_visitor(period), sa.func.sum
+def _per_key(pv):
+    """Every group's counts for every table, aggregated once (PostgreSQL materialises it: every table reads it)."""
+    total = sa.func.sum
     c = pv.c
     return sa.select(c.key, total(c.n).label("searches"), _people(pv).label("visitors"),
                      total(c.nr).label("nr"), _people(pv, c.nr > 0).label("v_nr"),
@@ -125,33 +123,46 @@ def _table_columns(per_key, table: str) -> list:
     raise ValueError(f"unknown search table {table!r}: use one of {', '.join(TABLES)}")
 
 
-def report(session: so.Session, period: Period, tables=TABLES, limit: int = 20) -> dict[str, list[SearchGroup]]:
-    """The report's tables from one aggregate of the period: per table, its groups, most visitors first.
+def _totals(pv, per_key):
+    """The summary as one more row of the report's union: ("", "", searches, visitors, no results, no click, contacted)."""
+    c, total = per_key.c, sa.func.sum
+    visitors = sa.select(sa.func.count(sa.distinct(pv.c.visitor))).where(pv.c.visitor != "").scalar_subquery()
+    return sa.select(sa.literal("").label("tbl"), sa.literal("").label("key"), total(c.searches), visitors,
+                     total(c.nr), total(c.nc), total(c.ct))
+
+
+def report(session: so.Session, period: Period, tables=TABLES, limit: int = 20, *,
+           totals: bool = True) -> tuple[dict[str, list[SearchGroup]], SearchSummary | None]:
+    """The report's tables and totals from one aggregate of the period: per table, its groups, most visitors first.
 
     A table counts only its own searches: "no_results" the searches that found nothing, and so on.
+    ``totals=False`` leaves out the summary (and its count of distinct visitors).
     """
     limit = max(1, min(limit, 500))
-    per_key = _per_key(period)
-    parts = []
+    pv = _per_visitor(period)
+    per_key = _per_key(pv)
+    parts = [_totals(pv, per_key)] if totals else []
     for table in tables:
         searches_, visitors, *rest = _table_columns(per_key, table)
         ranked = (sa.select(sa.literal(table).label("tbl"), per_key.c.key, searches_.label("searches"),
                             visitors.label("visitors"), *(col.label(f"c{i}") for i, col in enumerate(rest)))
-                  .where(searches_ > 0).order_by(visitors.desc(), searches_.desc(), per_key.c.key)
-                  .limit(limit).subquery())
+                  .where(searches_ > 0, per_key.c.key != "")
+                  .order_by(visitors.desc(), searches_.desc(), per_key.c.key).limit(limit).subquery())
         parts.append(sa.select(ranked))
     rows = session.execute(sa.union_all(*parts)).all()
-    wordings = _wordings(session, period, {row[1] for row in rows})
+    summary_row = next((row for row in rows if row[0] == ""), None)
+    wordings = _wordings(session, period, {row[1] for row in rows if row[0]})
     found: dict[str, list[SearchGroup]] = {table: [] for table in tables}
     for table, key, *counts in rows:
-        wording, lang = wordings.get(key, (key, ""))
-        found[table].append(SearchGroup(key, wording, *(int(n or 0) for n in counts), lang=lang))
-    return found
+        if table:
+            wording, lang = wordings.get(key, (key, ""))
+            found[table].append(SearchGroup(key, wording, *(int(n or 0) for n in counts), lang=lang))
+    return found, SearchSummary(*(int(n or 0) for n in summary_row[2:])) if summary_row else None
 
 
 def groups(session: so.Session, period: Period, table: str = "top", limit: int = 20) -> list[SearchGroup]:
     """One table of the report ("top", "no_results", "no_click" or "gaps"), most visitors first."""
-    return report(session, period, (table,), limit)[table]
+    return report(session, period, (table,), limit, totals=False)[0][table]
 
 
 def _wordings(session: so.Session, period: Period, keys: set[str]) -> dict[str, tuple[str, str]]:
@@ -178,9 +189,7 @@ def top_gaps(session: so.Session, period: Period, limit: int = 10) -> list[Searc
 
 def summary(session: so.Session, period: Period) -> SearchSummary:
     """The period's searches in all (every row, also those logged before group keys existed)."""
-    pv, total = _per_visitor(period, group=False), sa.func.sum
-    row = session.execute(sa.select(total(pv.c.n), _people(pv), total(pv.c.nr), total(pv.c.nc), total(pv.c.ct))).one()
-    return SearchSummary(*(int(value or 0) for value in row))
+    return report(session, period, ())[1]
 
 
 def _hour(session: so.Session):

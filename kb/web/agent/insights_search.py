@@ -36,14 +36,15 @@ def _group_row(group: searches.SearchGroup) -> list:
             f"{group.contacted_share:.0%}"]
 
 
-def _tables(period: Period) -> dict[str, dict]:
-    """Each table's groups (for the links) and rows (for the cells and the CSV)."""
+def _tables(period: Period) -> tuple[dict[str, dict], searches.SearchSummary]:
+    """Each table's groups (for the links) and rows (for the cells and the CSV), and the totals."""
     session = get_session()
-    tables = {name: {"groups": found, "rows": [_group_row(group) for group in found]}
-              for name, found in searches.report(session, period, searches.TABLES, TABLE_ROWS).items()}
+    found, summary = searches.report(session, period, searches.TABLES, TABLE_ROWS)
+    tables = {name: {"groups": groups, "rows": [_group_row(group) for group in groups]}
+              for name, groups in found.items()}
     days = searches.per_day(session, period, current_app.config)
     tables["per_day"] = {"groups": days, "rows": [[d.day.isoformat(), d.searches, d.no_results] for d in days]}
-    return tables
+    return tables, summary
 
 
 @bp.get("/insights/search")
@@ -56,10 +57,10 @@ def insights_search():
         if table not in (*searches.TABLES, "per_day"):
             abort(404, _("There is no table \"%(table)s\" on this page: use one of %(tables)s.", table=table,
                          tables=", ".join((*searches.TABLES, "per_day"))))
-        return csv_response(f"searches-{table}", period, _headers()[table], _tables(period)[table]["rows"])
-    session = get_session()
-    return render_template("agent/insights_search.html", tables=_tables(period), headers=_headers(),
-                           summary=searches.summary(session, period), can_add_synonyms=agents.can(
+        return csv_response(f"searches-{table}", period, _headers()[table], _tables(period)[0][table]["rows"])
+    tables, summary = _tables(period)
+    return render_template("agent/insights_search.html", tables=tables, headers=_headers(),
+                           summary=summary, can_add_synonyms=agents.can(
                                current_agent(), "manage_agents"), write_url=write_url, synonym_url=synonym_url,
                            **page_context(period, error)), 422 if error else 200
 
