@@ -124,7 +124,7 @@ def _table_columns(per_key, table: str) -> list:
 
 
 def _totals(pv, per_key):
-    """The summary as one more row of the report's union: ("", "", searches, visitors, no results, no click, contacted)."""
+    """The summary as one more row of the report's union ("", "", then SearchSummary's fields)."""
     c, total = per_key.c, sa.func.sum
     visitors = sa.select(sa.func.count(sa.distinct(pv.c.visitor))).where(pv.c.visitor != "").scalar_subquery()
     return sa.select(sa.literal("").label("tbl"), sa.literal("").label("key"), total(c.searches), visitors,

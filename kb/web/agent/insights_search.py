@@ -21,6 +21,7 @@ from kb.web.agent.insights_common import (csv_response, page_context, period_or_
                                           wants_csv)
 
 TABLE_ROWS = 25  # rows per table: the page and its CSV
+ALL_TABLES = (*searches.TABLES, "per_day")
 
 
 def _headers() -> dict[str, list[str]]:
@@ -36,14 +37,18 @@ def _group_row(group: searches.SearchGroup) -> list:
             f"{group.contacted_share:.0%}"]
 
 
-def _tables(period: Period) -> tuple[dict[str, dict], searches.SearchSummary]:
-    """Each table's groups (for the links) and rows (for the cells and the CSV), and the totals."""
-    session = get_session()
-    found, summary = searches.report(session, period, searches.TABLES, TABLE_ROWS)
-    tables = {name: {"groups": groups, "rows": [_group_row(group) for group in groups]}
-              for name, groups in found.items()}
-    days = searches.per_day(session, period, current_app.config)
-    tables["per_day"] = {"groups": days, "rows": [[d.day.isoformat(), d.searches, d.no_results] for d in days]}
+def _tables(period: Period, names=ALL_TABLES, *,
+            totals: bool = True) -> tuple[dict[str, dict], searches.SearchSummary | None]:
+    """The tables ``names``: each one's groups (for the links) and rows (for the cells and the CSV); and the totals."""
+    session, tables = get_session(), {}
+    wanted = tuple(name for name in searches.TABLES if name in names)
+    found, summary = ({}, None) if not (wanted or totals) else searches.report(session, period, wanted, TABLE_ROWS,
+                                                                               totals=totals)
+    for name, groups in found.items():
+        tables[name] = {"groups": groups, "rows": [_group_row(group) for group in groups]}
+    if "per_day" in names:
+        days = searches.per_day(session, period, current_app.config)
+        tables["per_day"] = {"groups": days, "rows": [[d.day.isoformat(), d.searches, d.no_results] for d in days]}
     return tables, summary
 
 
@@ -54,10 +59,11 @@ def insights_search():
     period, error = period_or_default()
     table = wants_csv()
     if table is not None:
-        if table not in (*searches.TABLES, "per_day"):
+        if table not in ALL_TABLES:
             abort(404, _("There is no table \"%(table)s\" on this page: use one of %(tables)s.", table=table,
-                         tables=", ".join((*searches.TABLES, "per_day"))))
-        return csv_response(f"searches-{table}", period, _headers()[table], _tables(period)[0][table]["rows"])
+                         tables=", ".join(ALL_TABLES)))
+        rows = _tables(period, (table,), totals=False)[0][table]["rows"]  # only this table's queries
+        return csv_response(f"searches-{table}", period, _headers()[table], rows)
     tables, summary = _tables(period)
     return render_template("agent/insights_search.html", tables=tables, headers=_headers(),
                            summary=summary, can_add_synonyms=agents.can(
