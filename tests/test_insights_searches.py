@@ -83,7 +83,8 @@ def test_keystrokes_collapse_into_one_search_per_visitor_and_window(session):
 
 def test_an_opened_search_is_finished_and_page_two_is_the_same_search(session):
     first = typed(session, "v1", "refund", 0)
-    assert searchlog.record_click(session, search_id=first, visitor="v1", article_id=1, position=1)
+    article_id = session.scalar(sa.select(sa.func.min(Article.id)))
+    assert searchlog.record_click(session, search_id=first, visitor="v1", article_id=article_id, position=1)
     assert typed(session, "v1", "refunds", 2) != first  # typing on after opening a result: a new search
     again = searchlog.log_search(session, visitor="v1", query="Refunds", lang="en", results=3, settings=SETTINGS,
                                  now=T0 + timedelta(minutes=20), page=2)
@@ -163,7 +164,9 @@ def fixture_searches(session):
     for visitor, query, lang, results, seconds in log:
         ids[query, visitor] = searchlog.log_search(session, visitor=visitor, query=query, lang=lang, results=results,
                                                    settings=SETTINGS, now=T0 + timedelta(seconds=seconds))
-    searchlog.record_click(session, search_id=ids["refund", "a"], visitor="a", article_id=1, position=2)
+    article_id = session.scalar(sa.select(sa.func.min(Article.id))) or kb_articles.create_article(
+        session, kb_articles.ArticleDraft(title="Refunds", body_md="How."), status="published").id
+    searchlog.record_click(session, search_id=ids["refund", "a"], visitor="a", article_id=article_id, position=2)
     session.execute(sa.update(SearchLog).where(SearchLog.visitor == "b", SearchLog.query == "pakken")
                     .values(contacted=True))
     session.commit()
@@ -244,3 +247,17 @@ def test_no_address_is_stored_and_a_broken_log_never_fails_a_search(app, session
     monkeypatch.setattr(searchlog, "log_search", broken)
     response = customer.get("/en/search?q=refund")
     assert response.status_code == 200 and 'href="/en/articles/' in response.get_data(as_text=True)
+
+
+@pytest.mark.postgres
+def test_the_report_reads_the_same_on_postgresql(app_factory, pg_database_url):
+    pg_app = app_factory(DATABASE_URL=pg_database_url)
+    with session_scope(pg_app) as pg:
+        fixture_searches(pg)
+        period = Period(T0 - timedelta(days=7), T0 + timedelta(days=1), 7)
+        found, summary = searches.report(pg, period)
+        assert [(g.query, g.visitors, g.searches, g.contacted) for g in found["top"]] == [
+            ("refund", 3, 3, 0), ("pakke", 2, 3, 1), ("xyzzy", 0, 1, 0)]
+        assert [g.key for g in found["no_click"]] == ["refund"] and summary == searches.SearchSummary(7, 3, 4, 2, 1)
+        days = searches.per_day(pg, period, {"TIME_ZONE": "Europe/Oslo"})
+        assert [(d.day, d.searches, d.no_results) for d in days if d.searches] == [(T0.date(), 7, 4)]
