@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 from kb import content
 from kb.agents import create_agent
 from kb.db import session_scope
-from kb.models import Article, Vote
+from kb.models import Article, SearchLog, Vote
 from kb.web import create_app
 from tests.conftest import REPO, close_app, make_config
 
@@ -166,8 +166,8 @@ def test_customer_searches_opens_an_article_and_votes(page, base_url, live_app):
     expect(first.locator(".snippet mark").first).to_be_visible()
     shot("results")
 
-    first.locator("h2 a").click()
-    expect(page).to_have_url(base_url + "/en/articles/reset-password")
+    first.locator("h2 a").click()  # the link says which search and result it was (the search report's clicks)
+    expect(page).to_have_url(re.compile(re.escape(base_url + "/en/articles/reset-password") + r"\?search=\d+&pos=1$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("How do I reset my password?")
     expect(page.locator("nav.breadcrumb")).to_contain_text("Account")
     shot("article")
@@ -259,7 +259,9 @@ def test_search_and_vote_work_without_javascript(nojs_page, base_url, live_app):
 
     results.first.click()
     expect(page).to_have_url(re.compile(r"/en/articles/"))
-    slug = page.url.rsplit("/", 1)[1]
+    slug = page.url.split("?")[0].rsplit("/", 1)[1]
+    with session_scope(live_app) as session:  # the opened result is recorded without JavaScript
+        assert session.scalar(sa.select(SearchLog.click_position).order_by(SearchLog.id.desc()).limit(1)) == 1
     shot("article")
     page.locator("#vote-comment").fill("Missing the bank transfer case.")
     page.get_by_role("button", name="No", exact=True).click()

@@ -1,19 +1,120 @@
-"""Recording what portal visitors do: each search once, the result they opened, their day's visit.
+"""Recording what portal visitors do: each search once, the result they opened, their day's visit, views per day.
 
-Request-free: the portal passes the visitor's random cookie value (never an address).
+Request-free: the portal passes the visitor's random cookie value (never an address). A search
+typed letter by letter ("r", "re", "ref", "refund") is one search: within SEARCH_COLLAPSE_SECONDS a
+query that extends or shortens the same visitor's previous one updates that row.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from typing import Any, Mapping
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from kb.insights.models import PortalVisit
+from kb.insights.models import ArticleDay, PortalVisit
 from kb.models import SearchLog, utcnow
+from kb.search.analysis import group_for, terms
 
 CONTACT_LOOKBACK = timedelta(hours=2)  # searches this recent count as "then used the contact form"
+# Page 2 of a search is the same search: its clicks must land on the row page 1 wrote.
+PAGE_REUSE = timedelta(hours=1)
+MAX_QUERY = 500  # SearchLog.query's length
+MAX_KEY = 200  # SearchLog.group_key's length
+MAX_POSITION = 100_000  # a click position past any page kb shows is a forged link
+
+
+def normalise(query: str) -> str:
+    """The query as compared for collapsing: case-folded, whitespace collapsed."""
+    return " ".join(str(query or "").casefold().split())
+
+
+def group_key(query: str, lang: str) -> str:
+    """The query's stems in ``lang``'s analyzer, sorted and unique: "Refunds!" and "refund" share a key.
+
+    A query of stop words or single letters only ("how do I", "r") keeps its own words, so such
+    queries do not all fall into one empty group.
+    """
+    stems = sorted(set(terms(group_for(lang), str(query or "")[:MAX_QUERY])))
+    key = " ".join(stems) or normalise(query)
+    return key[:MAX_KEY].rstrip()
+
+
+def _is_extension(before: str, after: str) -> bool:
+    """Whether one query is the other typed further (or backspaced): one is a prefix of the other."""
+    return bool(before and after) and (before.startswith(after) or after.startswith(before))
+
+
+def _previous(session: so.Session, visitor: str, since: datetime) -> SearchLog | None:
+    """The visitor's latest search touched since ``since`` (index visitor, updated_at)."""
+    return session.scalar(sa.select(SearchLog).where(SearchLog.visitor == visitor, SearchLog.updated_at >= since)
+                          .order_by(SearchLog.updated_at.desc(), SearchLog.id.desc()).limit(1))
+
+
+def log_search(session: so.Session, *, visitor: str | None, query: str, lang: str, results: int,
+               settings: Mapping[str, Any], now: datetime | None = None, page: int = 1) -> int:
+    """Log a search once and return its row id: typing that extends the previous query updates its row.
+
+    Only a visitor's own searches collapse (API searches without a visitor never do), and never
+    into a search whose result was already opened. Page 2 and later of the same query reuse the
+    search page 1 logged. The caller commits.
+    """
+    now = now or utcnow()
+    visitor, text = str(visitor or "")[:64], str(query or "")[:MAX_QUERY]
+    wanted = normalise(text)
+    if visitor and page > 1:
+        before = _previous(session, visitor, now - PAGE_REUSE)
+        if before is not None and normalise(before.query) == wanted:
+            return before.id
+    if visitor:
+        window = timedelta(seconds=float(settings.get("SEARCH_COLLAPSE_SECONDS") or 0))
+        before = _previous(session, visitor, now - window) if window else None
+        if before is not None and before.click_position is None and _is_extension(normalise(before.query), wanted):
+            before.query, before.lang, before.results = text, lang, results
+            before.group_key, before.updated_at = group_key(text, lang), now
+            session.flush()
+            return before.id
+    row = SearchLog(query=text, lang=lang, results=results, visitor=visitor, group_key=group_key(text, lang),
+                    created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def record_click(session: so.Session, *, search_id: int, visitor: str | None, article_id: int,
+                 position: int) -> bool:
+    """Note the result a visitor opened from their search (1 = top); only their first click counts.
+
+    A compare-and-set: the row must be this visitor's and have no click yet, so a shared or
+    replayed link, a second tab or a reload changes nothing. The caller commits (and turns bots away).
+    """
+    if not visitor or not 1 <= position <= MAX_POSITION:
+        return False
+    result = session.execute(sa.update(SearchLog).where(
+        SearchLog.id == search_id, SearchLog.visitor == visitor, SearchLog.click_position.is_(None))
+        .values(clicked_article_id=article_id, click_position=position).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def count_article_day(session: so.Session, article_id: int, day: date | None = None) -> None:
+    """Add one view to the article's count for ``day`` (today in UTC): an upsert that two workers can race."""
+    day = day or utcnow().date()
+    if _add_view(session, article_id, day):
+        return
+    try:
+        with session.begin_nested():  # two first views at once: the primary key decides, the loser adds
+            session.add(ArticleDay(article_id=article_id, day=day, sample=False, views=1))
+    except sa.exc.IntegrityError:
+        _add_view(session, article_id, day)
+
+
+def _add_view(session: so.Session, article_id: int, day: date) -> bool:
+    """Raise an existing day's count by one; whether the row was there."""
+    stmt = (sa.update(ArticleDay).where(ArticleDay.article_id == article_id, ArticleDay.day == day,
+                                        ArticleDay.sample.is_(False))
+            .values(views=ArticleDay.views + 1).execution_options(synchronize_session=False))
+    return session.execute(stmt).rowcount == 1
 
 
 def record_visit(session: so.Session, visitor: str | None, lang: str = "", *, searched: bool = False,

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Flask, current_app
 
-from kb.models import Article, SearchLog
+from kb.insights import searchlog
+from kb.models import Article
 from kb.search import indexer
 from kb.search.analysis import has_cjk
 from kb.search.schema import document
@@ -47,6 +48,7 @@ class SearchPage:
     suggestion: str | None
     results: list[SearchResult] = field(default_factory=list)
     corrected: bool = False  # the results already include matches for the suggestion
+    search_id: int | None = None  # the search-log row, for the result links' click recording
 
     @property
     def pages(self) -> int:
@@ -94,27 +96,34 @@ def query_index(q: str, *, lang: str | None = None, category: str | None = None,
 
 
 def search_articles(session: so.Session, q: str, *, lang: str | None = None, category: str | None = None,
-                    page: int = 1, per_page: int = 10, log: bool = True) -> SearchPage:
-    """Search and load the published articles in rank order; logs (and commits) a SearchLog row."""
+                    page: int = 1, per_page: int = 10, log: bool = True, visitor: str | None = None) -> SearchPage:
+    """Search and load the published articles in rank order; logs (and commits) the search.
+
+    ``visitor`` is the portal's random visitor-cookie value: a visitor's typing collapses into one
+    logged search (kb.insights.searchlog). The API passes none, so its searches never collapse.
+    """
     found = query_index(q, lang=lang, category=category, page=page, per_page=per_page)
     ids = [hit.article_id for hit in found.hits]
     rows = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(ids), Article.status == "published"))} if ids else {}
     results = [SearchResult(rows[h.article_id], h.score, h.snippet_html) for h in found.hits if h.article_id in rows]
     total = max(found.total - (len(found.hits) - len(results)), len(results))
     page, per_page = paging(page, per_page)
-    if log:
-        _log_search(session, q, found.lang, total)
-    return SearchPage(str(q or ""), total, page, per_page, found.lang, found.suggestion, results, found.corrected)
+    search_id = _log_search(session, q, found.lang, total, visitor, page) if log else None
+    return SearchPage(str(q or ""), total, page, per_page, found.lang, found.suggestion, results, found.corrected,
+                      search_id)
 
 
-def _log_search(session: so.Session, q: str, lang: str, total: int) -> None:
-    """Record the search for analytics; a failure to log never fails the search."""
+def _log_search(session: so.Session, q: str, lang: str, total: int, visitor: str | None, page: int) -> int | None:
+    """Record the search for analytics and return its id; a failure to log never fails the search."""
     try:
-        session.add(SearchLog(query=str(q or "")[:500], lang=lang, results=total))
+        search_id = searchlog.log_search(session, visitor=visitor, query=str(q or ""), lang=lang, results=total,
+                                         settings=current_app.config, page=page)
         session.commit()
-    except sa.exc.SQLAlchemyError:
+        return search_id
+    except Exception:  # noqa: BLE001 - analytics, whatever breaks in them, never fail a customer's search
         session.rollback()
         log.warning("could not write the search log", exc_info=True)
+        return None
 
 
 def suggest_titles(session: so.Session, prefix: str, *, lang: str | None = None, limit: int = 8) -> list[Article]:

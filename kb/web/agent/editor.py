@@ -74,8 +74,11 @@ def _form_for(article: Article | None) -> ArticleForm:
         form = ArticleForm(title=content.title, slug=content.slug, body_md=content.body_md, lang=content.lang,
                            category=content.category, tags=", ".join(content.tags),
                            base_revision=str(revisions.latest_revision_number(session, article)))
-    else:
-        form = ArticleForm(lang=current_app.config["DEFAULT_LANGUAGE"])
+    else:  # a new article; ?title=&lang= pre-fill it (the search report's "Write an article")
+        lang = request.args.get("lang", "")
+        form = ArticleForm(title=" ".join(request.args.get("title", "").split())[:200],
+                           lang=lang if lang in configured_languages(current_app.config)
+                           else current_app.config["DEFAULT_LANGUAGE"])
     codes = languages(session, configured_languages(current_app.config))
     if form.lang.data and form.lang.data not in codes:
         codes.append(form.lang.data)

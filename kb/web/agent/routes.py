@@ -18,3 +18,4 @@ from kb.web.agent import insights  # noqa: E402,F401  (the insights dashboard: d
 from kb.web.agent import article_review  # noqa: E402,F401  (review-by dates and "Mark as reviewed")
 from kb.web.agent import insights_articles  # noqa: E402,F401  (article health: /agent/insights/articles)
 from kb.web.agent import insights_team  # noqa: E402,F401  (agent metrics: /agent/insights/team)
+from kb.web.agent import insights_search  # noqa: E402,F401  (the search report)

@@ -64,8 +64,8 @@ def _found(set_id: int):
 @bp.get("/admin/synonyms")
 @admin_required
 def synonyms_admin():
-    """The sets of one language (?lang=en), agents' own first, then kb's defaults."""
-    return _page(_lang(request.args.get("lang")))
+    """The sets of one language (?lang=en), agents' own first, then kb's defaults; ?terms= pre-fills a new set."""
+    return _page(_lang(request.args.get("lang")), values={"terms": request.args.get("terms", "")[:2000]})
 
 
 @bp.post("/admin/synonyms")

@@ -10,20 +10,26 @@ support never do. Votes and views then count a bounded number of times per clien
 from __future__ import annotations
 
 import base64
+import logging
 
+import sqlalchemy as sa
 from flask import Response, abort, current_app, request
 
 from kb import articles as kb_articles
 from kb import catalog, feedback, visitors
 from kb.db import get_session
 from kb.followup import sources
+from kb.insights import searchlog
 from kb.models import Article
 from kb.web.portal import bp
+from kb.web.i18n import current_language
+from kb.web.params import arg
 from kb.web.portal.context import visitor_id
 
 # A transparent 1x1 GIF: what the view counter answers, counted or not.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NOT_A_PERSON = "Automated requests cannot vote. If you are a person, use a web browser."
+log = logging.getLogger(__name__)
 
 
 def client_key() -> str:
@@ -52,8 +58,10 @@ def article_seen(slug: str):
     visitor = visitor_id()
     if visitor and visitors.automation_reason(request.method, request.headers) is None:
         session = get_session()
-        catalog.count_view(session, article, visitor=_session_key(visitor), client=client_key(),
-                           limit=current_app.config["PORTAL_COUNTS_PER_CLIENT"])
+        if catalog.count_view(session, article, visitor=_session_key(visitor), client=client_key(),
+                              limit=current_app.config["PORTAL_COUNTS_PER_CLIENT"]):
+            searchlog.count_article_day(session, article.id)  # the same views, per day, for the insights pages
+        searchlog.record_visit(session, visitor, current_language(), viewed=True)
         session.commit()
     return Response(PIXEL, mimetype="image/gif", headers={"Cache-Control": "no-store"})
 
@@ -74,3 +82,35 @@ def record_vote(article: Article, helpful: bool, comment: str, *, reason: str = 
         sources.from_vote(session, feedback.vote_of(session, article, visitor), address, current_app.config, lang)
     session.commit()
     return outcome
+
+
+def note_visit(visitor: str | None, **flags: bool) -> None:
+    """Record the visitor's day on the portal (searched, viewed...); a failure never fails the page."""
+    session = get_session()
+    try:
+        searchlog.record_visit(session, visitor, current_language(), **flags)
+        session.commit()
+    except sa.exc.SQLAlchemyError:
+        session.rollback()
+        log.warning("could not record the portal visit", exc_info=True)
+
+
+def record_click(article: Article) -> None:
+    """Note that this visitor opened ``article`` from their search (``?search=&pos=``); people only, first click."""
+    search_id, position = _number_arg("search", 2**31 - 1), _number_arg("pos", searchlog.MAX_POSITION)
+    if not search_id or not position or visitors.automation_reason(request.method, request.headers) is not None:
+        return
+    session = get_session()
+    try:
+        searchlog.record_click(session, search_id=search_id, visitor=visitor_id(), article_id=article.id,
+                               position=position)
+        session.commit()
+    except sa.exc.SQLAlchemyError:
+        session.rollback()
+        log.warning("could not record the search click", exc_info=True)
+
+
+def _number_arg(name: str, high: int) -> int:
+    """A whole-number argument up to ``high``, or 0: a mangled click link still opens the article."""
+    raw = arg(name).strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= high else 0

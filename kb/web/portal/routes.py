@@ -59,8 +59,10 @@ def search():
     if category_slug and category is None:
         abort(400, description=_("There is no topic \"%(topic)s\". Search again and choose a topic from the list, "
                                  "or search all topics.", topic=category_slug[:50]))
+    visitor = visitor_id(create=True)  # the search log's visitor: a random value, never an address
     result = kb_search.search_articles(session, q, lang=content_lang, category=category, page=page,
-                                       per_page=current_app.config["SEARCH_PAGE_SIZE"])
+                                       per_page=current_app.config["SEARCH_PAGE_SIZE"], visitor=visitor)
+    counting.note_visit(visitor, searched=True)
     last_page = max(1, result.pages)
     popular = [] if result.total else catalog.popular(session, current_language(), HOME_LIST_SIZE)
     return render_template("portal/search.html", q=q, result=result, content_lang=content_lang,
@@ -117,9 +119,12 @@ def vote_reason_labels() -> list[tuple[str, str]]:
 def article(slug: str):
     """The rendered article, its breadcrumb, related articles and the helpful vote form.
 
-    The view is counted by the page's counter image (kb.web.portal.counting), not here.
+    The view is counted by the page's counter image (kb.web.portal.counting), not here; a link
+    from the search page (``?search=<id>&pos=<n>``) records which result the visitor opened.
     """
-    return _article_page(_published_or_404(slug))
+    art = _published_or_404(slug)
+    counting.record_click(art)
+    return _article_page(art)
 
 
 @bp.post(PAGE + "/articles/<slug>/vote")
