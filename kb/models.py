@@ -207,7 +207,9 @@ class Vote(Base):
     reason: so.Mapped[str] = so.mapped_column(sa.String(32), default="", server_default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (sa.UniqueConstraint("article_id", "visitor", name="uq_votes_article_visitor"),)
+    __table_args__ = (sa.UniqueConstraint("article_id", "visitor", name="uq_votes_article_visitor"),
+                      # article health: an article's votes of a period, read from the index alone
+                      sa.Index("ix_votes_article_created", "article_id", "created_at", "helpful"))
 
 
 class SearchLog(Base):
@@ -235,6 +237,7 @@ class SearchLog(Base):
     contacted: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     __table_args__ = (sa.Index("ix_search_log_visitor_updated", "visitor", "updated_at"),
+                      sa.Index("ix_search_log_created_clicked", "created_at", "clicked_article_id"),
                       sa.Index("ix_search_log_created_group", "created_at", "group_key"))
 
 

@@ -74,7 +74,7 @@ class MailRecord(Base):
     alert_state: so.Mapped[Optional[str]] = so.mapped_column(StoredString(16))
     # Answered by a person from kb: who, when, with which articles (ids), and the answer's Message-ID.
     answered_by: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("agents.id", ondelete="SET NULL"))
-    answered_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    answered_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime, index=True)
     answered_articles: so.Mapped[list[int]] = so.mapped_column(StoredJSON, default=list, server_default="[]")
     answer_message_id: so.Mapped[Optional[str]] = so.mapped_column(StoredString(500), unique=True)
     # Insights (kb.insights): how the question came (kb.insights.models.CHANNELS), what became of

@@ -49,6 +49,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('article_days', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_article_days_day'), ['day'], unique=False)
+        batch_op.create_index('ix_article_days_day_article', ['day', 'article_id', 'views'], unique=False)
 
     with op.batch_alter_table('articles', schema=None) as batch_op:
         batch_op.add_column(sa.Column('review_by', sa.Date(), nullable=True))
@@ -60,8 +61,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('outcome', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('outcome_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('category', sa.String(length=120), server_default='', nullable=False))
+        batch_op.create_index(batch_op.f('ix_mail_records_answered_at'), ['answered_at'], unique=False)
         batch_op.create_check_constraint('channel', "channel IN ('email', 'web_form')")
         batch_op.create_check_constraint('outcome', "outcome IS NULL OR outcome IN ('confirmed', 'assumed', 'reopened')")
+
+    with op.batch_alter_table('votes', schema=None) as batch_op:
+        batch_op.create_index('ix_votes_article_created', ['article_id', 'created_at', 'helpful'], unique=False)
 
     with op.batch_alter_table('search_log', schema=None) as batch_op:
         batch_op.add_column(sa.Column('updated_at', sa.DateTime(), nullable=True))
@@ -72,6 +77,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('contacted', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.create_index('ix_search_log_created_group', ['created_at', 'group_key'], unique=False)
         batch_op.create_index('ix_search_log_visitor_updated', ['visitor', 'updated_at'], unique=False)
+        batch_op.create_index('ix_search_log_created_clicked', ['created_at', 'clicked_article_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_search_log_clicked_article_id_articles'), 'articles', ['clicked_article_id'], ['id'], ondelete='SET NULL')
 
 
@@ -79,6 +85,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('search_log', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_search_log_clicked_article_id_articles'), type_='foreignkey')
+        batch_op.drop_index('ix_search_log_created_clicked')
         batch_op.drop_index('ix_search_log_visitor_updated')
         batch_op.drop_index('ix_search_log_created_group')
         batch_op.drop_column('contacted')
@@ -88,7 +95,11 @@ def downgrade() -> None:
         batch_op.drop_column('visitor')
         batch_op.drop_column('updated_at')
 
+    with op.batch_alter_table('votes', schema=None) as batch_op:
+        batch_op.drop_index('ix_votes_article_created')
+
     with op.batch_alter_table('mail_records', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_mail_records_answered_at'))
         batch_op.drop_constraint(batch_op.f('ck_mail_records_outcome'), type_='check')
         batch_op.drop_constraint(batch_op.f('ck_mail_records_channel'), type_='check')
         batch_op.drop_column('category')
@@ -102,6 +113,7 @@ def downgrade() -> None:
         batch_op.drop_column('review_by')
 
     with op.batch_alter_table('article_days', schema=None) as batch_op:
+        batch_op.drop_index('ix_article_days_day_article')
         batch_op.drop_index(batch_op.f('ix_article_days_day'))
 
     op.drop_table('article_days')
