@@ -116,11 +116,15 @@ def roll_up(session: so.Session, now: datetime | None = None, limit: int = MAX_D
     return days
 
 
-def blank_before(session: so.Session, day: date) -> int:
-    """Blank the wording and group of roll-up rows before ``day`` (retention); the counts stay. How many."""
-    return session.execute(sa.update(SearchRollup).where(
+def blank_before(session: so.Session, day: date, since: date | None = None) -> int:
+    """Blank the wording and group of roll-up rows before ``day`` (retention); the counts stay. How many.
+
+    ``since``: rows before it were blanked by an earlier run (index day, group_key), None: every row.
+    """
+    stmt = sa.update(SearchRollup).where(
         SearchRollup.day < day, sa.or_(SearchRollup.wording != "", SearchRollup.group_key != ""))
-        .values(wording="", group_key="").execution_options(synchronize_session=False)).rowcount
+    stmt = stmt.where(SearchRollup.day >= since) if since is not None else stmt
+    return session.execute(stmt.values(wording="", group_key="").execution_options(synchronize_session=False)).rowcount
 
 
 @dataclass(frozen=True)
