@@ -159,3 +159,23 @@ def test_the_daily_job_rolls_up_the_finished_days(app, session):
     rolled = list(session.scalars(sa.select(SearchRollupDay.day).where(SearchRollupDay.lang == "")
                                   .order_by(SearchRollupDay.day)))
     assert rolled[:2] == [(today - timedelta(days=3)).date(), (today - timedelta(days=2)).date()]
+
+
+def test_a_whole_month_is_read_from_its_month_rows_and_counts_the_same(session):
+    june = datetime(2030, 6, 1, tzinfo=timezone.utc)
+    for day in range(-1, 32):  # May 31 to July 2
+        at = june + timedelta(days=day, hours=9)
+        search(session, at, f"v{day}", "Refund policy", "polici refund", results=0, contacted=day % 4 == 0)
+        search(session, at, f"v{day}", "sizes", "size", results=3, position=None if day % 3 else 2)
+        search(session, at + timedelta(hours=5), f"w{day}", "sizes", "size", results=2)
+    session.commit()
+    period = Period(june - timedelta(hours=12), june + timedelta(days=31, hours=12), None)
+    raw = everything(session, period)
+    rollup.roll_up(session, june + timedelta(days=40))
+    cover = rollup.coverage(session, period)
+    assert cover.months == [june.date()] and cover.days == [((june + timedelta(days=30)).date(),) * 2]
+    assert everything(session, period) == raw
+    assert raw[0]["top"][0].visitors == 64 and raw[1].searches == 1 + 30 * 3 + 3 + 2
+    session.execute(sa.delete(SearchRollup).where(SearchRollup.span > 1))  # June was read from its month rows:
+    assert searches.report(session, period)[0]["top"][0].searches == 4  # without them, only the edge days are left
+    session.rollback()

@@ -74,7 +74,7 @@ class RateCount(Base):
 
 
 class SearchRollup(Base):
-    """One UTC day's searches of one group in one language, counted from search_log (a cache: kb.insights.rollup).
+    """One UTC day's (or month's) searches of one group in one language, counted from search_log (a cache: kb.insights.rollup).
 
     Visitors are visitor-days (distinct visitors that day). ``wording`` is the day's most frequent
     wording and ``wording_count`` its searches; past the retention period they and ``group_key`` are
@@ -84,6 +84,8 @@ class SearchRollup(Base):
     __tablename__ = "search_rollup"
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     day: so.Mapped[date] = so.mapped_column()
+    # 1: the row counts the day; more: the whole month starting at ``day`` (the sum of its day rows)
+    span: so.Mapped[int] = so.mapped_column(default=1)
     lang: so.Mapped[str] = so.mapped_column(sa.String(16), default="")
     group_key: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
     searches: so.Mapped[int] = so.mapped_column(default=0)

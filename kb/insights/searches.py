@@ -89,7 +89,7 @@ def _group_counts(session: so.Session, period: Period, cover: rollup.Coverage) -
     """Every group's COUNTS over the period: the roll-up's days summed, plus the raw rows around them."""
     found: dict[str, list[int]] = {}
     raw = agg.per_key(agg.within(cover.raw, period.lang)).limit(rollup.MAX_GROUPS) if cover.raw else None
-    for rows in (rollup.group_sums(session, cover.runs, period.lang), session.execute(raw) if raw is not None else []):
+    for rows in (rollup.group_sums(session, cover, period.lang), session.execute(raw) if raw is not None else []):
         for key, *counts in rows:
             into = found.setdefault(key, [0] * len(agg.COUNTS))
             for i, n in enumerate(counts):
@@ -150,7 +150,7 @@ def _wordings(session: so.Session, period: Period, cover: rollup.Coverage,
         return {}
     candidates: dict[str, dict[str, list]] = {}
     raw = session.execute(agg.wordings(agg.within(cover.raw, period.lang), keys)) if cover.raw else []
-    for key, query, uses, lang in [*rollup.wording_sums(session, cover.runs, period.lang, keys), *raw]:
+    for key, query, uses, lang in [*rollup.wording_sums(session, cover, period.lang, keys), *raw]:
         into = candidates.setdefault(key, {}).setdefault(query or "", [0, ""])
         into[0], into[1] = into[0] + int(uses), max(into[1], lang or "")
     best = {key: agg.best_wording(found) for key, found in candidates.items()}

@@ -84,6 +84,7 @@ def upgrade() -> None:
     op.create_table('search_rollup',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('span', sa.Integer(), nullable=False),
     sa.Column('lang', sa.String(length=16), nullable=False),
     sa.Column('group_key', sa.String(length=200), nullable=False),
     sa.Column('searches', sa.Integer(), nullable=False),
