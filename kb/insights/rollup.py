@@ -6,7 +6,9 @@ form still mark a search for CONTACT_LOOKBACK after it), oldest first, at most M
 each day in its own transaction: delete the day's roll-up rows, insert them from one GROUP BY over
 the day's raw rows. Per day: one row per (language, group) in ``search_rollup``, the day's totals
 per language and for every language ("", the mark that the day is rolled up) in
-``search_rollup_days``, and the searches per UTC hour in ``search_rollup_hours``.
+``search_rollup_days``, and the searches per UTC hour in ``search_rollup_hours``. Once every day
+of a month is rolled up, its group rows are also summed into month rows (``span`` = its days), so
+a year's report sums about twelve rows per group instead of 365.
 
 The report (kb.insights.searches) sums the rolled-up days inside its period and reads the raw rows
 only for the rest (the partial first and last days, today, a day not rolled up yet). Customers
