@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable
+from typing import Callable, Iterable
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -146,12 +146,18 @@ def pending(session: so.Session, now: datetime | None = None, limit: int = MAX_D
     return [day for day in days if day not in done][:limit]
 
 
-def roll_up(session: so.Session, now: datetime | None = None, limit: int = MAX_DAYS) -> list[date]:
-    """Roll up every finished day not rolled up yet, oldest first, up to ``limit``: one commit per day."""
+def roll_up(session: so.Session, now: datetime | None = None, limit: int = MAX_DAYS,
+            between: Callable[[], None] | None = None) -> list[date]:
+    """Roll up every finished day not rolled up yet, oldest first, up to ``limit``: one commit per day.
+
+    Calls ``between`` after each day (a job renews its lease: a year's backlog takes about a minute).
+    """
     days = pending(session, now, limit)
     for day in days:
         build_day(session, day)
         session.commit()
+        if between is not None:
+            between()
     return days
 
 
@@ -274,7 +280,7 @@ def hour_sums(session: so.Session, runs: list[tuple[date, date]], lang: str = ""
 def _run(ctx) -> None:
     """Roll up the finished days; come back when today's last one has settled, or for the rest of a backlog."""
     now = utcnow()
-    done = roll_up(ctx.session, now)
+    done = roll_up(ctx.session, now, between=ctx.hold)
     ready = day_start(now.date()) + SETTLE
     if len(done) >= MAX_DAYS:
         jobs.schedule(ctx.session, KIND, f"more:{now.isoformat()}", run_at=now)
