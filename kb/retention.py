@@ -2,7 +2,8 @@
 
 A daily job (one of kb.jobs' recurring kinds) blanks, once older than the setting: the text and
 subject of mail records (emails and contact-form questions alike), the query, visitor id and
-stem group of search-log rows, the visitor id of portal visits (NULL), the comments of votes and
+stem group of search-log rows, the wording and group of the daily search roll-up (kb.insights.rollup:
+its counts stay), the visitor id of portal visits (NULL), the comments of votes and
 surveys, the words of follow-up signals, agents' notes and messages, and the messages of
 service-recovery offers. The rows themselves stay, with their dates, languages, counts, click
 positions, outcomes, states, scores and addresses, so every figure of the insights pages and
@@ -33,6 +34,7 @@ from kb import jobs
 from kb.autoreply.models import MailRecord
 from kb.followup.models import CaseEvent, Signal, Survey
 from kb.followup.sample_builder import PREFIX
+from kb.insights import rollup
 from kb.insights.models import PortalVisit, RateCount
 from kb.jobs.models import Job
 from kb.models import SearchLog, Vote, utcnow
@@ -138,6 +140,7 @@ def purge(session: so.Session, before: datetime, *, since: datetime | None = Non
     for place in _places():
         bounds = (before.date(), since and since.date()) if place.by_day else (before, since)
         counts[place.name] = _purge_place(session, place, *bounds, batch, between)
+    counts["search_rollup"] = rollup.blank_before(session, before.date(), since and since.date())
     result = session.execute(sa.delete(RateCount).where(RateCount.window_start < (now or utcnow()) - RATE_COUNT_AGE)
                              .execution_options(synchronize_session=False))
     counts["rate_counts"] = result.rowcount

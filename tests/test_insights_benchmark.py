@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from benchmarks import insights as bench
 from kb.autoreply.models import MailRecord
 from kb.db import session_scope
-from kb.insights.models import ArticleDay, PortalVisit
+from kb.insights import rollup
+from kb.insights.models import ArticleDay, PortalVisit, SearchRollupDay
 from kb.models import Article, SearchLog, utcnow
 
 
@@ -35,10 +36,16 @@ def test_the_builder_fills_a_year_in_proportion_and_every_page_is_timed_or_missi
                                                                                   "reopened"}
         assert session.scalar(sa.select(sa.func.count(MailRecord.from_addr.distinct()))) < 250  # they write again
         assert session.scalar(sa.select(sa.func.count()).where(PortalVisit.visitor.is_(None))) == 0
+        # the past days are rolled up, and the roll-up counts every search of them
+        rolled = session.execute(sa.select(sa.func.count(), sa.func.sum(SearchRollupDay.searches))
+                                 .where(SearchRollupDay.lang == "")).one()
+        raw = session.scalar(sa.select(sa.func.count()).where(SearchLog.created_at < rollup.day_start(
+            max(session.scalars(sa.select(SearchRollupDay.day))) + rollup.DAY)))
+        assert rolled[0] >= 362 and rolled[1] == raw
     lines: list[str] = []
     results = bench.time_pages(app, runs=1, out=lines.append)
     pages = [url for url, _, _ in results if url.split("?")[0] in bench.PAGES and "format=" not in url]
-    assert len(pages) == 2 * len(bench.PAGES) and len(lines) == len(results)
+    assert len(pages) == 2 * len(bench.PAGES) + len(bench.LONG_PAGES) and len(lines) == len(results)
     for (url, status, median), line in zip(results, lines):
         assert status in (200, 404) and line.endswith(url)
         assert (median is None) == (status == 404) == line.lstrip().startswith("missing")

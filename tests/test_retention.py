@@ -14,7 +14,9 @@ from kb.db import session_scope
 from kb.errors import ConfigError
 from kb.followup import cases, signals
 from kb.followup.models import Case, CaseEvent, Signal, Survey
-from kb.insights.models import PortalVisit, RateCount
+from kb.insights import rollup
+from kb.insights.models import PortalVisit, RateCount, SearchRollup
+from kb.insights.searchagg import COUNTS
 from kb.jobs.models import Job
 from kb.jobs.runner import Runner
 from kb.models import Agent, SearchLog, Vote, utcnow
@@ -63,7 +65,7 @@ def test_words_past_the_retention_period_are_blanked_and_the_records_stay(app, m
     with session_scope(app) as session:
         counts = retention.purge(session, retention.cutoff(app.config))  # 365 days by default
     assert dict(counts) == {"mail_records": 1, "votes": 1, "signals": 1, "surveys": 1, "notes": 1, "offer_messages": 1,
-                            "search_log": 0, "portal_visits": 0, "rate_counts": 0}
+                            "search_log": 0, "portal_visits": 0, "rate_counts": 0, "search_rollup": 0}
     assert texts(app) == ["", WORDS] * 6
     with session_scope(app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Case)) == 2
@@ -126,7 +128,8 @@ def figures(app) -> dict[str, list]:
         return {"deflection": [resolved / sum(row[-1] for row in received)], "received": received,
                 "searches": grouped(sa.func.date(SearchLog.created_at), SearchLog.lang, SearchLog.results == 0,
                                     SearchLog.click_position, SearchLog.clicked_article_id, SearchLog.contacted),
-                "visits": grouped(PortalVisit.day, PortalVisit.searched, PortalVisit.viewed, PortalVisit.contacted)}
+                "visits": grouped(PortalVisit.day, PortalVisit.searched, PortalVisit.viewed, PortalVisit.contacted),
+                "rollup": grouped(SearchRollup.day, SearchRollup.lang, *(getattr(SearchRollup, name) for name in COUNTS))}
 
 
 def test_searches_visits_and_questions_lose_their_words_and_visitors_and_every_count_stays(app, make_article):
@@ -136,11 +139,14 @@ def test_searches_visits_and_questions_lose_their_words_and_visitors_and_every_c
     with session_scope(app) as session:  # the contact form's counts: one of an hour ago, one of two days ago
         session.add_all([RateCount(key=f"rate-{hours}", window_start=utcnow() - timedelta(hours=hours), count=3)
                          for hours in (1, 48)])
+    with session_scope(app) as session:
+        assert len(rollup.roll_up(session, limit=500)) >= 390  # the daily search roll-up of both days (and those between)
     before, batches = figures(app), []
     with session_scope(app) as session:
         counts = retention.purge(session, retention.cutoff(app.config), batch=2, between=lambda: batches.append(1))
     assert figures(app) == before and before["deflection"] == [4 / 6]
-    assert [counts[name] for name in ("search_log", "portal_visits", "mail_records", "rate_counts")] == [3, 1, 3, 1]
+    assert [counts[name] for name in ("search_log", "portal_visits", "mail_records", "rate_counts",
+                                      "search_rollup")] == [3, 1, 3, 1, 1]
     assert len(batches) == 2 + 1 + 2  # a commit every two rows: search log, visits, mail
     with session_scope(app) as session:
         searches = session.execute(sa.select(SearchLog.query, SearchLog.visitor, SearchLog.group_key)
@@ -148,6 +154,10 @@ def test_searches_visits_and_questions_lose_their_words_and_visitors_and_every_c
         assert searches[:4] == [("", "", "")] * 3 + [("sample query", "sample:v1", "")]  # sample stays removable
         assert searches[4] == ("where is my parcel 2", "visitor-2", "parcel 2")
         assert list(session.scalars(sa.select(PortalVisit.visitor).order_by(PortalVisit.id))) == [None, "visitor-2"]
+        rolled = session.execute(sa.select(SearchRollup.group_key, SearchRollup.wording, SearchRollup.searches)
+                                 .where(SearchRollup.lang == "en", SearchRollup.span == 1)
+                                 .order_by(SearchRollup.day)).all()
+        assert rolled == [("", "", 3), ("parcel 2", "where is my parcel 2", 3)]  # the counts stay, the words go
         mail = session.execute(sa.select(MailRecord.subject, MailRecord.text).order_by(MailRecord.id)).all()
         assert mail == [("", "")] * 3 + [("My card ends 4242", WORDS)] * 3
         assert list(session.scalars(sa.select(RateCount.key))) == ["rate-1"]

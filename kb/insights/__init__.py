@@ -20,8 +20,10 @@ def init_app(app: Flask) -> None:
     from kb.insights import models  # noqa: F401  (portal visits, article days, rate counts)
     from kb.insights import outcomes  # noqa: F401  (the "assumed" sweeps: kb.jobs handlers)
     from kb.insights import review  # the daily flag scan and the authors' emails
+    from kb.insights import rollup  # the daily search roll-up
     from kb.insights import sample
 
     review.init_app(app)
+    rollup.init_app(app)
     # The tabs of every insights page say so while sample rows are counted (one indexed look-up).
     app.add_template_global(lambda: sample.present(get_session()), "insights_sample")

@@ -71,3 +71,57 @@ class RateCount(Base):
     key: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
     window_start: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
     count: so.Mapped[int] = so.mapped_column(default=0)
+
+
+class SearchRollup(Base):
+    """One UTC day's (or month's) searches of one group in one language, counted from search_log (a cache: kb.insights.rollup).
+
+    Visitors are visitor-days (distinct visitors that day). ``wording`` is the day's most frequent
+    wording and ``wording_count`` its searches; past the retention period they and ``group_key`` are
+    blanked and the counts stay (they then count in the totals only, as blanked search_log rows do).
+    """
+
+    __tablename__ = "search_rollup"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    day: so.Mapped[date] = so.mapped_column()
+    # 1: the row counts the day; more: the whole month starting at ``day`` (the sum of its day rows)
+    span: so.Mapped[int] = so.mapped_column(default=1)
+    lang: so.Mapped[str] = so.mapped_column(sa.String(16), default="")
+    group_key: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    searches: so.Mapped[int] = so.mapped_column(default=0)
+    visitors: so.Mapped[int] = so.mapped_column(default=0)
+    no_results: so.Mapped[int] = so.mapped_column(default=0)
+    v_no_results: so.Mapped[int] = so.mapped_column(default=0)  # visitors with a search that found nothing
+    no_click: so.Mapped[int] = so.mapped_column(default=0)
+    v_no_click: so.Mapped[int] = so.mapped_column(default=0)
+    v_gaps: so.Mapped[int] = so.mapped_column(default=0)  # visitors with either
+    contacted: so.Mapped[int] = so.mapped_column(default=0)
+    ct_no_results: so.Mapped[int] = so.mapped_column(default=0)
+    ct_no_click: so.Mapped[int] = so.mapped_column(default=0)
+    wording: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    wording_count: so.Mapped[int] = so.mapped_column(default=0)
+
+    __table_args__ = (sa.Index("ix_search_rollup_day_key", "day", "group_key"),)
+
+
+class SearchRollupDay(Base):
+    """One UTC day's searches in one language ("" = every language: the mark that the day is rolled up)."""
+
+    __tablename__ = "search_rollup_days"
+    day: so.Mapped[date] = so.mapped_column(primary_key=True)
+    lang: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True, default="")
+    searches: so.Mapped[int] = so.mapped_column(default=0)
+    visitors: so.Mapped[int] = so.mapped_column(default=0)
+    no_results: so.Mapped[int] = so.mapped_column(default=0)
+    no_click: so.Mapped[int] = so.mapped_column(default=0)
+    contacted: so.Mapped[int] = so.mapped_column(default=0)
+
+
+class SearchRollupHour(Base):
+    """One UTC hour's searches in one language and those that found nothing (the per-day chart in TIME_ZONE)."""
+
+    __tablename__ = "search_rollup_hours"
+    hour: so.Mapped[datetime] = so.mapped_column(UTCDateTime, primary_key=True)
+    lang: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True, default="")
+    searches: so.Mapped[int] = so.mapped_column(default=0)
+    no_results: so.Mapped[int] = so.mapped_column(default=0)

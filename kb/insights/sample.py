@@ -5,7 +5,9 @@
 clicked at positions 1-5, some followed by the contact form), the portal visits they belong to,
 article views per day, votes with "No" reasons and comments (size-guide ends up flagged), review
 dates (one overdue), and emails and contact-form questions with their outcomes (about two thirds
-resolved), categories and languages. ``remove`` runs from `kb sample remove`.
+resolved), categories and languages, and rolls up its finished days (kb.insights.rollup). ``remove``
+runs from `kb sample remove` and drops the roll-up of the days the sample searched (the daily job
+counts them again from the real rows).
 
 Every row is marked: a visitor or dedupe key starting with ``sample:`` (search log, votes, mail
 records), ``sample=True`` on portal visits and article days. Review dates have no mark: ``remove``
@@ -27,6 +29,7 @@ from kb.autoreply.addresses import sender_key
 from kb.autoreply.models import MailRecord
 from kb.followup.models import Signal
 from kb.followup.sample_builder import PREFIX
+from kb.insights import rollup
 from kb.insights import sample_data as data
 from kb.insights.models import ArticleDay, PortalVisit
 from kb.models import Article, SearchLog, Vote
@@ -201,6 +204,10 @@ def load(session: so.Session, now: datetime) -> Counter[str]:
             reviews += session.execute(sa.update(Article).where(Article.slug == slug, Article.review_by.is_(None))
                                        .values(review_by=now.date() + timedelta(days=days))).rowcount
     session.flush()
+    # The first `kb serve` reads the sample's past days from the roll-up, as it will a real shop's.
+    for day in sorted({row["created_at"].date() for row in shop.searches}):
+        if rollup.day_start(day) + rollup.DAY + rollup.SETTLE <= now:
+            rollup.build_day(session, day)
     return Counter(searches=len(shop.searches), portal_visits=len(shop.visits), article_days=len(views),
                    article_votes=len(votes), questions=len(shop.mail), review_dates=reviews)
 
@@ -211,6 +218,9 @@ def remove(session: so.Session) -> Counter[str]:
     # A real signal that named a sample question keeps its case, without the question (as kb.followup.sample).
     session.execute(sa.update(Signal).where(Signal.mail_record_id.in_(mail)).values(mail_record_id=None)
                     .execution_options(synchronize_session=False))
+    # The days the sample searched lose their roll-up: the job counts them again from the real rows left.
+    days = {at.date() for at in session.scalars(sa.select(SearchLog.created_at).where(SearchLog.visitor.startswith(PREFIX)))}
+    rollup.forget_days(session, days)
     counts: Counter[str] = Counter()
     for name, statement in (
             ("searches", sa.delete(SearchLog).where(SearchLog.visitor.startswith(PREFIX))),

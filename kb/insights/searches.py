@@ -1,27 +1,31 @@
 """The search report: what customers searched for, what found nothing, what they did not open.
 
-Every figure is an SQL aggregate over the period's search_log rows (index created_at, group_key),
-bounded by LIMIT, so a page stays fast on a million rows. Near-identical searches count together
-through ``group_key`` (their stems); a group is ranked by how many visitors it hit, then by its
-searches. A visitor is the portal's random cookie value; API searches have none, so they count as
-searches but not as visitors.
+Every figure sums the daily roll-up (kb.insights.rollup) over the whole UTC days of the period it
+covers and aggregates the raw search_log rows in SQL only for the rest (the partial first and last
+days, today, a day not rolled up yet), merged here (a few thousand groups at most, bounded), so a
+page stays fast on a million rows. Near-identical searches count together through ``group_key``
+(their stems); a group is ranked by how many customers it hit, then by its searches.
+
+Customers are visitor-days: a visitor (the portal's random cookie value) counts once for each UTC
+day and language they searched, so one who searches the same thing on two days counts twice. API
+searches have no visitor: they count as searches, not customers. A group is shown in its most
+frequent wording, counted as each rolled-up day's most frequent wording plus every raw one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from kb.insights import rollup
+from kb.insights import searchagg as agg
 from kb.insights.periods import Period
-from kb.models import SearchLog
 
 TABLES = ("top", "no_results", "no_click")  # the report's tables, each a condition on a search
-HOUR_FORMAT = "%Y-%m-%d %H"
 
 
 @dataclass(frozen=True)
@@ -63,103 +67,72 @@ class SearchDay:
     no_results: int
 
 
-def _in_period(stmt, period: Period):
-    """``stmt`` limited to the period's searches (and its language, if one is chosen)."""
-    stmt = stmt.where(SearchLog.created_at >= period.start, SearchLog.created_at < period.end)
-    return stmt.where(SearchLog.lang == period.lang) if period.lang else stmt
+_COLUMNS = {name: n for n, name in enumerate(agg.COUNTS)}
 
 
-def _flag(condition):
-    """How many rows meet ``condition`` (0, not NULL, for none)."""
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
-
-
-NO_RESULTS = SearchLog.results == 0
-NO_CLICK = sa.and_(SearchLog.results > 0, SearchLog.click_position.is_(None))
-
-
-def _per_visitor(period: Period):
-    """Each (group, visitor)'s searches of the period and how many failed or led to the contact form.
-
-    Counting visitors as rows of this hash aggregate is much cheaper than COUNT(DISTINCT visitor)
-    per group. Rows logged before group keys existed (empty key) count in the totals only.
-    """
-    contacted = SearchLog.contacted.is_(True)
-    return (_in_period(sa.select(
-        SearchLog.group_key.label("key"), SearchLog.visitor.label("visitor"), sa.func.count(SearchLog.id).label("n"),
-        _flag(NO_RESULTS).label("nr"), _flag(NO_CLICK).label("nc"), _flag(contacted).label("ct"),
-        _flag(sa.and_(NO_RESULTS, contacted)).label("ct_nr"), _flag(sa.and_(NO_CLICK, contacted)).label("ct_nc")),
-        period).group_by(SearchLog.group_key, SearchLog.visitor).cte("per_visitor"))
-
-
-def _people(cte, condition=None):
-    """How many of the (group, visitor) rows have a visitor (and meet ``condition``): distinct visitors."""
-    known = cte.c.visitor != ""
-    return _flag(known if condition is None else sa.and_(known, condition))
-
-
-def _per_key(pv):
-    """Every group's counts for every table, aggregated once (PostgreSQL materialises it: every table reads it)."""
-    total = sa.func.sum
-    c = pv.c
-    return sa.select(c.key, total(c.n).label("searches"), _people(pv).label("visitors"),
-                     total(c.nr).label("nr"), _people(pv, c.nr > 0).label("v_nr"),
-                     total(c.nc).label("nc"), _people(pv, c.nc > 0).label("v_nc"),
-                     _people(pv, c.nr + c.nc > 0).label("v_gaps"), total(c.ct).label("ct"),
-                     total(c.ct_nr).label("ct_nr"), total(c.ct_nc).label("ct_nc")).group_by(c.key).cte("per_key")
-
-
-def _table_columns(per_key, table: str) -> list:
-    """A table's (searches, visitors, no_results, no_click, contacted) per group, in SearchGroup's order."""
-    c, zero = per_key.c, sa.literal(0)
+def _table_counts(c: list[int], table: str) -> tuple[int, int, int, int, int]:
+    """A table's (searches, visitors, no_results, no_click, contacted) of one group, in SearchGroup's order."""
+    n = {name: c[i] for name, i in _COLUMNS.items()}
     if table == "top":
-        return [c.searches, c.visitors, c.nr, c.nc, c.ct]
+        return n["searches"], n["visitors"], n["no_results"], n["no_click"], n["contacted"]
     if table == "no_results":
-        return [c.nr, c.v_nr, c.nr, zero, c.ct_nr]
+        return n["no_results"], n["v_no_results"], n["no_results"], 0, n["ct_no_results"]
     if table == "no_click":
-        return [c.nc, c.v_nc, zero, c.nc, c.ct_nc]
+        return n["no_click"], n["v_no_click"], 0, n["no_click"], n["ct_no_click"]
     if table == "gaps":  # no result opened: no results, or results and no click
-        return [c.nr + c.nc, c.v_gaps, c.nr, c.nc, c.ct_nr + c.ct_nc]
+        return (n["no_results"] + n["no_click"], n["v_gaps"], n["no_results"], n["no_click"],
+                n["ct_no_results"] + n["ct_no_click"])
     raise ValueError(f"unknown search table {table!r}: use one of {', '.join(TABLES)}")
 
 
-def _totals(pv, per_key):
-    """The summary as one more row of the report's union ("", "", then SearchSummary's fields)."""
-    c, total = per_key.c, sa.func.sum
-    # Distinct visitors by a GROUP BY (hashed) rather than COUNT(DISTINCT), which sorts.
-    known = sa.select(pv.c.visitor).where(pv.c.visitor != "").group_by(pv.c.visitor).subquery()
-    visitors = sa.select(sa.func.count()).select_from(known).scalar_subquery()
-    return sa.select(sa.literal("").label("tbl"), sa.literal("").label("key"), total(c.searches), visitors,
-                     total(c.nr), total(c.nc), total(c.ct))
+def _group_counts(session: so.Session, period: Period, cover: rollup.Coverage) -> dict[str, list[int]]:
+    """Every group's COUNTS over the period: the roll-up's days summed, plus the raw rows around them."""
+    found: dict[str, list[int]] = {}
+    raw = agg.per_key(agg.within(cover.raw, period.lang)).limit(rollup.MAX_GROUPS) if cover.raw else None
+    for rows in (rollup.group_sums(session, cover, period.lang), session.execute(raw) if raw is not None else []):
+        for key, *counts in rows:
+            into = found.setdefault(key, [0] * len(agg.COUNTS))
+            for i, n in enumerate(counts):
+                into[i] += int(n or 0)
+    return found
+
+
+def _summary(session: so.Session, period: Period, cover: rollup.Coverage) -> SearchSummary:
+    """The period's totals: the roll-up's days (of the language, or of all) plus the raw rows around them."""
+    sums = rollup.total_sums(session, cover.runs, period.lang)
+    if cover.raw:
+        raw = session.execute(agg.totals(agg.within(cover.raw, period.lang))).one()
+        sums = [a + int(b or 0) for a, b in zip(sums, raw)]
+    return SearchSummary(*sums)
+
+
+def _group(key: str, counts: tuple, wordings: dict[str, tuple[str, str]]) -> SearchGroup:
+    """One row of a table, in its most frequent wording."""
+    wording, lang = wordings.get(key, (key, ""))
+    return SearchGroup(key, wording, *counts, lang=lang)
 
 
 def report(session: so.Session, period: Period, tables=TABLES, limit: int = 20, *,
            totals: bool = True) -> tuple[dict[str, list[SearchGroup]], SearchSummary | None]:
-    """The report's tables and totals from one aggregate of the period: per table, its groups, most visitors first.
+    """The report's tables and totals of the period: per table, its groups, most visitors first.
 
     A table counts only its own searches: "no_results" the searches that found nothing, and so on.
-    ``totals=False`` leaves out the summary (and its count of distinct visitors).
+    ``totals=False`` leaves out the summary.
     """
-    limit = max(1, min(limit, 500))
-    pv = _per_visitor(period)
-    per_key = _per_key(pv)
-    parts = [_totals(pv, per_key)] if totals else []
     for table in tables:
-        searches_, visitors, *rest = _table_columns(per_key, table)
-        ranked = (sa.select(sa.literal(table).label("tbl"), per_key.c.key, searches_.label("searches"),
-                            visitors.label("visitors"), *(col.label(f"c{i}") for i, col in enumerate(rest)))
-                  .where(searches_ > 0, per_key.c.key != "")
-                  .order_by(visitors.desc(), searches_.desc(), per_key.c.key).limit(limit).subquery())
-        parts.append(sa.select(ranked))
-    rows = session.execute(sa.union_all(*parts)).all()
-    summary_row = next((row for row in rows if row[0] == ""), None)
-    wordings = _wordings(session, period, {row[1] for row in rows if row[0]})
-    found: dict[str, list[SearchGroup]] = {table: [] for table in tables}
-    for table, key, *counts in rows:
-        if table:
-            wording, lang = wordings.get(key, (key, ""))
-            found[table].append(SearchGroup(key, wording, *(int(n or 0) for n in counts), lang=lang))
-    return found, SearchSummary(*(int(n or 0) for n in summary_row[2:])) if summary_row else None
+        _table_counts([0] * len(agg.COUNTS), table)  # an unknown table fails before any query
+    limit = max(1, min(limit, 500))
+    cover = rollup.coverage(session, period)
+    counts = _group_counts(session, period, cover) if tables else {}
+    ranked: dict[str, list[tuple[str, tuple]]] = {}
+    for table in tables:
+        rows = [(key, _table_counts(c, table)) for key, c in counts.items() if key]
+        rows = [row for row in rows if row[1][0] > 0]
+        rows.sort(key=lambda row: (-row[1][1], -row[1][0], row[0]))
+        ranked[table] = rows[:limit]
+    wordings = _wordings(session, period, cover, {key for rows in ranked.values() for key, _ in rows})
+    found = {table: [_group(key, c, wordings) for key, c in rows] for table, rows in ranked.items()}
+    return found, _summary(session, period, cover) if totals else None
 
 
 def groups(session: so.Session, period: Period, table: str = "top", limit: int = 20) -> list[SearchGroup]:
@@ -167,21 +140,21 @@ def groups(session: so.Session, period: Period, table: str = "top", limit: int =
     return report(session, period, (table,), limit, totals=False)[0][table]
 
 
-def _wordings(session: so.Session, period: Period, keys: set[str]) -> dict[str, tuple[str, str]]:
+def _wordings(session: so.Session, period: Period, cover: rollup.Coverage,
+              keys: set[str]) -> dict[str, tuple[str, str]]:
     """For each key, its most frequent wording in the period (ties: the shortest) and that wording's language.
 
-    Reads only the rows of these keys (index created_at, group_key).
+    Rolled-up days count each day's most frequent wording; the raw rows around them count every wording.
     """
     if not keys:
         return {}
-    uses = sa.func.count(SearchLog.id)
-    rank = sa.func.row_number().over(partition_by=SearchLog.group_key, order_by=(
-        uses.desc(), sa.func.length(SearchLog.query), SearchLog.query))
-    counted = (_in_period(sa.select(SearchLog.group_key.label("key"), SearchLog.query,
-                                    sa.func.max(SearchLog.lang).label("lang"), rank.label("rank")), period)
-               .where(SearchLog.group_key.in_(sorted(keys))).group_by(SearchLog.group_key, SearchLog.query).subquery())
-    rows = session.execute(sa.select(counted.c.key, counted.c.query, counted.c.lang).where(counted.c.rank == 1))
-    return {k: (query or k, lang or "") for k, query, lang in rows}
+    candidates: dict[str, dict[str, list]] = {}
+    raw = session.execute(agg.wordings(agg.within(cover.raw, period.lang), keys)) if cover.raw else []
+    for key, query, uses, lang in [*rollup.wording_sums(session, cover, period.lang, keys), *raw]:
+        into = candidates.setdefault(key, {}).setdefault(query or "", [0, ""])
+        into[0], into[1] = into[0] + int(uses), max(into[1], lang or "")
+    best = {key: agg.best_wording(found) for key, found in candidates.items()}
+    return {key: (query or key, lang) for key, (query, lang) in best.items()}
 
 
 def top_gaps(session: so.Session, period: Period, limit: int = 10) -> list[SearchGroup]:
@@ -194,27 +167,19 @@ def summary(session: so.Session, period: Period) -> SearchSummary:
     return report(session, period, ())[1]
 
 
-def _hour(session: so.Session):
-    """A search's UTC hour in the database's own dialect (a datetime, or YYYY-MM-DD HH text in SQLite)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return sa.func.date_trunc("hour", SearchLog.created_at)
-    return sa.func.strftime(HOUR_FORMAT, SearchLog.created_at)
-
-
 def per_day(session: so.Session, period: Period, settings: Mapping[str, Any]) -> list[SearchDay]:
     """Searches per day of the period in TIME_ZONE, with those that found nothing; every day, zeros too.
 
-    Counted per UTC hour in SQL (at most 24 rows a day) and added up per local day here, which
-    follows any zone with whole-hour offsets, daylight saving time included.
+    Counted per UTC hour (the roll-up's hours, and the raw rows around them) and added up per
+    local day here, which follows any zone with whole-hour offsets, daylight saving time included.
     """
     zone = str(settings.get("TIME_ZONE") or "UTC")
     tz = ZoneInfo(zone)
-    hour = _hour(session).label("hour")
-    stmt = _in_period(sa.select(hour, sa.func.count(SearchLog.id), _flag(NO_RESULTS)), period).group_by(hour)
+    cover = rollup.coverage(session, period)
+    raw = session.execute(agg.hours(session, agg.within(cover.raw, period.lang))) if cover.raw else []
     days = {day: [0, 0] for day in period.day_list(zone)}
-    for text, searches, empty in session.execute(stmt):
-        when = text if isinstance(text, datetime) else datetime.strptime(text, HOUR_FORMAT)
-        local = when.replace(tzinfo=timezone.utc).astimezone(tz).date()
+    for hour, searches, empty in [*rollup.hour_sums(session, cover.runs, period.lang), *raw]:
+        local = agg.as_hour(hour).astimezone(tz).date()
         if local in days:
             days[local][0] += int(searches)
             days[local][1] += int(empty or 0)

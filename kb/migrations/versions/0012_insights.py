@@ -81,8 +81,55 @@ def upgrade() -> None:
         batch_op.create_foreign_key(batch_op.f('fk_search_log_clicked_article_id_articles'), 'articles', ['clicked_article_id'], ['id'], ondelete='SET NULL')
 
 
+    op.create_table('search_rollup',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('span', sa.Integer(), nullable=False),
+    sa.Column('lang', sa.String(length=16), nullable=False),
+    sa.Column('group_key', sa.String(length=200), nullable=False),
+    sa.Column('searches', sa.Integer(), nullable=False),
+    sa.Column('visitors', sa.Integer(), nullable=False),
+    sa.Column('no_results', sa.Integer(), nullable=False),
+    sa.Column('v_no_results', sa.Integer(), nullable=False),
+    sa.Column('no_click', sa.Integer(), nullable=False),
+    sa.Column('v_no_click', sa.Integer(), nullable=False),
+    sa.Column('v_gaps', sa.Integer(), nullable=False),
+    sa.Column('contacted', sa.Integer(), nullable=False),
+    sa.Column('ct_no_results', sa.Integer(), nullable=False),
+    sa.Column('ct_no_click', sa.Integer(), nullable=False),
+    sa.Column('wording', sa.String(length=500), nullable=False),
+    sa.Column('wording_count', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_search_rollup'))
+    )
+    with op.batch_alter_table('search_rollup', schema=None) as batch_op:
+        batch_op.create_index('ix_search_rollup_day_key', ['day', 'group_key'], unique=False)
+
+    op.create_table('search_rollup_days',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('lang', sa.String(length=16), nullable=False),
+    sa.Column('searches', sa.Integer(), nullable=False),
+    sa.Column('visitors', sa.Integer(), nullable=False),
+    sa.Column('no_results', sa.Integer(), nullable=False),
+    sa.Column('no_click', sa.Integer(), nullable=False),
+    sa.Column('contacted', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'lang', name=op.f('pk_search_rollup_days'))
+    )
+    op.create_table('search_rollup_hours',
+    sa.Column('hour', sa.DateTime(), nullable=False),
+    sa.Column('lang', sa.String(length=16), nullable=False),
+    sa.Column('searches', sa.Integer(), nullable=False),
+    sa.Column('no_results', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('hour', 'lang', name=op.f('pk_search_rollup_hours'))
+    )
+
 
 def downgrade() -> None:
+    op.drop_table('search_rollup_hours')
+    op.drop_table('search_rollup_days')
+    with op.batch_alter_table('search_rollup', schema=None) as batch_op:
+        batch_op.drop_index('ix_search_rollup_day_key')
+
+    op.drop_table('search_rollup')
     with op.batch_alter_table('search_log', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_search_log_clicked_article_id_articles'), type_='foreignkey')
         batch_op.drop_index('ix_search_log_created_clicked')
