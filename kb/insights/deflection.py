@@ -107,17 +107,20 @@ def questions_where(period: Period) -> list:
     return where
 
 
-def _counts(row) -> Counts:
-    """A Counts from the aggregate columns of a result row."""
-    return Counts(*(int(value or 0) for value in row[-5:]))
+def _summed(pairs) -> dict:
+    """(key, counts as a tuple) pairs summed per key into lists (thousands of rows: no object per row)."""
+    summed: dict = {}
+    for key, values in pairs:
+        total = summed.setdefault(key, [0] * 5)
+        for n, value in enumerate(values):
+            total[n] += int(value or 0)
+    return summed
 
 
 def _folded(pairs, limit: int | None = MAX_GROUPS) -> list[tuple[str, Counts]]:
-    """(key, counts) pairs summed per key; most questions first (then by key), at most ``limit``."""
-    summed: dict[str, Counts] = {}
-    for key, counts in pairs:
-        summed[key] = summed.get(key, Counts()).add(counts)
-    return sorted(summed.items(), key=lambda item: (-item[1].questions, item[0]))[:limit]
+    """(key, aggregate columns) pairs summed per key; most questions first (then by key), at most ``limit``."""
+    summed = [(key, Counts(*values)) for key, values in _summed(pairs).items()]
+    return sorted(summed, key=lambda item: (-item[1].questions, item[0]))[:limit]
 
 
 def _time_text(session: so.Session, hourly: bool):
@@ -152,16 +155,11 @@ def _local_day(hour_text: str, tz: ZoneInfo) -> date:
 def _buckets(rows, period: Period, zone: str, weekly: bool) -> list[tuple[date, Counts]]:
     """The time rows summed per day (in ``zone``) or per week (UTC), every bucket of the period listed."""
     tz = ZoneInfo(zone)
-    days = period.day_list(zone)
-    buckets = {_week(d) if weekly else d: Counts() for d in days}
-    for row in rows:
-        if weekly:  # UTC days: a week's edges may be a few hours off TIME_ZONE's
-            key = _week(date.fromisoformat(row[0]))
-        else:
-            key = _local_day(row[0], tz)
-        if key in buckets:
-            buckets[key] = buckets[key].add(_counts(row[:-1]))
-    return sorted(buckets.items())
+    keys = {_week(d) if weekly else d for d in period.day_list(zone)}
+    # UTC days for weeks: a week's edges may be a few hours off TIME_ZONE's.
+    summed = _summed(((_week(date.fromisoformat(row[0])) if weekly else _local_day(row[0], tz)), row[-6:-1])
+                     for row in rows)
+    return sorted((key, Counts(*summed.get(key, [0] * 5))) for key in keys)
 
 
 def by_time(session: so.Session, period: Period, zone: str = "UTC") -> tuple[str, list[tuple[date, Counts]]]:
@@ -196,15 +194,15 @@ def deflection(session: so.Session, period: Period, settings: Mapping[str, Any])
     zone = str(settings.get("TIME_ZONE") or "UTC")
     weekly = len(period.day_list(zone)) > LONG_DAYS
     rows = _time_rows(session, period, weekly)
-    by_channel = _folded((str(row[1]), _counts(row[:-1])) for row in rows)
+    by_channel = _folded((str(row[1]), row[-6:-1]) for row in rows)
     pairs = list(session.execute(sa.select(MailRecord.category, MailRecord.lang, *_columns())
                                  .where(*questions_where(period)).group_by(MailRecord.category, MailRecord.lang)
                                  .limit(MAX_PAIRS)))
     return Deflection(
         totals=reduce(Counts.add, (counts for _channel, counts in by_channel), Counts()),
         bucket="week" if weekly else "day", by_time=_buckets(rows, period, zone, weekly),
-        by_category=_folded((str(row[0] or ""), _counts(row)) for row in pairs),
-        by_language=_folded((str(row[1] or ""), _counts(row)) for row in pairs),
+        by_category=_folded((str(row[0] or ""), row[-5:]) for row in pairs),
+        by_language=_folded((str(row[1] or ""), row[-5:]) for row in pairs),
         by_channel=by_channel, portal_sessions=portal_sessions(session, period),
         sample_questions=sum(int(row[-1] or 0) for row in rows), zone=zone)
 

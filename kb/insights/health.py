@@ -78,8 +78,12 @@ def _helpful_sum(column=Vote.helpful):
     return sa.func.coalesce(sa.func.sum(sa.case((column.is_(True), 1), else_=0)), 0)
 
 
-def _subqueries(period: Period):
-    """Views, votes and clicks per article in the period, and votes since each article's last review."""
+def _subqueries(period: Period, searches: bool = True):
+    """Views, votes and clicks per article in the period, and votes since each article's last review.
+
+    ``searches=False`` leaves the clicks out (zero): they are the costly part on a long search log,
+    and the dashboard's list does not show them.
+    """
     last_day = (period.end - timedelta(microseconds=1)).date()
     views = (sa.select(ArticleDay.article_id.label("aid"), sa.func.sum(ArticleDay.views).label("n"))
              .where(ArticleDay.day >= period.start.date(), ArticleDay.day <= last_day)
@@ -87,7 +91,8 @@ def _subqueries(period: Period):
     votes = (sa.select(Vote.article_id.label("aid"), sa.func.count().label("n"), _helpful_sum().label("yes"))
              .where(*_in_period(Vote.created_at, period)).group_by(Vote.article_id).subquery("votes"))
     clicks = (sa.select(SearchLog.clicked_article_id.label("aid"), sa.func.count().label("n"))
-              .where(*_in_period(SearchLog.created_at, period), SearchLog.clicked_article_id.is_not(None))
+              .where(*_in_period(SearchLog.created_at, period), SearchLog.clicked_article_id.is_not(None),
+                     sa.true() if searches else sa.false())
               .group_by(SearchLog.clicked_article_id).subquery("clicks"))
     return views, votes, clicks, since_review()
 
@@ -107,9 +112,9 @@ def _flag_condition(flags, settings: Mapping[str, Any]):
     return sa.and_(votes >= minimum, helpful * share.denominator < votes * share.numerator)
 
 
-def _statement(period: Period):
+def _statement(period: Period, searches: bool = True):
     """Every figure of every article in one select; the caller adds where, order and limit."""
-    views, votes, clicks, flags = _subqueries(period)
+    views, votes, clicks, flags = _subqueries(period, searches)
     n_votes, n_yes = sa.func.coalesce(votes.c.n, 0), sa.func.coalesce(votes.c.yes, 0)
     stmt = (sa.select(Article.id, Article.title, Article.slug, Article.lang, Article.status, Article.review_by,
                       Article.reviewed_at, Article.author_id, Agent.name.label("author"),
@@ -221,10 +226,21 @@ def page(session: so.Session, period: Period, settings: Mapping[str, Any], *, so
 
 def needing_attention(session: so.Session, period: Period, settings: Mapping[str, Any],
                       limit: int = 10) -> list[ArticleHealth]:
-    """Flagged and overdue articles, worst first: flagged ones (least helpful first), then overdue ones."""
-    lists = page(session, period, settings)
-    seen = {a.article_id for a in lists["flagged"]}
-    return (lists["flagged"] + [a for a in lists["overdue"] if a.article_id not in seen])[:limit]
+    """Flagged and overdue articles, worst first: flagged ones (least helpful first), then overdue ones.
+
+    Their "searches" are left at 0 (the dashboard does not show them; counting them costs most).
+    """
+    today = utcnow().date()
+    stmt, _columns, flags = _statement(period, searches=False)
+    stmt = stmt.where(sa.or_(sa.and_(Article.status == "published", _flag_condition(flags, settings)),
+                             sa.and_(Article.status != "archived", Article.review_by < today)))
+    rows = [_row(row, settings, today) for row in session.execute(stmt.order_by(Article.id).limit(MAX_ARTICLES))]
+    flagged_rows = sorted((a for a in rows if a.flagged and a.status == "published"),
+                          key=lambda a: (a.flag_helpful / a.flag_votes, -a.flag_votes, a.article_id))
+    seen = {a.article_id for a in flagged_rows}
+    overdue_rows = sorted((a for a in rows if a.overdue and a.article_id not in seen),
+                          key=lambda a: (a.review_by, a.article_id))
+    return (flagged_rows + overdue_rows)[:limit]
 
 
 def one(session: so.Session, article_id: int, period: Period, settings: Mapping[str, Any],

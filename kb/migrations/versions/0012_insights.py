@@ -62,6 +62,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('outcome_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('category', sa.String(length=120), server_default='', nullable=False))
         batch_op.create_index(batch_op.f('ix_mail_records_answered_at'), ['answered_at'], unique=False)
+        batch_op.create_index('ix_mail_records_insights', ['created_at', 'channel', 'state', 'lang', 'category',
+                                                           'outcome', 'outcome_at', 'dedupe_key'], unique=False)
         batch_op.create_check_constraint('channel', "channel IN ('email', 'web_form')")
         batch_op.create_check_constraint('outcome', "outcome IS NULL OR outcome IN ('confirmed', 'assumed', 'reopened')")
 
@@ -146,6 +148,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_votes_article_created')
 
     with op.batch_alter_table('mail_records', schema=None) as batch_op:
+        batch_op.drop_index('ix_mail_records_insights')
         batch_op.drop_index(batch_op.f('ix_mail_records_answered_at'))
         batch_op.drop_constraint(batch_op.f('ck_mail_records_outcome'), type_='check')
         batch_op.drop_constraint(batch_op.f('ck_mail_records_channel'), type_='check')
