@@ -36,11 +36,14 @@ from kb.followup.models import CaseEvent, Signal, Survey
 from kb.followup.sample_builder import PREFIX
 from kb.insights import rollup
 from kb.insights.models import PortalVisit, RateCount
-from kb.jobs.models import Job
+from kb.jobs.models import FINAL_STATES, Job
 from kb.models import SearchLog, Vote, utcnow
 from kb.recovery.models import RecoveryEntry
 
 KIND = "retention.scrub"
+# Jobs whose payload carries a customer's words until it is sent: the contact form's sender name,
+# an answer's Markdown. A finished one keeps its row (what was sent, when) and loses the payload.
+WORDY_JOBS = ("contact.send", "capture.answer")
 BATCH = 5000  # rows per transaction: short locks, and an IN list every database takes
 RATE_COUNT_AGE = timedelta(days=1)  # the contact form's windows are an hour: older counts are dead
 OVERLAP = timedelta(days=1)  # a daily run looks this far behind where the last stopped (rows written late)
@@ -92,6 +95,9 @@ def _places() -> tuple[Place, ...]:
     # by a table-level UPDATE the database's append-only trigger allows for exactly that column.
     holds, values = _blank(_ENTRY.message)
     places.append(Place("offer_messages", RecoveryEntry.__table__, _ENTRY.created_at, holds, values))
+    job = Job.__table__.c  # JSON is not comparable everywhere: finished wordy jobs are blanked again (idempotent)
+    places.append(Place("job_payloads", Job.__table__, job.created_at,
+                        sa.and_(job.kind.in_(WORDY_JOBS), job.state.in_(FINAL_STATES)), {"payload": {}}))
     return tuple(places)
 
 

@@ -65,7 +65,8 @@ def test_words_past_the_retention_period_are_blanked_and_the_records_stay(app, m
     with session_scope(app) as session:
         counts = retention.purge(session, retention.cutoff(app.config))  # 365 days by default
     assert dict(counts) == {"mail_records": 1, "votes": 1, "signals": 1, "surveys": 1, "notes": 1, "offer_messages": 1,
-                            "search_log": 0, "portal_visits": 0, "rate_counts": 0, "search_rollup": 0}
+                            "search_log": 0, "portal_visits": 0, "rate_counts": 0, "search_rollup": 0,
+                            "job_payloads": 0}
     assert texts(app) == ["", WORDS] * 6
     with session_scope(app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Case)) == 2
@@ -173,3 +174,19 @@ def test_the_older_setting_name_still_sets_the_retention_period(tmp_path):
         assert retention.cutoff(config, now) == now - timedelta(days=days)
     with pytest.raises(ConfigError, match="KB_CUSTOMER_TEXT_DAYS"):
         load_config(environ={**base, "KB_CUSTOMER_TEXT_DAYS": "0"})
+
+
+def test_finished_jobs_past_the_period_lose_the_customer_words_of_their_payload(app):
+    old, recent = utcnow() - timedelta(days=400), utcnow() - timedelta(days=3)
+    rows = [("contact.send", "done", old), ("capture.answer", "failed", old), ("contact.send", "pending", old),
+            ("contact.send", "done", recent), ("recovery.send", "done", old)]
+    with session_scope(app) as session:
+        for n, (kind, state, when) in enumerate(rows):
+            session.add(Job(kind=kind, key=f"payload-{n}", state=state, created_at=when,
+                            payload={"record_id": n, "name": "Kari Nordmann"}))
+    with session_scope(app) as session:
+        counts = retention.purge(session, retention.cutoff(app.config))
+        payloads = [session.scalar(sa.select(Job.payload).where(Job.key == f"payload-{n}")) for n in range(len(rows))]
+    assert counts["job_payloads"] == 2
+    # A job still to run keeps what it needs; a recent one and kinds without customer words are left alone.
+    assert payloads[:2] == [{}, {}] and all(p["name"] == "Kari Nordmann" for p in payloads[2:])
