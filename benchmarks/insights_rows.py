@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator
 
 from kb.insights import sample_data
-from kb.insights.sample import group_key
+from kb.insights.searchlog import group_key
 
 DAYS = 365
 CHUNK = 20_000  # rows per executemany, and per weighted draw

@@ -22,21 +22,12 @@ from kb.db import session_scope
 from kb.followup.models import Case, Survey
 from kb.web import create_app
 from tests.conftest import close_app, make_config
-from tests.mailservers.smtp import SmtpSink
+from tests.mailservers.smtp import SmtpSink, module_sink  # noqa: F401 (the module-scoped "sink" fixture)
 from tests.test_browser import AGENT_EMAIL, AGENT_PASSWORD, Shots, browser, log_in, open_page, serving  # noqa: F401
 
 pytestmark = pytest.mark.browser
 CUSTOMER = "ola.nordmann@example.no"
 TEAM = "team@fjellstad.example"
-
-
-@pytest.fixture(scope="module")
-def sink():
-    """An SMTP sink for the whole module: alerts, the follow-up and the survey land here."""
-    server = SmtpSink()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

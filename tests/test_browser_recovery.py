@@ -24,7 +24,8 @@ from kb.recovery.models import RecoveryEntry
 from kb.web import create_app
 from tests.conftest import close_app, make_config
 from tests.test_browser import AGENT_EMAIL, AGENT_PASSWORD, Shots, browser, log_in, open_page, serving  # noqa: F401
-from tests.test_browser_followup import mail_to, sink  # noqa: F401
+from tests.mailservers.smtp import module_sink  # noqa: F401 (the module-scoped "sink" fixture)
+from tests.test_browser_followup import mail_to
 
 pytestmark = pytest.mark.browser
 CUSTOMER = "kari.nordmann@example.no"

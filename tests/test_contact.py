@@ -26,22 +26,13 @@ from kb.jobs.models import Job
 from kb.models import utcnow
 from kb.web import create_app
 from tests.conftest import TEST_SECRET, close_app, csrf_token_from, make_config
-from tests.mailservers.smtp import SmtpSink
+from tests.mailservers.smtp import SmtpSink, module_sink  # noqa: F401 (the module-scoped "sink" fixture)
 from tests.test_autoreply_worker import BASE_URL, articles_db  # noqa: F401 (a session fixture)
 
 CONFIDENT = "I forgot my password and cannot sign in. How can I reset the password?"
 VAGUE = "Do you sponsor local football clubs in Bergen?"
 PER_ADDRESS, PER_CLIENT = 2, 3
 _numbers = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def sink():
-    """One SMTP server for the module's emails to the support mailbox."""
-    server = SmtpSink()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

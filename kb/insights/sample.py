@@ -30,10 +30,10 @@ from kb.autoreply.models import MailRecord
 from kb.followup.models import Signal
 from kb.followup.sample_builder import PREFIX
 from kb.insights import rollup
+from kb.insights.searchlog import group_key
 from kb.insights import sample_data as data
 from kb.insights.models import ArticleDay, PortalVisit
 from kb.models import Article, SearchLog, Vote
-from kb.search.analysis import group_for, terms
 
 DAYS = 90
 SEED = 10
@@ -48,11 +48,6 @@ def present(session: so.Session) -> bool:
     upper = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)  # "sample;": a range the unique index answers at once
     return session.scalar(sa.select(MailRecord.id).where(
         MailRecord.dedupe_key >= PREFIX, MailRecord.dedupe_key < upper).limit(1)) is not None
-
-
-def group_key(query: str, lang: str) -> str:
-    """The query's stems, sorted: how near-identical searches group (as the search log groups them)."""
-    return " ".join(sorted(set(terms(group_for(lang), query))))
 
 
 class _Shop:

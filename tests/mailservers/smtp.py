@@ -135,13 +135,17 @@ class SmtpSink:
             return list(self.messages)
 
 
-@pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    """An SMTP server without AUTH collecting messages for one test."""
+def _running_sink() -> Iterator[SmtpSink]:
+    """An SMTP server without AUTH, started, and stopped when the fixture ends."""
     sink = SmtpSink()
     sink.start()
     yield sink
     sink.stop()
+
+
+smtp_sink = pytest.fixture(_running_sink, name="smtp_sink")  # for one test
+# For a whole module of tests (import it as ``sink``): alerts, questions and surveys land there.
+module_sink = pytest.fixture(_running_sink, scope="module", name="sink")
 
 
 @pytest.fixture
