@@ -206,6 +206,20 @@ def test_each_author_is_emailed_their_new_flags_once(world, ids):
         assert states == {"done"}
 
 
+def test_a_flag_email_naming_nobody_ends_at_once_and_sends_nothing(world):
+    app, sink, _ids = world
+    before = len(sink.messages)
+    with session_scope(app) as s:
+        for n, payload in enumerate(({"agent_id": None, "article_ids": ["x", None]}, {"agent_id": 424242},
+                                     {"agent_id": "1; DROP TABLE agents", "article_ids": [10**20]})):
+            jobs.schedule(s, review.EMAIL, f"junk:{n}", payload=payload)
+    jobs.run_due(app)
+    with session_scope(app) as s:
+        junk = list(s.execute(sa.select(Job.state, Job.attempts).where(Job.key.startswith("junk:"))))
+    assert junk == [("done", 1)] * 3
+    assert len(sink.messages) == before
+
+
 def test_the_article_list_sorts_by_views_and_helpful(app, ids):
     with session_scope(app) as s:
         s.get(Article, ids["quiet"]).views = 400

@@ -33,7 +33,7 @@ from kb.followup.messages import send_once
 from kb.i18n import default_language, gettext_for
 from kb.insights import health
 from kb.insights.periods import Period
-from kb.models import Agent, Article, Vote, utcnow
+from kb.models import Agent, Article, Vote, parse_id, utcnow
 
 SCAN, NOTED, EMAIL = "insights.flag_scan", "insights.article_flagged", "insights.flag_email"
 MAX_FLAGS = 1000  # flagged articles one day's scan reads
@@ -148,8 +148,10 @@ def _noted(ctx) -> None:
 def _email(ctx) -> None:
     """Email one author the articles newly flagged for them, once."""
     session = ctx.session
-    agent = session.get(Agent, ctx.payload.get("agent_id"))
-    ids = [int(i) for i in ctx.payload.get("article_ids") or []][:MAX_FLAGS]
+    agent_id = parse_id(ctx.payload.get("agent_id"))
+    agent = session.get(Agent, agent_id) if agent_id is not None else None
+    # a payload kb did not write (or an older one) names nobody rather than failing again and again
+    ids = [i for i in map(parse_id, ctx.payload.get("article_ids") or []) if i is not None][:MAX_FLAGS]
     if agent is None or not agent.active or not ids:
         return  # the author left: the article list and the insights page still show the flags
     articles = list(session.scalars(sa.select(Article).where(Article.id.in_(ids)).order_by(Article.id)))
