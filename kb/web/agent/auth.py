@@ -39,6 +39,12 @@ def current_agent() -> Agent | None:
     return g.kb_agent
 
 
+def require(*permissions: str) -> None:
+    """403 unless the logged-in agent's role has every one of ``permissions`` (kb.agents.PERMISSIONS)."""
+    if not all(agents.can(current_agent(), permission) for permission in permissions):
+        abort(403)
+
+
 def _load_agent() -> Agent | None:
     """The agent named by the session, if still active and nothing has ended the session since."""
     agent_id = session.get("agent_id")

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import Response, abort, current_app, render_template, request
+from flask import Response, current_app, render_template, request
 
-from kb import agents
 from kb.db import get_session
 from kb.errors import ValidationError
 from kb.followup import report as measures
@@ -20,7 +19,7 @@ from kb.followup.report_csv import report_csv
 from kb.models import Agent, parse_id
 from kb.recovery.report import csv_rows, gesture_outcomes
 from kb.web.agent import bp
-from kb.web.agent.auth import current_agent
+from kb.web.agent.auth import require
 
 WIDTH, HEIGHT = 640, 220  # the chart's drawing area, in SVG user units (it scales with the page)
 LEFT, BOTTOM, TOP = 44, 36, 12
@@ -42,8 +41,7 @@ class Bar:
 
 def _require_support() -> None:
     """Support agents and admins only, as for customers' mail: the report counts their cases."""
-    if not agents.can(current_agent(), "read_customer_mail"):
-        abort(403)
+    require("read_customer_mail")
 
 
 def _assignee(value: str) -> int | str | None:

@@ -12,22 +12,15 @@ import re
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from kb import agents
 from kb.capture import gap_drafts, gaps
 from kb.db import get_session
 from kb.errors import ValidationError
 from kb.models import utcnow
 from kb.web.agent import bp
-from kb.web.agent.auth import current_agent
+from kb.web.agent.auth import current_agent, require
 from kb.web.matching import matcher as shared_matcher
 
 KEY = re.compile(r"[0-9a-f]{16}")
-
-
-def _require(*permissions: str) -> None:
-    """403 unless the agent's role has every one of ``permissions``."""
-    if not all(agents.can(current_agent(), permission) for permission in permissions):
-        abort(403)
 
 
 def _period(values):
@@ -44,7 +37,7 @@ def _period(values):
 @bp.get("/gaps")
 def content_gaps():
     """The period's gap emails grouped by topic, largest group first, with the nearest article."""
-    _require("read_customer_mail")
+    require("read_customer_mail")
     start, end, days, form, error = _period(request.args)
     session = get_session()
     report = gaps.find_gaps(session, start, end, matcher=shared_matcher(session))
@@ -55,7 +48,7 @@ def content_gaps():
 @bp.post("/gaps/<key>/draft")
 def gap_draft(key: str):
     """Write a draft for a group (or open the one already written) and go to the editor."""
-    _require("read_customer_mail", "edit_articles")
+    require("read_customer_mail", "edit_articles")
     if not KEY.fullmatch(key):
         abort(404)
     start, end, _days, form, _error = _period(request.form)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Sequence
 
-from flask import Response, abort, current_app, request, url_for
+from flask import Response, current_app, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from kb import agents
@@ -20,17 +20,11 @@ from kb.errors import ValidationError
 from kb.insights import csvout
 from kb.insights.periods import PERIOD_DAYS, Period, default_period, parse_period
 from kb.models import utcnow
-from kb.web.agent.auth import current_agent
+from kb.web.agent.auth import current_agent, require  # noqa: F401 (require: the pages' permission check)
 
 # An SVG chart may style itself (pygal's inline style sheet) and nothing else: no script, no fetch.
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def require(*permissions: str) -> None:
-    """403 unless the agent's role has every one of ``permissions`` (kb.agents.PERMISSIONS)."""
-    if not all(agents.can(current_agent(), permission) for permission in permissions):
-        abort(403)
 
 
 def period_or_default() -> tuple[Period, str | None]:

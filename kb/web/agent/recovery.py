@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import Response, abort, current_app, render_template, request, stream_with_context, url_for
+from flask import Response, current_app, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 
 from kb import agents
@@ -22,7 +22,7 @@ from kb.models import utcnow
 from kb.recovery import insights, ledger_csv
 from kb.recovery.models import Bound, GestureType
 from kb.web.agent import bp
-from kb.web.agent.auth import current_agent
+from kb.web.agent.auth import current_agent, require
 
 WIDTH, ROW, LEFT = 400, 28, 140  # SVG units: about the width of a phone, so its text stays legible there
 
@@ -36,12 +36,6 @@ class Bar:
     label: str
     value: str
     flagged: bool
-
-
-def _require(permission: str) -> None:
-    """403 unless the agent's role has ``permission``."""
-    if not agents.can(current_agent(), permission):
-        abort(403)
 
 
 def money(amount: Decimal | None, currency: str) -> str:
@@ -76,7 +70,7 @@ def _rules(session) -> list[tuple[Bound, str, str]]:
 @bp.get("/recovery")
 def recovery():
     """Spend this week and this month, budgets left, approvals waiting, and agents far above the median."""
-    _require("read_customer_mail")
+    require("read_customer_mail")
     session, config, now = get_session(), current_app.config, utcnow()
     periods = insights.spend(session, config, now)
     outliers = {period.name: insights.outliers(period) for period in periods}
@@ -93,7 +87,7 @@ def recovery():
 @bp.get("/recovery/ledger.csv")
 def recovery_ledger_csv():
     """Every ledger row as CSV, optionally from/to a day (YYYY-MM-DD, in TIME_ZONE); admins only."""
-    _require("manage_agents")
+    require("manage_agents")
     try:
         start, end = ledger_csv.period(current_app.config, request.args.get("from"), request.args.get("to"))
     except ValidationError as error:

@@ -20,7 +20,7 @@ from kb import catalog, feedback, visitors
 from kb.db import get_session
 from kb.followup import sources
 from kb.insights import searchlog
-from kb.models import Article
+from kb.models import Article, parse_id, parse_whole
 from kb.web.portal import bp
 from kb.web.i18n import current_language
 from kb.web.params import arg
@@ -97,7 +97,8 @@ def note_visit(visitor: str | None, **flags: bool) -> None:
 
 def record_click(article: Article) -> None:
     """Note that this visitor opened ``article`` from their search (``?search=&pos=``); people only, first click."""
-    search_id, position = _number_arg("search", 2**31 - 1), _number_arg("pos", searchlog.MAX_POSITION)
+    # a mangled click link still opens the article: a bad number is no click, never a 400
+    search_id, position = parse_id(arg("search")), parse_whole(arg("pos"), 1, searchlog.MAX_POSITION)
     if not search_id or not position or visitors.automation_reason(request.method, request.headers) is not None:
         return
     session = get_session()
@@ -109,8 +110,3 @@ def record_click(article: Article) -> None:
         session.rollback()
         log.warning("could not record the search click", exc_info=True)
 
-
-def _number_arg(name: str, high: int) -> int:
-    """A whole-number argument up to ``high``, or 0: a mangled click link still opens the article."""
-    raw = arg(name).strip()
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= high else 0
