@@ -71,8 +71,7 @@ def take(session: so.Session, key: str, limit: int, now: datetime | None = None)
             done = session.execute(insert(RateCount).values(key=key, window_start=now, count=1)
                                    .on_conflict_do_nothing(index_elements=["key"]).returning(RateCount.key))
             if done.scalar() is not None:
-                _forget_old(session, now)
-                return None
+                return None  # ended windows' rows are deleted by the daily retention job (kb.retention)
         elif start > since:
             return start + WINDOW  # the window is full
         elif session.execute(sa.update(RateCount).where(RateCount.key == key, RateCount.window_start == start)
@@ -86,12 +85,6 @@ def give_back(session: so.Session, key: str) -> None:
     """Undo one count (the question was refused by the other limit). The caller commits."""
     session.execute(sa.update(RateCount).where(RateCount.key == key, RateCount.count > 0)
                     .values(count=RateCount.count - 1).execution_options(synchronize_session=False))
-
-
-def _forget_old(session: so.Session, now: datetime) -> None:
-    """Drop windows that ended long ago: their keys start afresh anyway."""
-    session.execute(sa.delete(RateCount).where(RateCount.window_start < now - 2 * WINDOW)
-                    .execution_options(synchronize_session=False))
 
 
 def check(session: so.Session, settings: Mapping[str, Any], address: str, client: str | None,
