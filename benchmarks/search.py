@@ -29,7 +29,7 @@ from corpus import build_articles, sample_queries  # noqa: E402
 from kb import search  # noqa: E402
 from kb.articles import ArticleDraft, create_article  # noqa: E402
 from kb.db import session_scope  # noqa: E402
-from kb.models import IndexOutbox  # noqa: E402
+from kb.models import IndexChange  # noqa: E402
 from kb.search.analysis import GROUPS, group_for  # noqa: E402
 from kb.search.querying import build  # noqa: E402
 from kb.web import create_app  # noqa: E402
@@ -64,7 +64,7 @@ def load(app, articles: list[dict]) -> None:
             create_article(session, draft, status="published")
             if i % 500 == 499:
                 session.commit()
-        session.execute(sa.delete(IndexOutbox))
+        session.execute(sa.delete(IndexChange))
 
 
 def time_api(client, queries: list[str]) -> list[float]:

@@ -1,6 +1,6 @@
 """Article domain logic: plain functions over a session, shared by the web, the CLI and workers.
 
-Every change that can affect search queues the article in ``index_outbox`` in the same
+Every change that can affect search queues the article in ``index_changes`` in the same
 transaction, so the index can never miss a committed change.
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy.orm as so
 from kb import render_cache
 from kb.errors import FieldError, ValidationError
 from kb.media.store import sync_media_uses
-from kb.models import STATUSES, Agent, Article, IndexOutbox, Revision, SlugRedirect, utcnow
+from kb.models import STATUSES, Agent, Article, IndexChange, Revision, SlugRedirect, utcnow
 from kb.render_limits import MAX_BODY_CHARS
 from kb.rendering import clean_text
 from kb.revisions import add_revision, get_revision
@@ -129,7 +129,7 @@ def slug_taken(session: so.Session, slug: str, article_id: int | None = None) ->
 
 def enqueue_index(session: so.Session, article_id: int) -> None:
     """Ask the indexer to bring this article's search entry up to date."""
-    session.add(IndexOutbox(article_id=article_id))
+    session.add(IndexChange(article_id=article_id))
 
 
 def create_article(session: so.Session, draft: ArticleDraft, *, author: Agent | None = None,

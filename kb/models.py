@@ -241,17 +241,40 @@ class SearchLog(Base):
                       sa.Index("ix_search_log_created_group", "created_at", "group_key"))
 
 
-class IndexOutbox(Base):
-    """Articles whose search-index entry must be refreshed; drained by the single indexer."""
+class IndexChange(Base):
+    """One change to an article's search entry: the durable feed that Whoosh hosts follow.
 
-    __tablename__ = "index_outbox"
+    Domain functions add a row in the same transaction as the change (``kb.articles.enqueue_index``).
+    On PostgreSQL ``txid`` is the writing transaction's id (a server default), so a follower can
+    read the feed in commit-safe order; on SQLite writes are serial and ``id`` order is enough.
+    """
+
+    __tablename__ = "index_changes"
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     article_id: so.Mapped[int] = so.mapped_column(index=True)
-    queued_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    queued_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+    txid: so.Mapped[Optional[int]] = so.mapped_column(sa.BigInteger, server_default=sa.FetchedValue())
     # A row whose article failed waits until retry_at; after a few attempts the indexer gives up.
     attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     retry_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
     last_error: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
+
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused, so a cursor never skips one
+
+
+class WorkerHeartbeat(Base):
+    """The last sign of life of one background worker (job runner, auto-responder) on one host."""
+
+    __tablename__ = "worker_heartbeats"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    host: so.Mapped[str] = so.mapped_column(sa.String(255))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(40))
+    pid: so.Mapped[int] = so.mapped_column()
+    started_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    beat_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
+    detail: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
+
+    __table_args__ = (sa.UniqueConstraint("host", "kind", "pid", name="uq_worker_heartbeats_host_kind_pid"),)
 
 
 class LoginThrottle(Base):

@@ -13,7 +13,7 @@ import hashlib
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from kb.models import Article, IndexOutbox
+from kb.models import Article, IndexChange
 from kb.rendering import BUSY, BUSY_GAVE_UP, RENDERER_VERSION, Rendered, render
 
 RETRY = "retry"
@@ -57,7 +57,7 @@ def article_html(session: so.Session, article: Article) -> str:
     if article.body_html is not None and _key_parts(article)[1] == body_digest(article.body_md):
         return article.body_html
     html = refresh(article).html
-    session.add(IndexOutbox(article_id=article.id))
+    session.add(IndexChange(article_id=article.id))
     return html
 
 
@@ -82,10 +82,10 @@ def accept(article: Article) -> None:
 
 def queue_stale(session: so.Session) -> int:
     """Queue every article whose cache is missing or from another renderer; returns how many."""
-    queued = sa.select(IndexOutbox.id).where(IndexOutbox.article_id == Article.id)
+    queued = sa.select(IndexChange.id).where(IndexChange.article_id == Article.id)
     stale = sa.select(Article.id).where(sa.or_(Article.render_key.is_(None),
                                                Article.render_key.not_like(f"{RENDERER_VERSION}#%")),
                                         ~queued.exists())  # several workers starting at once queue it once
     ids = list(session.scalars(stale))
-    session.add_all(IndexOutbox(article_id=article_id) for article_id in ids)
+    session.add_all(IndexChange(article_id=article_id) for article_id in ids)
     return len(ids)

@@ -13,7 +13,7 @@ from kb.autoreply import ledger, links
 from kb.capture import examples
 from kb.capture.models import ExampleQuestion
 from kb.db import session_scope
-from kb.models import IndexOutbox
+from kb.models import IndexChange
 from tests.agent_helpers import login, make_agent, post_form, token
 from tests.conftest import TEST_SECRET, csrf_token_from
 
@@ -204,6 +204,6 @@ def test_examples_survive_a_rebuild_and_a_start_that_missed_them(app_factory):
     # Learnt behind the index's back (its outbox row lost): the next start sees the index is stale.
     with session_scope(app) as session:
         examples.learn(session, article_id, "Do you take back worn sandals?", source="editor")
-        session.execute(sa.delete(IndexOutbox))
+        session.execute(sa.delete(IndexChange))
     assert found(app, "sandals") == []
     assert found(app_factory(), "sandals") == [article_id]

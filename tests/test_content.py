@@ -12,7 +12,7 @@ from kb.articles import ArticleDraft, get_article, rename_slug
 from kb.content import bootstrap, export_path, import_path
 from kb.db import session_scope
 from kb.errors import KBError
-from kb.models import Article, IndexOutbox, Revision
+from kb.models import Article, IndexChange, Revision
 from tests.conftest import REPO
 
 
@@ -61,11 +61,11 @@ def test_import_twice_changes_nothing(session, folder):
     for n in range(3):
         write(folder, f"a{n}.md", article_text(f"Article {n}", f"article-{n}"))
     import_path(session, folder)
-    revisions, queued = count(session, Revision), count(session, IndexOutbox)
+    revisions, queued = count(session, Revision), count(session, IndexChange)
     report = import_path(session, folder)
     assert (report.created, report.updated, report.unchanged) == (0, 0, 3)
     assert count(session, Revision) == revisions == 3
-    assert count(session, IndexOutbox) == queued
+    assert count(session, IndexChange) == queued
 
 
 def test_import_reports_progress(session, folder):

@@ -309,18 +309,18 @@ def test_a_draft_queues_nothing_for_the_indexer_and_publishing_it_does(app, sess
 
     from kb import drafts
     from kb.articles import ArticleDraft
-    from kb.models import IndexOutbox
+    from kb.models import IndexChange
 
     article = make_article("Gift cards", body_md=LIVE_TEXT)
-    session.execute(sa.delete(IndexOutbox))
+    session.execute(sa.delete(IndexChange))
     assert drafts.save_draft(session, article, ArticleDraft("Gift cards", DRAFT_TEXT, slug="vouchers"))
     session.commit()
-    assert session.scalar(sa.select(sa.func.count()).select_from(IndexOutbox)) == 0
+    assert session.scalar(sa.select(sa.func.count()).select_from(IndexChange)) == 0
     assert (article.body_md, article.slug, article.updated_at) == (LIVE_TEXT, "gift-cards", article.revisions[0].created_at)
     assert not drafts.save_draft(session, article, ArticleDraft("Gift cards", DRAFT_TEXT))  # the same draft again
     assert drafts.publish_draft(session, article)
     session.commit()
     assert (article.body_md, article.slug, article.pending_revision) == (DRAFT_TEXT, "vouchers", None)
-    assert session.scalars(sa.select(IndexOutbox.article_id)).all() == [article.id]
+    assert session.scalars(sa.select(IndexChange.article_id)).all() == [article.id]
     with pytest.raises(ValidationError, match="no unpublished draft"):
         drafts.publish_draft(session, article)

@@ -11,7 +11,7 @@ from kb import search
 from kb.articles import ArticleDraft, create_article, update_article
 from kb.cli import cli
 from kb.db import session_scope
-from kb.models import Article, IndexOutbox, utcnow
+from kb.models import Article, IndexChange, utcnow
 from kb.search import indexer
 from tests.agent_helpers import login, make_agent
 from tests.test_cli import kb_env, open_app  # noqa: F401  (fixtures)
@@ -27,10 +27,10 @@ def publish_unindexable(app, title: str = "Broken tags") -> int:
     return article_id
 
 
-def outbox_rows(app, article_id: int) -> list[IndexOutbox]:
+def outbox_rows(app, article_id: int) -> list[IndexChange]:
     """The queued rows of one article."""
     with session_scope(app) as session:
-        rows = list(session.scalars(sa.select(IndexOutbox).where(IndexOutbox.article_id == article_id)))
+        rows = list(session.scalars(sa.select(IndexChange).where(IndexChange.article_id == article_id)))
         session.expunge_all()
         return rows
 
@@ -44,7 +44,7 @@ def index_error(app, article_id: int) -> str:
 def make_due(app) -> None:
     """Let the retry times pass."""
     with session_scope(app) as session:
-        session.execute(sa.update(IndexOutbox).values(retry_at=utcnow() - timedelta(seconds=1)))
+        session.execute(sa.update(IndexChange).values(retry_at=utcnow() - timedelta(seconds=1)))
 
 
 def test_poison_markdown_does_not_block_what_is_published_after_it(app):

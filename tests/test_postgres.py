@@ -20,11 +20,11 @@ from alembic.script import ScriptDirectory
 from kb import articles as kb_articles
 from kb.db import MIGRATIONS_DIR, get_db, session_scope
 from kb.errors import ValidationError
-from kb.models import Agent, Article, Base, IndexOutbox, Revision, SlugRedirect, Vote
+from kb.models import Agent, Article, Base, IndexChange, Revision, SlugRedirect, Vote
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-TABLES = {"agents", "articles", "revisions", "slug_redirects", "votes", "search_log", "index_outbox"}
+TABLES = {"agents", "articles", "revisions", "slug_redirects", "votes", "search_log", "index_changes", "worker_heartbeats"}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -197,17 +197,17 @@ def test_a_taken_slug_is_refused_with_a_message(db_session):
         kb_articles.update_article(db_session, other, kb_articles.ArticleDraft(title=other.title, slug="track-your-order"))
 
 
-def test_index_outbox_rows_share_the_article_transaction(db_session):
+def test_index_change_rows_share_the_article_transaction(db_session):
     draft = kb_articles.ArticleDraft(title="Gift cards", body_md="Buy one online.")
     kb_articles.create_article(db_session, draft, status="published")
     db_session.rollback()
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Article)) == 0
-    assert db_session.scalar(sa.select(sa.func.count()).select_from(IndexOutbox)) == 0
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(IndexChange)) == 0
 
     article = kb_articles.create_article(db_session, draft, status="published")
     kb_articles.set_status(db_session, article, "archived")
     db_session.commit()
-    queued = db_session.scalars(sa.select(IndexOutbox.article_id)).all()
+    queued = db_session.scalars(sa.select(IndexChange.article_id)).all()
     assert queued == [article.id, article.id]
 
 

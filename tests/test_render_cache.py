@@ -11,7 +11,7 @@ from kb import render_cache, search
 from kb.articles import ArticleDraft, create_article
 from kb.content import import_path
 from kb.db import session_scope
-from kb.models import Article, IndexOutbox
+from kb.models import Article, IndexChange
 from kb.render_limits import MAX_BODY_CHARS
 from kb.rendering import RENDERER_VERSION
 from tests.agent_helpers import save_edit
@@ -47,7 +47,7 @@ def test_a_body_changed_behind_kbs_back_is_rendered_once_and_queued_for_search(a
     assert "<em>text</em>" in client.get("/en/articles/tent").text
     assert render_cache.is_current(stored(app, article.id))
     with session_scope(app) as session:
-        assert session.scalar(sa.select(sa.func.count()).select_from(IndexOutbox)) == 1
+        assert session.scalar(sa.select(sa.func.count()).select_from(IndexChange)) == 1
 
 
 def test_cache_of_an_older_renderer_is_served_then_made_again_at_start(app_factory, make_article):
@@ -164,7 +164,7 @@ def test_plain_text_kept_while_the_server_was_busy_is_rendered_again_by_the_inde
     with session_scope(app) as session:
         render_cache.queue_stale(session)
         render_cache.queue_stale(session)  # a second worker starting at the same time
-        assert session.scalar(sa.select(sa.func.count()).select_from(IndexOutbox)) == 1
+        assert session.scalar(sa.select(sa.func.count()).select_from(IndexChange)) == 1
     search.process_outbox(app)
     row = stored(app, article.id)
     assert row.body_html == "<p>Packs <em>small</em>.</p>" and row.render_error == ""

@@ -15,7 +15,7 @@ from kb import search
 from kb.articles import ArticleDraft, create_article, set_status, update_article
 from kb.db import session_scope
 from kb.errors import ConfigError
-from kb.models import Article, IndexOutbox
+from kb.models import Article, IndexChange
 from kb.search import indexer
 
 
@@ -36,7 +36,7 @@ def publish(app, title: str, body: str = "", status: str = "published", **fields
 def outbox_size(app) -> int:
     """Rows waiting in the index outbox."""
     with session_scope(app) as session:
-        return session.scalar(sa.select(sa.func.count()).select_from(IndexOutbox))
+        return session.scalar(sa.select(sa.func.count()).select_from(IndexChange))
 
 
 def wait_until(predicate, timeout: float) -> bool:
@@ -261,22 +261,15 @@ def test_unusable_index_folder_is_a_clear_error(app_factory, tmp_path):
         app_factory(INDEX_DIR=str(blocker / "index"))
 
 
-def test_outbox_rows_are_deleted_by_identity_not_by_reused_id(app):
-    # SQLite hands a deleted row's id to the next insert; a worker that read the old row
-    # must not delete the new one when it finishes.
-    from kb.search.indexer import _delete_outbox_rows, _outbox_keys
-
-    first = publish(app, "Bivvy bag")
+def test_change_ids_are_never_reused(app):
+    # A follower's cursor is an id: SQLite must not hand a deleted row's id to the next change.
+    publish(app, "Bivvy bag")
     with session_scope(app) as session:
-        stale_keys = _outbox_keys(session)
-        session.execute(sa.delete(IndexOutbox))
-    second = publish(app, "Camp stove")
+        first = session.scalar(sa.select(sa.func.max(IndexChange.id)))
+        session.execute(sa.delete(IndexChange))
+    publish(app, "Camp stove")
     with session_scope(app) as session:
-        assert [key[0] for key in _outbox_keys(session)] == [key[0] for key in stale_keys]  # id reused
-    _delete_outbox_rows(app, stale_keys)
-    assert outbox_size(app) == 1
-    search.process_outbox(app)
-    assert found(app, "stove") == [second] and found(app, "bivvy") == [] and first != second
+        assert session.scalar(sa.select(sa.func.min(IndexChange.id))) > first
 
 
 def _worker(tmp: str, n: int) -> None:

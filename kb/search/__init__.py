@@ -1,11 +1,14 @@
-"""The search seam: a Whoosh index of published articles. Nothing outside kb.search imports whoosh.
+"""The search seam over published articles. Nothing outside kb.search imports whoosh.
 
-The database is the source of truth; the index is a cache that follows it through the
-``index_outbox`` table (see ``indexer``) and can always be rebuilt with ``rebuild``.
+The database is the source of truth. SEARCH_BACKEND picks the backend (kb.search.backend):
+``whoosh`` keeps a local index folder that follows the database's change feed (``indexer``) and can
+always be rebuilt with ``rebuild``; ``postgres`` searches the database itself, so no host keeps
+search state.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,10 +19,9 @@ from flask import Flask, current_app
 
 from kb.insights import searchlog
 from kb.models import Article
-from kb.search import indexer
 from kb.search.analysis import has_cjk
-from kb.search.schema import document
-from kb.search.service import MAX_PAGE, MAX_PER_PAGE, IndexHit, IndexPage, SearchService, paging
+from kb.errors import ConfigError
+from kb.search.backend import MAX_PAGE, MAX_PER_PAGE, IndexHit, IndexPage, SearchBackend, paging
 
 __all__ = ["MAX_PAGE", "MAX_PER_PAGE", "IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
            "remove_from_index", "query_index", "search_articles", "suggest_titles",
@@ -56,14 +58,26 @@ class SearchPage:
         return min(-(-self.total // self.per_page), MAX_PAGE)
 
 
+# SEARCH_BACKEND -> (module, class); imported only when chosen, so one backend's needs never load the other.
+BACKENDS = {"whoosh": ("kb.search.service", "SearchService"), "postgres": ("kb.search.postgres", "PostgresSearch")}
+
+
 def init_app(app: Flask) -> None:
-    """Open (or rebuild) the index, hook commits, and start the indexer thread if INDEXER is on."""
-    service = SearchService(app)
+    """Start the SEARCH_BACKEND backend (Whoosh: open or rebuild the index, start the indexer thread)."""
+    service = backend_class(str(app.config.get("SEARCH_BACKEND") or "whoosh"))(app)
     app.extensions["kb.search"] = service
     service.start()
 
 
-def _service(app: Flask | None = None) -> SearchService:
+def backend_class(name: str) -> type[SearchBackend]:
+    """The backend class for a SEARCH_BACKEND value; ConfigError for an unknown one."""
+    if name not in BACKENDS:
+        raise ConfigError(f"SEARCH_BACKEND is {name!r}; set it to one of: {', '.join(BACKENDS)}.")
+    module, cls = BACKENDS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def _service(app: Flask | None = None) -> SearchBackend:
     """The search service of ``app`` or of the current app."""
     return (app or current_app).extensions["kb.search"]
 
@@ -73,20 +87,12 @@ def add_to_index(article: Article) -> None:
     if article.status != "published":
         remove_from_index(article.id)
         return
-    service = _service()
-    with service.write_lock:
-        _gen, writer = service.store.writer()
-        writer.update_document(**document(article))
-        writer.commit()
+    _service().add(article)
 
 
 def remove_from_index(article_id: int) -> None:
     """Remove one article from the index now."""
-    service = _service()
-    with service.write_lock:
-        _gen, writer = service.store.writer()
-        writer.delete_by_term("id", str(article_id))
-        writer.commit()
+    _service().remove(article_id)
 
 
 def query_index(q: str, *, lang: str | None = None, category: str | None = None,
@@ -165,12 +171,12 @@ def related_articles(session: so.Session, article: Article, limit: int = 5) -> l
 
 def process_outbox(app: Flask | None = None) -> int:
     """Apply the queued index changes now; returns how many queue rows were processed."""
-    return indexer.process_outbox(_service(app))
+    return _service(app).process_changes()
 
 
 def rebuild(app: Flask | None = None, progress: Callable[[int, int], None] | None = None) -> int:
     """Rebuild the whole index from the database aside, then switch; returns the article count."""
-    return indexer.rebuild(_service(app), progress)
+    return _service(app).rebuild(progress)
 
 
 def skipped_articles(session: so.Session) -> list[Article]:

@@ -1,6 +1,6 @@
 """Keeping the index in step with the database: the outbox drain, full rebuilds, the thread.
 
-Domain functions queue article ids in ``index_outbox`` in the same transaction as the change.
+Domain functions queue article ids in ``index_changes`` in the same transaction as the change.
 One writer at a time applies them: it takes the Whoosh write lock *before* reading the rows
 and articles, so two processes can never apply an older state over a newer one.
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from kb import render_cache
 from kb.db import session_scope
-from kb.models import Article, IndexOutbox, utcnow
+from kb.models import Article, IndexChange, utcnow
 from kb.search.schema import SCHEMA_VERSION, document, examples_by_article, stamp
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,12 @@ def process_outbox(service) -> int:
 def _pending(app) -> bool:
     """Whether the outbox holds a row due now (a cheap check before taking the write lock)."""
     with session_scope(app) as session:
-        return session.scalar(sa.select(IndexOutbox.id).where(_due()).limit(1)) is not None
+        return session.scalar(sa.select(IndexChange.id).where(_due()).limit(1)) is not None
 
 
 def _due():
     """Outbox rows to apply now: new ones, and failed ones whose retry time has come."""
-    return sa.or_(IndexOutbox.retry_at.is_(None), IndexOutbox.retry_at <= utcnow())
+    return sa.or_(IndexChange.retry_at.is_(None), IndexChange.retry_at <= utcnow())
 
 
 def _apply_batch(service) -> int:
@@ -63,9 +63,9 @@ def _apply_batch(service) -> int:
     committed = False
     try:
         with session_scope(service.app) as session:
-            rows = session.execute(sa.select(IndexOutbox.id, IndexOutbox.article_id, IndexOutbox.queued_at,
-                                             IndexOutbox.attempts).where(_due())
-                                   .order_by(IndexOutbox.id).limit(BATCH)).all()
+            rows = session.execute(sa.select(IndexChange.id, IndexChange.article_id, IndexChange.queued_at,
+                                             IndexChange.attempts).where(_due())
+                                   .order_by(IndexChange.id).limit(BATCH)).all()
             attempts = {}
             for row in rows:
                 attempts[row.article_id] = min(attempts.get(row.article_id, row.attempts), row.attempts)
@@ -131,11 +131,11 @@ def _settle(app, rows, failed: dict[int, str], article_problem: str | None = Non
         for article_id, reason in failed.items():
             mine = [row for row in rows if row.article_id == article_id]
             tries = min(row.attempts for row in mine) + 1
-            match = sa.tuple_(IndexOutbox.id, IndexOutbox.queued_at).in_([(row.id, row.queued_at) for row in mine])
+            match = sa.tuple_(IndexChange.id, IndexChange.queued_at).in_([(row.id, row.queued_at) for row in mine])
             if tries >= MAX_ATTEMPTS:
-                session.execute(sa.delete(IndexOutbox).where(match))
+                session.execute(sa.delete(IndexChange).where(match))
             else:
-                session.execute(sa.update(IndexOutbox).where(match).values(
+                session.execute(sa.update(IndexChange).where(match).values(
                     attempts=tries, last_error=reason, retry_at=utcnow() + timedelta(seconds=RETRY_DELAYS[tries - 1])))
             if article_problem is not None:
                 session.execute(sa.update(Article).where(Article.id == article_id).values(index_error=article_problem))
@@ -207,7 +207,7 @@ def _try_writer(store, gen):
 
 def _outbox_keys(session) -> list[tuple]:
     """(id, queued_at) of every queued row."""
-    return [tuple(row) for row in session.execute(sa.select(IndexOutbox.id, IndexOutbox.queued_at))]
+    return [tuple(row) for row in session.execute(sa.select(IndexChange.id, IndexChange.queued_at))]
 
 
 def _delete_outbox_rows(app, keys: list[tuple]) -> None:
@@ -219,8 +219,15 @@ def _delete_outbox_rows(app, keys: list[tuple]) -> None:
     with session_scope(app) as session:
         for start in range(0, len(keys), BATCH):
             chunk = keys[start:start + BATCH]
-            session.execute(sa.delete(IndexOutbox).where(
-                sa.tuple_(IndexOutbox.id, IndexOutbox.queued_at).in_(chunk)))
+            session.execute(sa.delete(IndexChange).where(
+                sa.tuple_(IndexChange.id, IndexChange.queued_at).in_(chunk)))
+
+
+def lag_seconds(service) -> float:
+    """Age in seconds of the oldest queued change (0 when the queue is empty)."""
+    with session_scope(service.app) as session:
+        oldest = session.scalar(sa.select(sa.func.min(IndexChange.queued_at)))
+    return max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
 
 
 def is_stale(service) -> bool:

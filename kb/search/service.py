@@ -5,66 +5,28 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from typing import Callable
 
 import sqlalchemy as sa
 from whoosh.query import And, Term
 
-from kb.articles import normalise_lang
 from kb.db import get_db
-from kb.errors import ConfigError, ValidationError
-from kb.models import IndexOutbox
+from kb.errors import ConfigError
+from kb.models import IndexChange
+from kb.search.schema import document
 from kb.search import indexer, ranking
 from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
-from kb.search.querying import build, clean_query, detect_language
+from kb.search.backend import Asked, IndexHit, IndexPage, SearchBackend
+from kb.search.querying import build
 from kb.search.snippets import snippet
 from kb.search.store import IndexStore
 from kb.search.synonyms import SynonymCache
 
 log = logging.getLogger(__name__)
-MAX_PAGE = 100
-MAX_PER_PAGE = 100
 # Whoosh ranks by BM25F; its best RERANK hits are then ranked and cut (kb.search.ranking), and
 # more are fetched, up to MAX_RANKED, while the last one fetched could still be a result.
 RERANK = 100
 MAX_RANKED = 3200
-
-
-@dataclass(frozen=True)
-class IndexHit:
-    """One matching article: its id, relevance score and a safe HTML snippet."""
-
-    article_id: int
-    score: float
-    snippet_html: str
-
-
-@dataclass(frozen=True)
-class IndexPage:
-    """One page of index results, the total, the "did you mean" text and the query language.
-
-    ``corrected`` says the results already include matches for the suggestion (so a page shows
-    "Showing results for ..." rather than asking "Did you mean ...?").
-    """
-
-    hits: list[IndexHit] = field(default_factory=list)
-    total: int = 0
-    suggestion: str | None = None
-    lang: str = "en"
-    corrected: bool = False
-
-
-@dataclass(frozen=True)
-class Asked:
-    """One search as asked (cleaned): also the key of the result cache."""
-
-    text: str
-    lang: str | None
-    detected: str
-    category: str | None
-    page: int
-    per_page: int
-    exclude: int | None = None
 
 
 class ResultCache:
@@ -102,11 +64,13 @@ class ResultCache:
                 self.items.popitem(last=False)
 
 
-class SearchService:
-    """Everything search keeps for one app, in ``app.extensions["kb.search"]``."""
+class SearchService(SearchBackend):
+    """The Whoosh backend: a local index folder that follows the database (see ``indexer``)."""
+
+    name = "whoosh"
 
     def __init__(self, app):
-        self.app = app
+        super().__init__(app)
         self.store = IndexStore(app.config["INDEX_DIR"])
         self.cache = ResultCache(int(app.config["SEARCH_CACHE_SIZE"]))
         self.synonyms = SynonymCache(app)
@@ -146,7 +110,7 @@ class SearchService:
     def _listen(self) -> None:
         """Wake the indexer as soon as a session that queued index changes commits."""
         def after_flush(session, _context):
-            if any(isinstance(obj, IndexOutbox) for obj in session.new):
+            if any(isinstance(obj, IndexChange) for obj in session.new):
                 session.info["kb_outbox"] = True
 
         def after_commit(session):
@@ -172,22 +136,37 @@ class SearchService:
         self._listeners = []
         self.store.close()
 
-    def query(self, q: str, *, lang: str | None = None, category: str | None = None,
-              page: int = 1, per_page: int = 10, exclude: int | None = None) -> IndexPage:
-        """Search the index (``exclude``: an article id never to return); never raises on any input."""
-        text = clean_query(q, int(self.app.config["MAX_QUERY_LENGTH"]))
-        lang = _lang_or_none(lang)
-        detected = lang or detect_language(text, self.app.config["DEFAULT_LANGUAGE"])
-        page, per_page = paging(page, per_page)
-        category = str(category).strip() if category else None
-        if not text:
-            return IndexPage([], 0, None, detected)
-        asked = Asked(text, lang, detected, category, page, per_page, exclude)
-        try:
-            return self._query(asked)
-        except Exception:  # noqa: BLE001 - a search must never become a server error
-            log.exception("search failed for %r", text)
-            return IndexPage([], 0, None, detected)
+    def add(self, article) -> None:
+        """Index (or re-index) one published article now."""
+        with self.write_lock:
+            _gen, writer = self.store.writer()
+            writer.update_document(**document(article))
+            writer.commit()
+
+    def remove(self, article_id: int) -> None:
+        """Remove one article from the index now."""
+        with self.write_lock:
+            _gen, writer = self.store.writer()
+            writer.delete_by_term("id", str(article_id))
+            writer.commit()
+
+    def process_changes(self) -> int:
+        """Apply the queued index changes now; returns how many were applied."""
+        return indexer.process_outbox(self)
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Rebuild the whole index from the database aside, then switch; returns the article count."""
+        return indexer.rebuild(self, progress)
+
+    def lag_seconds(self) -> float:
+        """Age of the oldest change this host has not applied yet (0 when none waits)."""
+        return indexer.lag_seconds(self)
+
+    def check(self) -> None:
+        """ConfigError unless the index folder is usable and an index generation is in it."""
+        self._check_index_folder()
+        if self.store.current() is None:
+            raise ConfigError(f"The search index in {self.store.root} is missing; run `kb reindex`.")
 
     def _query(self, asked: Asked) -> IndexPage:
         """The search itself, retried once if a concurrent commit pulled a file away."""
@@ -239,26 +218,3 @@ def _ranked(searcher, plan, asked: Asked) -> list[ranking.Ranked]:
         if fetched < limit or limit >= MAX_RANKED or results[fetched - 1].score < floor:
             return ranked
         limit = min(limit * 4, MAX_RANKED)
-
-
-def _lang_or_none(lang) -> str | None:
-    """kb's code for a language filter, or None for none or nonsense."""
-    if not lang:
-        return None
-    try:
-        return normalise_lang(str(lang))
-    except ValidationError:
-        return None
-
-
-def paging(page, per_page) -> tuple[int, int]:
-    """Page number and page size from user input, clamped to sane bounds."""
-    return min(max(_int(page, 1), 1), MAX_PAGE), min(max(_int(per_page, 10), 1), MAX_PER_PAGE)
-
-
-def _int(value, default: int) -> int:
-    """An int from user input, or ``default``."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
