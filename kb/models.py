@@ -245,7 +245,7 @@ class IndexChange(Base):
     """One change to an article's search entry: the durable feed that Whoosh hosts follow.
 
     Domain functions add a row in the same transaction as the change (``kb.articles.enqueue_index``).
-    On PostgreSQL ``txid`` is the writing transaction's id (a server default), so a follower can
+    Rows are kept INDEX_FEED_DAYS (kb.search.feed purges them); each host keeps its own cursor. On PostgreSQL ``txid`` is the writing transaction's id (a server default), so a follower can
     read the feed in commit-safe order; on SQLite writes are serial and ``id`` order is enough.
     """
 
@@ -254,12 +254,9 @@ class IndexChange(Base):
     article_id: so.Mapped[int] = so.mapped_column(index=True)
     queued_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
     txid: so.Mapped[Optional[int]] = so.mapped_column(sa.BigInteger, server_default=sa.FetchedValue())
-    # A row whose article failed waits until retry_at; after a few attempts the indexer gives up.
-    attempts: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
-    retry_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
-    last_error: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
 
-    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused, so a cursor never skips one
+    # ids are never reused (AUTOINCREMENT), so a cursor never skips one; (txid, id) is the feed's order on PostgreSQL.
+    __table_args__ = (sa.Index("ix_index_changes_txid_id", "txid", "id"), {"sqlite_autoincrement": True})
 
 
 class WorkerHeartbeat(Base):

@@ -80,12 +80,17 @@ def accept(article: Article) -> None:
         article.render_error = BUSY_GAVE_UP
 
 
-def queue_stale(session: so.Session) -> int:
-    """Queue every article whose cache is missing or from another renderer; returns how many."""
-    queued = sa.select(IndexChange.id).where(IndexChange.article_id == Article.id)
+def queue_stale(session: so.Session, unapplied: sa.ColumnElement[bool]) -> int:
+    """Queue every article whose cache is missing or from another renderer; returns how many.
+
+    ``unapplied`` picks the feed rows the caller's index has not applied yet: an article with
+    one is not queued again (several workers starting at once queue it once). Rows already
+    applied do not count: the feed keeps them for days, and a cache gone stale since needs a new one.
+    """
+    queued = sa.select(IndexChange.id).where(IndexChange.article_id == Article.id, unapplied)
     stale = sa.select(Article.id).where(sa.or_(Article.render_key.is_(None),
                                                Article.render_key.not_like(f"{RENDERER_VERSION}#%")),
-                                        ~queued.exists())  # several workers starting at once queue it once
+                                        ~queued.exists())
     ids = list(session.scalars(stale))
     session.add_all(IndexChange(article_id=article_id) for article_id in ids)
     return len(ids)

@@ -19,6 +19,7 @@ from flask import Flask, current_app
 
 from kb.insights import searchlog
 from kb.models import Article
+from kb.search import feed
 from kb.search.analysis import has_cjk
 from kb.errors import ConfigError
 from kb.search.backend import MAX_PAGE, MAX_PER_PAGE, IndexHit, IndexPage, SearchBackend, paging
@@ -64,6 +65,7 @@ BACKENDS = {"whoosh": ("kb.search.service", "SearchService"), "postgres": ("kb.s
 
 def init_app(app: Flask) -> None:
     """Start the SEARCH_BACKEND backend (Whoosh: open or rebuild the index, start the indexer thread)."""
+    feed.init_app(app)  # the change feed is kept (and purged) whichever backend searches
     service = backend_class(str(app.config.get("SEARCH_BACKEND") or "whoosh"))(app)
     app.extensions["kb.search"] = service
     service.start()

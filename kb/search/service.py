@@ -159,7 +159,7 @@ class SearchService(SearchBackend):
         return indexer.rebuild(self, progress)
 
     def lag_seconds(self) -> float:
-        """Age of the oldest change this host has not applied yet (0 when none waits)."""
+        """Age of the oldest change past this host's cursor (0 when caught up)."""
         return indexer.lag_seconds(self)
 
     def check(self) -> None:

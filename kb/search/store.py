@@ -96,11 +96,23 @@ class IndexStore:
                 ix = self._indexes[gen] = whoosh_index.open_dir(str(self.root / gen))
             return ix
 
-    @contextmanager
-    def rebuild_lock(self) -> Iterator[None]:
+    def folder(self, gen: str) -> Path:
+        """The folder of a generation (its Whoosh files and its feed cursor)."""
+        return self.root / gen
+
+    def rebuild_lock(self):
         """Serialise full rebuilds between processes (flock on a file in INDEX_DIR)."""
+        return self._flock(".rebuild.lock")
+
+    def feed_lock(self):
+        """Serialise following the change feed between processes: one applies and moves the cursor."""
+        return self._flock(".feed.lock")
+
+    @contextmanager
+    def _flock(self, name: str) -> Iterator[None]:
+        """Hold an exclusive flock on a file in INDEX_DIR (a new open file: it excludes this process's other holders too)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".rebuild.lock", "a") as fh:
+        with open(self.root / name, "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield

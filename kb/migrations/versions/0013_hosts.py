@@ -15,7 +15,7 @@ depends_on = None
 
 # The writing transaction's id (PostgreSQL 13+), so a follower reads the feed in commit-safe order.
 TXID_DEFAULT = "(pg_current_xact_id()::text)::bigint"
-COLUMNS = "id, article_id, queued_at, attempts, retry_at, last_error"
+COLUMNS = "id, article_id, queued_at"  # retry state is per host now (its cursor file)
 
 
 def upgrade() -> None:
@@ -25,15 +25,13 @@ def upgrade() -> None:
     sa.Column('article_id', sa.Integer(), nullable=False),
     sa.Column('queued_at', sa.DateTime(), nullable=False),
     sa.Column('txid', sa.BigInteger(), server_default=sa.text(TXID_DEFAULT) if postgres else None, nullable=True),
-    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('retry_at', sa.DateTime(), nullable=True),
-    sa.Column('last_error', sa.Text(), server_default='', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_index_changes')),
     sqlite_autoincrement=True,
     )
     with op.batch_alter_table('index_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_index_changes_article_id'), ['article_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_index_changes_queued_at'), ['queued_at'], unique=False)
+        batch_op.create_index('ix_index_changes_txid_id', ['txid', 'id'], unique=False)
     op.execute(f"INSERT INTO index_changes ({COLUMNS}) SELECT {COLUMNS} FROM index_outbox")
     if postgres:
         op.execute("SELECT setval(pg_get_serial_sequence('index_changes', 'id'), "
