@@ -11,8 +11,8 @@ from kb import search
 from kb.articles import ArticleDraft, create_article, update_article
 from kb.cli import cli
 from kb.db import session_scope
-from kb.models import Article, IndexChange, utcnow
-from kb.search import indexer
+from kb.models import Article, utcnow
+from kb.search import follower, indexer
 from tests.agent_helpers import login, make_agent
 from tests.test_cli import kb_env, open_app  # noqa: F401  (fixtures)
 from tests.poison import POISON
@@ -27,24 +27,15 @@ def publish_unindexable(app, title: str = "Broken tags") -> int:
     return article_id
 
 
-def outbox_rows(app, article_id: int) -> list[IndexChange]:
-    """The queued rows of one article."""
-    with session_scope(app) as session:
-        rows = list(session.scalars(sa.select(IndexChange).where(IndexChange.article_id == article_id)))
-        session.expunge_all()
-        return rows
+def retry_of(app, article_id: int):
+    """This host's retry state of one article (None if it waits for no retry)."""
+    return follower.current_cursor(app.extensions["kb.search"]).retries.get(article_id)
 
 
 def index_error(app, article_id: int) -> str:
     """Why search skips the article ("" if it does not)."""
     with session_scope(app) as session:
         return session.get(Article, article_id).index_error
-
-
-def make_due(app) -> None:
-    """Let the retry times pass."""
-    with session_scope(app) as session:
-        session.execute(sa.update(IndexChange).values(retry_at=utcnow() - timedelta(seconds=1)))
 
 
 def test_poison_markdown_does_not_block_what_is_published_after_it(app):
@@ -61,17 +52,18 @@ def test_failing_article_is_skipped_retried_a_few_times_and_shown_to_agents(app,
     later = publish(app, "Rain jacket", "Seams are taped.")
     search.process_outbox(app)
     assert found(app, "rain jacket") == [later]
-    [row] = outbox_rows(app, broken)
-    assert row.attempts == 1 and row.retry_at > utcnow() and "TypeError" in row.last_error
+    retry = retry_of(app, broken)
+    assert retry.attempts == 1 and retry.due > utcnow() and "TypeError" in retry.error
     assert "kb tries again shortly" in index_error(app, broken)
 
-    search.process_outbox(app)  # not due yet: nothing happens
-    assert outbox_rows(app, broken)[0].attempts == 1
+    service = app.extensions["kb.search"]
+    assert indexer.process_outbox(service) == 0  # not due yet: nothing happens
+    assert retry_of(app, broken).attempts == 1
     for attempts in range(2, indexer.MAX_ATTEMPTS + 1):
-        make_due(app)
-        search.process_outbox(app)
-        rows = outbox_rows(app, broken)
-        assert [r.attempts for r in rows] == ([attempts] if attempts < indexer.MAX_ATTEMPTS else [])
+        later_on = retry_of(app, broken).due + timedelta(seconds=1)  # the retry time has passed
+        indexer.process_outbox(service, now=later_on)
+        retry = retry_of(app, broken)
+        assert (retry and retry.attempts) == (attempts if attempts < indexer.MAX_ATTEMPTS else None)
     assert index_error(app, broken).startswith("Search skips this article (TypeError")
 
     make_agent(app)

@@ -16,7 +16,7 @@ from kb.articles import ArticleDraft, create_article, set_status, update_article
 from kb.db import session_scope
 from kb.errors import ConfigError
 from kb.models import Article, IndexChange
-from kb.search import indexer
+from kb.search import feed, follower, indexer
 
 
 def found(app, q: str, **kw) -> list[int]:
@@ -34,9 +34,11 @@ def publish(app, title: str, body: str = "", status: str = "published", **fields
 
 
 def outbox_size(app) -> int:
-    """Rows waiting in the index outbox."""
+    """Changes in the feed past this app's cursor (not applied to its index yet)."""
+    found = follower.current_cursor(app.extensions["kb.search"])
     with session_scope(app) as session:
-        return session.scalar(sa.select(sa.func.count()).select_from(IndexChange))
+        return session.scalar(sa.select(sa.func.count()).select_from(IndexChange)
+                              .where(feed.after(session, found.position)))
 
 
 def wait_until(predicate, timeout: float) -> bool:
@@ -167,13 +169,16 @@ def test_stale_or_missing_index_is_rebuilt_on_start(app_factory):
     assert found(again, "zeppelin") == [article_id]
 
 
-def test_start_clears_the_outbox(app_factory):
+def test_start_catches_up_with_the_feed_and_keeps_it(app_factory):
     app = app_factory()
     publish(app, "Headlamp")
     assert outbox_size(app) == 1
+    gen = app.extensions["kb.search"].store.current()
     restarted = app_factory()
-    assert outbox_size(restarted) == 0
+    assert outbox_size(restarted) == 0 and restarted.extensions["kb.search"].store.current() == gen  # no rebuild
     assert found(restarted, "headlamp")
+    with session_scope(app) as session:  # the change stays for the other hosts
+        assert session.scalar(sa.select(sa.func.count()).select_from(IndexChange)) == 1
 
 
 def test_add_to_index_and_remove_from_index(app):
