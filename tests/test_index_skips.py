@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from kb import search
@@ -12,7 +13,7 @@ from kb.articles import ArticleDraft, create_article, update_article
 from kb.cli import cli
 from kb.db import session_scope
 from kb.models import Article, utcnow
-from kb.search import follower, indexer
+from kb.search import feed, follower, indexer
 from tests.agent_helpers import login, make_agent
 from tests.test_cli import kb_env, open_app  # noqa: F401  (fixtures)
 from tests.poison import POISON
@@ -126,3 +127,25 @@ def test_reindex_command_names_the_skipped_article(runner, kb_env, open_app, tmp
     assert result.exit_code == 0, result.output
     assert "Indexed 1 published articles" in result.stdout
     assert "Skipped broken-tags: Search skips this article (TypeError" in result.stdout
+
+
+def test_an_article_that_breaks_the_writer_is_retried_later_and_the_rest_goes_in(app, monkeypatch):
+    broken = publish(app, "Broken writer", "Fine text.")
+    fine = publish(app, "Rain jacket", "Seams are taped.")
+    real_document = follower.document
+
+    def bad_field(article, *args):
+        doc = real_document(article, *args)
+        return {**doc, "no_such_field": "x"} if article.id == broken else doc  # fails inside the writer
+
+    monkeypatch.setattr(follower, "document", bad_field)
+    service = app.extensions["kb.search"]
+    with pytest.raises(Exception, match="no_such_field"):
+        indexer.process_outbox(service)
+    assert follower.current_cursor(service).position == feed.START  # the batch was not committed
+    assert retry_of(app, broken).attempts == 1 and "kb tries again shortly" in index_error(app, broken)
+    assert indexer.process_outbox(service) == 2  # the batch again, without the article: no endless loop
+    assert found(app, "rain jacket") == [fine] and found(app, "broken") == []
+    monkeypatch.setattr(follower, "document", real_document)
+    indexer.process_outbox(service, now=retry_of(app, broken).due + timedelta(seconds=1))
+    assert found(app, "broken writer") == [broken] and retry_of(app, broken) is None

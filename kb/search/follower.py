@@ -91,7 +91,8 @@ def _apply_batch(service, now: datetime) -> int:
                     # The writer may hold half of this document: note the failure, and let the batch start again without it.
                     _fail(cursor, article_id, work[article_id], _seen(rows, article_id), _reason(exc), now)
                     cursors.save(folder, cursor)
-                    _note_problem(service.app, article_id, articles.get(article_id))
+                    if article_id in articles:
+                        _note_problem(service.app, articles[article_id], exc, last_try)
                     raise
                 if problem:
                     failed[article_id] = problem
@@ -152,12 +153,11 @@ def record_failure(article: Article, exc: Exception, last_try: bool) -> str:
     return reason
 
 
-def _note_problem(app, article_id: int, article: Article | None) -> None:
-    """Save the article's index_error in a session of its own (the batch's session is rolled back)."""
-    if article is None:
-        return
+def _note_problem(app, article: Article, exc: Exception, last_try: bool) -> None:
+    """Note why search skips the article, in a session of its own (the batch's session is rolled back)."""
+    record_failure(article, exc, last_try)
     with session_scope(app) as session:
-        session.execute(sa.update(Article).where(Article.id == article_id).values(index_error=article.index_error))
+        session.execute(sa.update(Article).where(Article.id == article.id).values(index_error=article.index_error))
 
 
 def _seen(rows, article_id: int):
