@@ -115,7 +115,10 @@ class Host:
         parts = []
         for program in self.programs:
             path = self.log(program)
-            text = path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
+            lines = path.read_text(errors="replace").splitlines() if path.exists() else ["(no log)"]
+            # alembic's start-up chatter (every command checks the migrations) would fill the tail
+            text = "\n".join(line for line in lines if " alembic" not in line and "DDL." not in line
+                              and "Context impl" not in line)[-chars:]
             parts.append(f"--- host {self.name}: {program} ---\n{text}")
         return "\n".join(parts)
 
