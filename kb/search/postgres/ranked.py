@@ -15,15 +15,17 @@ import sqlalchemy as sa
 
 from kb.search.backend import Asked
 from kb.search.postgres.planner import PgPlan, either
-from kb.search.querying import GENERIC_WEIGHT, KIND_BOOST, OTHER_LANGUAGE_WEIGHT, SYNONYM_WEIGHT, TYPO_WEIGHT
+from kb.search.querying import GENERIC_WEIGHT, OTHER_LANGUAGE_WEIGHT, SYNONYM_WEIGHT, TYPO_WEIGHT
 from kb.search.ranking import MIN_COVERAGE_SHARE, MIN_SCORE_SHARE
 
 RERANK = 100  # as kb.search.service (not imported: that would load the Whoosh backend)
 MAX_RANKED = 3200
 
-# ts_rank's weights for D, C, B, A: example questions, body, tags, title (kb.search.querying.KIND_BOOST).
-WEIGHTS = "{%s}" % ",".join(str(round(KIND_BOOST[k] / KIND_BOOST["title"], 3))
-                            for k in ("examples", "body", "tags", "title"))
+# ts_rank's weights for D, C, B, A: example questions, body, tags, title. Lower for the body than
+# kb.search.querying.KIND_BOOST's ratios: ts_rank has no per-field length normalisation, which in
+# Whoosh's BM25F makes a word in a short title worth far more than one in a long body.
+WEIGHTS = "{0.1,0.25,0.5,1}"
+NORMALIZATION = 1  # divide by 1 + log(document length): long articles mentioning a word once weigh less
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,10 @@ def _statement(plan: PgPlan, asked: Asked, primary: str):
             ("phrases", 1.0, plan.phrases)):
         if pieces:
             params[f"q_{name}"] = either(pieces)
-            parts.append(f"{weight} * ts_rank(CAST(:weights AS real[]), d.terms, CAST(:q_{name} AS tsquery))")
+            rank = f"ts_rank(CAST(:weights AS real[]), d.terms, CAST(:q_{name} AS tsquery), {NORMALIZATION})"
+            if name == "phrases":  # ts_rank scores a phrase's words wherever they are: only where @@ finds it
+                rank = f"CASE WHEN d.terms @@ CAST(:q_{name} AS tsquery) THEN {rank} ELSE 0 END"
+            parts.append(f"{weight} * {rank}")
     matched = []
     for i, clause in enumerate(plan.clauses):
         params[f"c{i}"] = either(clause.pieces)
