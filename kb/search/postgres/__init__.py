@@ -42,7 +42,11 @@ class PostgresSearch(backend.SearchBackend):
 
     def start(self) -> None:
         """Check the database can serve search, fill the documents if they are stale, and hook commits."""
-        self.check(repair=True)
+        try:
+            self.check(repair=True)
+        except ConfigError:
+            get_db(self.app).engine.dispose()  # the app will not start: release its connections
+            raise
         if "zh" in [code.strip() for code in str(self.app.config.get("LANGUAGES", "")).split(",")]:
             warm_jieba_in_background()
         with session_scope(self.app) as session:
