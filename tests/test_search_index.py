@@ -17,6 +17,13 @@ from kb.db import session_scope
 from kb.errors import ConfigError
 from kb.models import Article, IndexChange
 from kb.search import indexer
+from tests.searchbackends import BACKENDS, backend_app
+
+
+@pytest.fixture
+def app(request, app_factory):
+    """Whoosh, unless a test asks for each search backend (parametrize "app" indirectly)."""
+    return backend_app(request, app_factory, getattr(request, "param", "whoosh"))
 
 
 def found(app, q: str, **kw) -> list[int]:
@@ -176,6 +183,7 @@ def test_start_clears_the_outbox(app_factory):
     assert found(restarted, "headlamp")
 
 
+@pytest.mark.parametrize("app", BACKENDS, indirect=True)
 def test_add_to_index_and_remove_from_index(app):
     article_id = publish(app, "Climbing rope")
     with app.app_context(), session_scope(app) as session:

@@ -96,14 +96,14 @@ class PostgresSearch(backend.SearchBackend):
         self._write([article.id])
 
     def remove(self, article_id: int) -> None:
-        """Remove one article's document now, unless the article is published."""
-        self._write([article_id])
+        """Remove one article's document now (its next published change writes it again)."""
+        self._write([article_id], remove=True)
 
-    def _write(self, ids: list[int]) -> None:
+    def _write(self, ids: list[int], remove: bool = False) -> None:
         """Bring these articles' documents in line with the database, in a transaction of their own."""
         with session_scope(self.app) as session:
             session.info.pop(PENDING, None)
-            writes.apply(session, ids)
+            writes.apply(session, ids, remove)
 
     def process_changes(self) -> int:
         """Nothing is ever queued: changes are written as they commit."""

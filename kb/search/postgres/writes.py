@@ -29,8 +29,8 @@ BATCH = 500
 LOCK_SPACE = 0x6B62  # "kb"
 
 
-def apply(session: so.Session, article_ids: Iterable[int]) -> int:
-    """Bring the documents of ``article_ids`` in line with this transaction's articles; returns how many."""
+def apply(session: so.Session, article_ids: Iterable[int], remove: bool = False) -> int:
+    """Bring the documents of ``article_ids`` in line with this transaction's articles (``remove``: delete them)."""
     ids = sorted(set(article_ids))
     if not ids:
         return 0
@@ -44,7 +44,7 @@ def apply(session: so.Session, article_ids: Iterable[int]) -> int:
     delta: dict[tuple[str, str], int] = {}
     for article_id in ids:
         article = articles.get(article_id)
-        if article is None or article.status != "published":
+        if remove or article is None or article.status != "published":
             if article_id in old:
                 session.execute(sa.delete(SearchDocument).where(SearchDocument.article_id == article_id))
                 _count(delta, grp_of[article_id], old[article_id], -1)
