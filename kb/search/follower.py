@@ -22,7 +22,7 @@ from kb.models import Article, utcnow
 from kb.search import cursor as cursors
 from kb.search import feed
 from kb.search.cursor import Cursor, Retry
-from kb.search.schema import document
+from kb.search.schema import document, failure_reason, record_failure
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -89,7 +89,7 @@ def _apply_batch(service, now: datetime) -> int:
                     problem = _apply_one(writer, articles.get(article_id), article_id, last_try)
                 except Exception as exc:
                     # The writer may hold half of this document: note the failure, and let the batch start again without it.
-                    _fail(cursor, article_id, work[article_id], _seen(rows, article_id), _reason(exc), now)
+                    _fail(cursor, article_id, work[article_id], _seen(rows, article_id), failure_reason(exc), now)
                     cursors.save(folder, cursor)
                     if article_id in articles:
                         _note_problem(service.app, articles[article_id], exc, last_try)
@@ -138,19 +138,6 @@ def _apply_one(writer, article: Article | None, article_id: int, last_try: bool)
             return "the server was too busy to render the article; trying again"
         render_cache.accept(article)
     return ""
-
-
-def _reason(exc: Exception) -> str:
-    """An exception as a short reason."""
-    return f"{type(exc).__name__}: {exc}"[:500]
-
-
-def record_failure(article: Article, exc: Exception, last_try: bool) -> str:
-    """Note on the article, for agents, why search skips it; returns the reason."""
-    reason = _reason(exc)
-    article.index_error = (f"Search skips this article ({reason}). Save the article to try again." if last_try
-                           else f"Search could not take this article yet ({reason}); kb tries again shortly.")
-    return reason
 
 
 def _note_problem(app, article: Article, exc: Exception, last_try: bool) -> None:

@@ -100,3 +100,16 @@ def document(article: Article, examples: Sequence[Example] | None = None) -> dic
     for name, texts in by_group.items():
         doc[field("examples", name)] = "\n".join(texts)
     return doc
+
+
+def failure_reason(exc: Exception) -> str:
+    """An exception as a short reason."""
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def record_failure(article: Article, exc: Exception, last_try: bool) -> str:
+    """Note on the article, for agents, why search skips it; returns the reason."""
+    reason = failure_reason(exc)
+    article.index_error = (f"Search skips this article ({reason}). Save the article to try again." if last_try
+                           else f"Search could not take this article yet ({reason}); kb tries again shortly.")
+    return reason

@@ -17,7 +17,7 @@ import sqlalchemy.orm as so
 from sqlalchemy.dialects.postgresql import TSVECTOR, insert
 
 from kb.models import Article
-from kb.search.indexer import _record_failure as record_failure  # the Whoosh indexer's message for agents
+from kb.search.schema import record_failure  # the same message for agents as on Whoosh
 from kb.search.postgres.documents import make_row
 from kb.search.postgres.models import SearchDocument, SearchWord
 from kb.search.schema import examples_by_article
