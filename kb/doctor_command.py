@@ -8,9 +8,8 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from kb.errors import KBError
 from kb.hosts.doctor import examine
-from kb.hosts.health import Check
+from kb.hosts.health import Check, first_line
 
 CONNECT_TIMEOUT = 5  # seconds: an unreachable PostgreSQL is a FAIL line, not a hung command
 
@@ -34,8 +33,8 @@ def run_doctor(**overrides: Any) -> list[Check]:
     try:
         with command_app(**app_settings) as app:
             return examine(settings, app)
-    except KBError as exc:  # the app cannot even be built: say why, and check what needs no app
-        return [*examine(settings, None), Check("app", "fail", "cannot start", str(exc))]
+    except Exception as exc:  # noqa: BLE001 - the app cannot even be built: say why, check what needs no app
+        return [*examine(settings, None), Check("app", "fail", "cannot start", first_line(exc))]
 
 
 def line(check: Check) -> str:

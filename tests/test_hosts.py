@@ -228,3 +228,13 @@ def test_kb_doctor_on_an_unreachable_postgresql_fails_without_printing_the_passw
     assert "FAIL  secret_key" not in result.output  # one host seen (none): a warning, not a failure
     assert "warn  secret_key: generated per instance folder" in result.output
     assert SECRET_PASSWORD not in result.output
+
+
+def test_kb_doctor_explains_an_app_that_cannot_start_without_a_traceback(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("KB_INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.setenv("KB_SEARCH_BACKEND", "postgres")  # on the default SQLite database
+    result = runner.invoke(cli, ["doctor"])
+    assert result.exit_code == 1, result.output
+    assert "FAIL  search_backend: KB_SEARCH_BACKEND=postgres needs a PostgreSQL KB_DATABASE_URL" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
