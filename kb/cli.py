@@ -32,7 +32,8 @@ class KBGroup(click.Group):
                      "autoreply": ("kb.autoreply_command", "autoreply_command"),
                      "jobs": ("kb.jobs_command", "jobs_command"),
                      "user": ("kb.user_command", "user_command"),
-                     "sample": ("kb.sample_command", "sample_command")}
+                     "sample": ("kb.sample_command", "sample_command"),
+                     "doctor": ("kb.doctor_command", "doctor_command")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command name, the lazy ones included."""

@@ -8,7 +8,8 @@ surveys, the words of follow-up signals, agents' notes and messages, and the mes
 service-recovery offers. The rows themselves stay, with their dates, languages, counts, click
 positions, outcomes, states, scores and addresses, so every figure of the insights pages and
 reports, and the per-sender cap, still holds. Contact-form rate counts whose window is long over
-are deleted: they only ever mattered for an hour.
+are deleted: they only ever mattered for an hour. So are workers' heartbeats not beaten for a day
+(kb.hosts.heartbeats): not personal data, but the same daily sweep of rows that stopped mattering.
 
 KB_CUSTOMER_TEXT_DAYS, the setting's older name, still works: when set, it is the period.
 
@@ -34,6 +35,7 @@ from kb import jobs
 from kb.autoreply.models import MailRecord
 from kb.followup.models import CaseEvent, Signal, Survey
 from kb.followup.sample_builder import PREFIX
+from kb.hosts import heartbeats
 from kb.insights import rollup
 from kb.insights.models import PortalVisit, RateCount
 from kb.jobs.models import FINAL_STATES, Job
@@ -150,6 +152,7 @@ def purge(session: so.Session, before: datetime, *, since: datetime | None = Non
     result = session.execute(sa.delete(RateCount).where(RateCount.window_start < (now or utcnow()) - RATE_COUNT_AGE)
                              .execution_options(synchronize_session=False))
     counts["rate_counts"] = result.rowcount
+    counts["worker_heartbeats"] = heartbeats.prune(session, now)  # workers silent for a day (no personal data)
     session.commit()
     return counts
 

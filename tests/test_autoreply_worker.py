@@ -24,7 +24,7 @@ from kb.autoreply.models import MailRecord
 from kb.autoreply.worker import Worker
 from kb.cli import run_import
 from kb.db import session_scope
-from kb.models import utcnow
+from kb.models import WorkerHeartbeat, utcnow
 from kb.web import create_app
 from tests.conftest import REPO, close_app, make_config
 
@@ -444,6 +444,47 @@ def test_two_workers_on_postgresql_send_no_duplicate(app_factory, pg_database_ur
     time.sleep(0.2)
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == sorted(f"c{n}@customer.example" for n in range(count))
     assert sum(w.counts["replied"] for w in workers) == count
+
+
+def test_two_workers_on_two_hosts_instance_folders_send_no_duplicate(app_factory, tmp_path, articles_db, shared_db_url,
+                                                                     pymap_server, smtp_sink):
+    """Each worker as its own host runs it (its own instance and index folders) on one database."""
+    if shared_db_url.startswith("sqlite:///"):
+        shutil.copyfile(articles_db, shared_db_url.removeprefix("sqlite:///"))
+    apps = []
+    for name in ("host-a", "host-b"):
+        apps.append(app_factory(DATABASE_URL=shared_db_url, INSTANCE_DIR=str(tmp_path / name), HOST_NAME=name,
+                                INDEX_DIR=str(tmp_path / name / "index"), BASE_URL=BASE_URL,
+                                **pymap_server.settings(), **smtp_sink.settings()))
+        if not shared_db_url.startswith("sqlite") and name == "host-a":
+            run_import(apps[0], REPO / "articles")
+    count = 8
+    for n in range(count):
+        pymap_server.append(make_email(sender=f"c{n}@customer.example"))
+    workers = [make_worker(app) for app in apps]
+    barrier, errors = threading.Barrier(2), []
+
+    def run(worker):
+        barrier.wait()
+        try:
+            worker.run_once()
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    smtp_sink.wait_for(count)
+    time.sleep(0.2)
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == sorted(f"c{n}@customer.example" for n in range(count))
+    assert sum(w.counts["replied"] for w in workers) == count
+    assert {r.state for r in records(apps[1])} == {"replied"}
+    with session_scope(apps[1]) as session:  # each host's worker beat under its own name
+        beats = session.execute(sa.select(WorkerHeartbeat.host, WorkerHeartbeat.kind)).all()
+    assert sorted(beats) == [("host-a", "autoreply"), ("host-b", "autoreply")]
 
 
 def test_per_sender_cap_second_email_goes_to_a_person(mail_app, pymap_server, smtp_sink):

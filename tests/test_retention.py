@@ -66,7 +66,7 @@ def test_words_past_the_retention_period_are_blanked_and_the_records_stay(app, m
         counts = retention.purge(session, retention.cutoff(app.config))  # 365 days by default
     assert dict(counts) == {"mail_records": 1, "votes": 1, "signals": 1, "surveys": 1, "notes": 1, "offer_messages": 1,
                             "search_log": 0, "portal_visits": 0, "rate_counts": 0, "search_rollup": 0,
-                            "job_payloads": 0}
+                            "job_payloads": 0, "worker_heartbeats": 0}
     assert texts(app) == ["", WORDS] * 6
     with session_scope(app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Case)) == 2

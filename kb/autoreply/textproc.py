@@ -129,11 +129,20 @@ def fold(word: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-@lru_cache(maxsize=None)
+_stemmers = threading.local()
+
+
 def _stemmer(lang: str):
-    """The Snowball stemmer for a language, or None."""
-    name = STEMMER_NAMES.get(lang)
-    return snowballstemmer.stemmer(name) if name else None
+    """This thread's Snowball stemmer for a language, or None.
+
+    A stemmer keeps the word it works on in itself: shared by two threads (two auto-responders in
+    one process, a web worker's threads), one thread's word cut short the other's (IndexError).
+    """
+    made = _stemmers.__dict__.setdefault("by_lang", {})
+    if lang not in made:
+        name = STEMMER_NAMES.get(lang)
+        made[lang] = snowballstemmer.stemmer(name) if name else None
+    return made[lang]
 
 
 @lru_cache(maxsize=200_000)

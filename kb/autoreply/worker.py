@@ -35,6 +35,7 @@ from kb.autoreply.upkeep import Upkeep
 from kb.capture import examples
 from kb.db import session_scope
 from kb.errors import ConfigError
+from kb.hosts.heartbeats import Pacer
 from kb.insights import outcomes
 from kb.models import Article
 
@@ -84,6 +85,7 @@ class Worker(Intake, Upkeep):
         self._articles_signature: tuple | None = None
         self._synonyms_version: str | None = None
         self._bugs_seen: set[str] = set()
+        self.heartbeat = Pacer(app, "autoreply")  # `kb doctor` sees which hosts answer mail
 
     # --- the loops ------------------------------------------------------------------------------
 
@@ -117,11 +119,20 @@ class Worker(Intake, Upkeep):
                     if self.stop.is_set():
                         break
                     self._log_failure(exc, delay)
+                    self.heartbeat.beat(f"failing ({type(exc).__name__}); {self.status()}")
                 if self.stop.wait(delay):
                     break
                 delay = min(delay * 2, self.backoff[1])
         finally:
+            self.heartbeat.forget()
             self.close()
+
+    def status(self) -> str:
+        """A short status for the heartbeat: this worker's counts of outcomes (no email's data)."""
+        counts = self.counts
+        text = (f"replied {counts['replied']}, person {counts['person']}, skipped {counts['skipped']}, "
+                f"retry {counts['retry']}")
+        return text + ", dry run" if self.dry_run else text
 
     def close(self) -> None:
         """End the process that reads emails (after handle_email calls made without run_*)."""
@@ -181,6 +192,7 @@ class Worker(Intake, Upkeep):
         if not self.dry_run:
             self.send_retries(mailbox, uidvalidity)
             self.apply_marks(mailbox, uidvalidity)
+        self.heartbeat.beat(self.status())
 
     def refresh_model(self, session) -> bool:
         """Refit the matcher when published articles or their example questions changed (cheap

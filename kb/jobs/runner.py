@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from kb.db import get_db
+from kb.hosts.heartbeats import Pacer
 from kb.jobs.clock import db_now
 from kb.jobs.context import Hook, JobContext, LostClaim
 from kb.jobs.models import HELD_STATES, Job
@@ -174,6 +175,7 @@ class Runner(threading.Thread):
         self.poll = float(app.config["JOBS_POLL_SECONDS"])
         self.counts: Counter[str] = Counter()
         self.daily_done = None  # the UTC day whose recurring jobs this runner made sure of
+        self.heartbeat = Pacer(app, "jobs")  # `kb doctor` sees which hosts run jobs
 
     def run(self) -> None:
         """Run due jobs until stopped. A database that went away is waited for with a growing pause,
@@ -185,11 +187,18 @@ class Runner(threading.Thread):
                 self._ensure_daily()
                 self.counts.update(run_due(self.app, runner_id=self.runner_id, stop=self.stopping))
                 outages, wait = 0, self.poll
+                self.heartbeat.beat(self.status())
             except Exception as exc:  # noqa: BLE001 - the database may be restarting: try again later
                 outages += 1
                 wait = min(self.poll * 2 ** outages, max(MAX_OUTAGE_WAIT, self.poll))
                 log.warning("job runner: cannot run jobs (%s); trying again in %.1f s", one_line(exc), wait)
             self.wake.wait(wait)
+        self.heartbeat.forget()
+
+    def status(self) -> str:
+        """A short status for the heartbeat: this runner's counts of outcomes (no job's data)."""
+        counts = self.counts
+        return f"done {counts['done']}, retry {counts['retry']}, failed {counts['failed']}, lost {counts['lost']}"
 
     def _ensure_daily(self) -> None:
         """Once a day (UTC) per runner, make sure the day's recurring jobs exist."""

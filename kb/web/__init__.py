@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _init_web(app: Flask) -> None:
     """Security headers, CSRF, error pages and the blueprints of each audience."""
-    from kb.web import errors, i18n, security
+    from kb.web import errors, health, i18n, security
     from kb.web.agent import bp as agent_bp
     from kb.web.api import bp as api_bp
     from kb.web.media import bp as media_bp
@@ -54,3 +54,4 @@ def _init_web(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(agent_bp, url_prefix="/agent")
     app.register_blueprint(media_bp)
+    app.register_blueprint(health.bp)  # /healthz and /readyz for load balancers
