@@ -19,7 +19,6 @@ from flask import Flask
 
 from kb.db import MIGRATIONS_DIR, get_db
 from kb.errors import KBError
-from kb.search.backend import Asked
 
 DB_TIMEOUT_MS = 2000
 PROBE = "password"  # a trivial query: any backend answers it from its own index
@@ -103,9 +102,7 @@ def check_search(backend, settings: Mapping[str, Any]) -> Check:
     """The search backend says it can answer, and answers a trivial query."""
     try:
         backend.check()
-        # query() turns every failure into an empty page for customers; the probe must see it.
-        lang = str(settings.get("DEFAULT_LANGUAGE") or "en")
-        backend._query(Asked(PROBE, None, lang, None, 1, 1))
+        backend.probe(PROBE, str(settings.get("DEFAULT_LANGUAGE") or "en"))
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot search now"
         return Check("search", "fail", "search backend not answering", first_line(exc))
     return Check("search", "ok", "", f"{backend.name} answers")

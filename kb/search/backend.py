@@ -114,6 +114,10 @@ class SearchBackend:
             log.exception("search failed for %r", text)
             return IndexPage([], 0, None, detected)
 
+    def probe(self, text: str, lang: str) -> IndexPage:
+        """One search that raises on failure (for health checks), where ``query`` would show an empty page."""
+        return self._query(Asked(clean_query(text, 100), None, lang, None, 1, 1))
+
     def _query(self, asked: Asked) -> IndexPage:
         """The backend's search for a cleaned, non-empty query."""
         raise NotImplementedError
