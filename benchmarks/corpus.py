@@ -66,11 +66,18 @@ def _title(doc: str) -> str:
 
 
 def build_articles(count: int) -> list[dict]:
-    """``count`` articles of real prose: {"title", "body", "category"}; cached on disk."""
+    """``count`` articles of real prose: {"title", "body", "category"}; cached on disk.
+
+    Beyond the docstrings at hand (about 18,000 articles in kb's virtualenv), the rest are
+    recombined from their paragraphs (``_recombined``): the same vocabulary, longer posting lists.
+    """
     CACHE.mkdir(exist_ok=True)
-    cache = CACHE / f"articles-{count}.jsonl"
+    cache, everything = CACHE / f"articles-{count}.jsonl", CACHE / "articles-all.jsonl"
     if cache.exists():
-        return [json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines()]
+        return _read(cache)
+    if everything.exists():  # the walk is deterministic: its first ``count`` are the articles asked for
+        base = _read(everything)
+        return base[:count] if len(base) >= count else base + _recombined(base, count - len(base))
     articles: list[dict] = []
     seen: set[str] = set()
     for root, path in _source_files():
@@ -82,18 +89,53 @@ def build_articles(count: int) -> list[dict]:
             seen.add(body)
             articles.append({"title": _title(docs[0]), "body": body, "category": category[:60]})
             if len(articles) == count:
-                cache.write_text("".join(json.dumps(a) + "\n" for a in articles), encoding="utf-8")
+                _write(cache, articles)
                 return articles
-    sys.exit(f"only {len(articles)} articles of docstrings found; install more packages or ask for fewer")
+    if len(articles) < 100:
+        sys.exit(f"only {len(articles)} articles of docstrings found; install more packages")
+    _write(everything, articles)
+    return articles + _recombined(articles, count - len(articles))
+
+
+def _read(path: Path) -> list[dict]:
+    """The articles of a cache file."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _write(path: Path, articles: list[dict]) -> None:
+    """Keep articles in a cache file."""
+    path.write_text("".join(json.dumps(a) + "\n" for a in articles), encoding="utf-8")
+
+
+def _recombined(base: list[dict], extra: int, seed: int = 11) -> list[dict]:
+    """``extra`` more articles of 100-400 words, each made of paragraphs drawn at random from ``base``."""
+    rng = random.Random(seed)
+    paragraphs = [p.strip() for a in base for p in re.split(r"\n\s*\n", a["body"]) if p.strip()]
+    out = []
+    for _ in range(extra):
+        parts: list[str] = []
+        size = 0
+        while size < 100:
+            words = rng.choice(paragraphs).split()[:400 - size]
+            parts.append(" ".join(words))
+            size += len(words)
+        out.append({"title": _title(parts[0]), "body": "\n\n".join(parts), "category": rng.choice(base)["category"]})
+    return out
 
 
 def sample_queries(articles: list[dict], n: int = 200, seed: int = 42) -> list[str]:
     """``n`` queries of one to three words drawn from the articles' titles, reproducibly."""
+    return [query for query, _source in sample_targets(articles, n, seed)]
+
+
+def sample_targets(articles: list[dict], n: int = 200, seed: int = 42) -> list[tuple[str, int]]:
+    """The queries of ``sample_queries``, each with the index of the article whose title it came from."""
     rng = random.Random(seed)
     queries = []
     while len(queries) < n:
-        words = [w for w in re.findall(r"[a-zA-Z]{4,}", rng.choice(articles)["title"])]
+        source = rng.randrange(len(articles))
+        words = [w for w in re.findall(r"[a-zA-Z]{4,}", articles[source]["title"])]
         if words:
             start = rng.randrange(len(words))
-            queries.append(" ".join(words[start:start + rng.randint(1, 3)]).lower())
+            queries.append((" ".join(words[start:start + rng.randint(1, 3)]).lower(), source))
     return queries

@@ -7,13 +7,18 @@
     .venv/bin/python benchmarks/eval_search.py aiabde-pt all --lang pt  # Portuguese, never tuned on
     .venv/bin/python benchmarks/eval_search.py stackfaq test --examples dev   # dev queries as example questions
     .venv/bin/python benchmarks/eval_search.py stackfaq dev --examples dev    # halves: tune the examples' weight on this
+    .venv/bin/python benchmarks/eval_search.py stackfaq test --backend postgres   # PostgreSQL full-text search
 
 The set is read in place from shared/eval/<name>/ (articles.jsonl, queries-<split>.jsonl with
-"answer_ids"); nothing is copied. Each article is published in a throwaway kb (SQLite and a Whoosh
-index in a temporary folder) and every query goes through the same search the portal runs
-(``kb.search.query_index``, first page of 10, result cache off). Prints:
+"answer_ids"); nothing is copied. Each article is published in a throwaway kb and every query goes
+through the same search the portal runs (``kb.search.query_index``, first page of 10, result cache
+off). ``--backend whoosh`` (the default) keeps SQLite and a Whoosh index in a temporary folder;
+``--backend postgres`` starts a throwaway PostgreSQL cluster and searches with SEARCH_BACKEND
+postgres. Publishing, indexing (``kb.search.process_outbox``) and scoring are the same code for both.
+Prints:
 
 - P@1: share of queries whose first result is a right article;
+- top3: share of queries with a right article among the first three results;
 - MRR@10: mean reciprocal rank of the first right article on the first page (0 if not there);
 - found: share of queries whose right article is among all the results (what a cut tail can lose);
 - results: mean number of results (the "N results" a customer sees); empty: share with none.
@@ -33,10 +38,10 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
-import sqlalchemy as sa
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
@@ -48,7 +53,8 @@ from kb.articles import ArticleDraft, create_article  # noqa: E402
 from kb.capture import examples as kb_examples  # noqa: E402
 from kb.capture.models import ExampleQuestion  # noqa: E402
 from kb.db import session_scope  # noqa: E402
-from kb.web import create_app  # noqa: E402
+
+import backends  # noqa: E402
 
 PER_PAGE = 10
 
@@ -67,15 +73,17 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def build_kb(folder: Path, articles: list[dict], synonyms: str = "default"):
+def build_kb(folder: Path, articles: list[dict], synonyms: str = "default", backend: str = "whoosh",
+             database_url: str | None = None):
     """A throwaway app with every article published and indexed; (app, {article id: set's id}).
 
     ``synonyms`` "default" keeps kb's shipped default sets on, as a fresh kb has them; "none"
-    switches every one off.
+    switches every one off. ``database_url`` defaults to SQLite in ``folder``.
     """
-    app = create_app({"TESTING": True, "SECRET_KEY": "eval-" + "x" * 40, "INSTANCE_DIR": str(folder / "instance"),
-                      "DATABASE_URL": f"sqlite:///{folder / 'kb.sqlite3'}", "INDEX_DIR": str(folder / "index"),
-                      "INDEXER": False, "SEARCH_CACHE_SIZE": 0})
+    app = backends.create_search_app(backend, {
+        "TESTING": True, "SECRET_KEY": "eval-" + "x" * 40, "INSTANCE_DIR": str(folder / "instance"),
+        "DATABASE_URL": database_url or f"sqlite:///{folder / 'kb.sqlite3'}", "INDEX_DIR": str(folder / "index"),
+        "INDEXER": False, "JOBS_RUNNER": False, "SEARCH_CACHE_SIZE": 0})
     ids: dict[int, str] = {}
     with session_scope(app) as session:
         for item in articles:
@@ -143,6 +151,7 @@ def evaluate(app, ids: dict[int, str], queries: list[dict]) -> tuple[dict, list[
     figures = {
         "queries": len(rows),
         "P@1": sum(rank == 0 for rank, _t, _q in rows) / n,
+        "top3": sum(rank is not None and rank < 3 for rank, _t, _q in rows) / n,
         "MRR@10": sum(1 / (rank + 1) for rank, _t, _q in rows if rank is not None and rank < PER_PAGE) / n,
         "found": sum(rank is not None for rank, _t, _q in rows) / n,
         "results": statistics.fmean(total for _r, total, _q in rows) if rows else 0.0,
@@ -164,14 +173,22 @@ def main(argv: list[str] | None = None) -> None:
                         help="kb's default synonym sets on (as in a fresh kb) or all off")
     parser.add_argument("--show", type=int, default=0, help="also list this many queries whose answer ranked worst")
     parser.add_argument("--examples", metavar="SPLIT", help="first keep this split's queries as example questions")
+    parser.add_argument("--backend", choices=("whoosh", "postgres"), default="whoosh",
+                        help="the search backend (postgres: on a throwaway PostgreSQL cluster)")
     args = parser.parse_args(argv)
+    backends.check_backend(args.backend)  # before anything starts: a missing backend says so at once
     folder = (args.eval_dir or eval_dir()) / args.dataset
     articles = read_jsonl(folder / "articles.jsonl")
     queries = read_jsonl(folder / ("queries.jsonl" if args.split == "all" else f"queries-{args.split}.jsonl"))
     articles = [{"lang": args.lang, **item} for item in articles]
-    with tempfile.TemporaryDirectory(prefix="kb-eval-search-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kb-eval-search-") as tmp, ExitStack() as stack:
         started = time.perf_counter()
-        app, ids = build_kb(Path(tmp), articles, args.synonyms)
+        url = None
+        if args.backend == "postgres":
+            cluster = backends.start_cluster()
+            stack.callback(backends.stop, cluster)
+            url = stack.enter_context(backends.database(cluster))
+        app, ids = build_kb(Path(tmp), articles, args.synonyms, args.backend, url)
         try:
             runs = plan_runs(args, folder, queries)
             for label, taught, scored in runs:
@@ -180,10 +197,10 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"{label}: {load_examples(app, ids, taught, args.lang)} example questions")
                 figures, rows = evaluate(app, ids, scored)
                 print(f"{folder.name} {args.split}{label}: {len(articles)} articles, {figures.pop('queries')} queries, "
-                      f"synonyms {args.synonyms}, {time.perf_counter() - started:.1f} s")
+                      f"synonyms {args.synonyms}, backend {args.backend}, {time.perf_counter() - started:.1f} s")
                 print("  ".join(f"{key} {value:.3f}" for key, value in figures.items()))
         finally:
-            app.extensions["kb.search"].close()
+            backends.close_app(app)
     worst = sorted(rows, key=lambda row: (-(row[0] if row[0] is not None else 10**6), row[2]))
     for rank, total, text in worst[:args.show]:
         print(f"  rank {'-' if rank is None else rank + 1:>3} of {total:>3}: {text}")

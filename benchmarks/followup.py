@@ -29,8 +29,10 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import backends  # noqa: E402
 from kb.db import session_scope  # noqa: E402
 from kb.followup import signals  # noqa: E402
 from kb.jobs.runner import close_app as stop_runner  # noqa: E402
@@ -103,24 +105,6 @@ def measure(database: str, mode: str, count: int, interval: float) -> dict[str, 
     return {"email": email, "webhook": webhook}
 
 
-def postgres_cluster():
-    """A throwaway PostgreSQL cluster (tests/servers.py), started; the caller stops it."""
-    import os
-    import pwd
-
-    from tests.servers import PostgresCluster, find_pg_bindir, free_port
-
-    user = "postgres" if os.geteuid() == 0 else None
-    folder = Path(tempfile.mkdtemp(prefix="kb-bench-pg-"))
-    if user:
-        entry = pwd.getpwnam(user)
-        os.chown(folder, entry.pw_uid, entry.pw_gid)
-    cluster = PostgresCluster(find_pg_bindir(), folder, free_port(), user)
-    cluster.init()
-    cluster.start()
-    return cluster
-
-
 def main() -> None:
     """Parse arguments, run the measures and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -129,7 +113,7 @@ def main() -> None:
     parser.add_argument("--database", default="sqlite", help="sqlite, postgres (a throwaway cluster) or a URL")
     parser.add_argument("--modes", default="same,other", help="same, other or both (comma-separated)")
     args = parser.parse_args()
-    cluster = postgres_cluster() if args.database == "postgres" else None
+    cluster = backends.start_cluster() if args.database == "postgres" else None
     database = {"sqlite": "sqlite:///{folder}/kb.sqlite3"}.get(args.database, cluster.url if cluster else args.database)
     name = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
@@ -143,8 +127,7 @@ def main() -> None:
                       f"{percentile(values, 95) * 1000:.0f} ms | {max(values) * 1000:.0f} ms |", flush=True)
     finally:
         if cluster is not None:
-            cluster.stop()
-            shutil.rmtree(cluster.folder, ignore_errors=True)
+            backends.stop(cluster)
 
 
 if __name__ == "__main__":

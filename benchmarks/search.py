@@ -1,12 +1,16 @@
-"""Search benchmark: full reindex time, /api/search and raw Whoosh latency at 1,000 and 10,000 articles.
+"""Search benchmark: full reindex time and /api/search latency per backend at 1,000 and 10,000 articles.
 
-Run:  .venv/bin/python benchmarks/search.py            (both sizes, 200 queries each)
+Run:  .venv/bin/python benchmarks/search.py            (Whoosh, both sizes, 200 queries each)
       .venv/bin/python benchmarks/search.py --sizes 1000 --queries 100
+      .venv/bin/python benchmarks/search.py --backend both --sizes 1000,10000,100000
 
 Articles are real English prose (docstrings of the installed Python code, see corpus.py), built
-without network. Each size gets its own temporary SQLite database and index. Latencies are per
-query, in process (Flask test client for the API, the same query objects on a bare Whoosh
-searcher for "raw"), with the result cache off unless the row says otherwise.
+without network. Each backend and size gets its own empty database (SQLite in a temporary folder
+for ``whoosh``; a fresh database on a throwaway PostgreSQL cluster for ``postgres``), filled in bulk
+as published articles, then indexed with ``kb.search.rebuild`` (the reindex figure). Latencies are
+per query, in process (Flask test client for the API; for Whoosh also the same query objects on a
+bare searcher, "raw"), with the result cache off unless the row says otherwise. "found" counts the
+queries whose source article (the one whose title the query was drawn from) is on the first page.
 """
 
 from __future__ import annotations
@@ -17,22 +21,19 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa  # noqa: E402
-
-from corpus import build_articles, sample_queries  # noqa: E402
+import backends  # noqa: E402
+from bulk import load  # noqa: E402
+from corpus import build_articles, sample_targets  # noqa: E402
 from kb import search  # noqa: E402
-from kb.articles import ArticleDraft, create_article  # noqa: E402
-from kb.db import session_scope  # noqa: E402
-from kb.models import IndexChange  # noqa: E402
-from kb.search.analysis import GROUPS, group_for  # noqa: E402
-from kb.search.querying import build  # noqa: E402
-from kb.web import create_app  # noqa: E402
+
+BACKEND_CHOICES = ("whoosh", "postgres", "both")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -56,30 +57,24 @@ def with_typos(queries: list[str], seed: int = 7) -> list[str]:
     return out
 
 
-def load(app, articles: list[dict]) -> None:
-    """Insert the articles as published through the domain code, then drop the index queue."""
-    with session_scope(app) as session:
-        for i, a in enumerate(articles):
-            draft = ArticleDraft(title=a["title"], body_md=a["body"], lang="en", category=a["category"])
-            create_article(session, draft, status="published")
-            if i % 500 == 499:
-                session.commit()
-        session.execute(sa.delete(IndexChange))
-
-
-def time_api(client, queries: list[str]) -> list[float]:
-    """Seconds per GET /api/search for each query."""
-    times = []
-    for q in queries:
+def time_api(client, queries: list[str], wanted: list[str] | None = None) -> tuple[list[float], int]:
+    """Seconds per GET /api/search for each query, and how many found their ``wanted`` slug on the page."""
+    times, found = [], 0
+    for k, q in enumerate(queries):
         start = time.perf_counter()
         response = client.get(f"/api/search?q={quote(q)}&limit=10")
         times.append(time.perf_counter() - start)
         assert response.status_code == 200, response.data
-    return times
+        if wanted is not None:
+            found += wanted[k] in {hit["slug"] for hit in response.get_json()["results"]}
+    return times, found
 
 
 def time_raw(app, queries: list[str]) -> list[float]:
     """Seconds per bare Whoosh search of the same query objects kb builds (top 10, no snippets)."""
+    from kb.search.analysis import GROUPS, group_for
+    from kb.search.querying import build
+
     service = app.extensions["kb.search"]
     times = []
     with service.store.searcher() as (_gen, searcher):
@@ -92,51 +87,141 @@ def time_raw(app, queries: list[str]) -> list[float]:
     return times
 
 
-def run_size(n: int, n_queries: int) -> list[tuple[str, str]]:
-    """Benchmark one corpus size; returns table rows (label, figures)."""
-    articles = build_articles(n)
-    queries = sample_queries(articles, n_queries)
+def reindex(app, n: int) -> float:
+    """Seconds for ``kb.search.rebuild`` of the whole database, with progress on stderr."""
+    def progress(done: int, total: int) -> None:
+        if done and done * 10 // total != (done - 1) * 10 // total:  # every tenth
+            print(f"    reindexed {done:,} / {total:,}", file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    indexed = search.rebuild(app, progress)
+    took = time.perf_counter() - start
+    if indexed != n:
+        raise SystemExit(f"the rebuild indexed {indexed:,} articles of {n:,}: the benchmark's articles are not all "
+                         "searchable, so its figures would mean nothing")
+    return took
+
+
+def measure(app, n: int, articles: list[dict], n_queries: int) -> dict:
+    """Load ``articles``, reindex, and time the queries on one app; the raw figures."""
+    targets = sample_targets(articles, n_queries)
+    queries = [q for q, _ in targets]
+    slugs = load(app, articles)
+    wanted = [slugs[source] for _, source in targets]
     typos = with_typos(queries)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"SECRET_KEY": "benchmark-secret-key-0123456789-abcdefghij", "INSTANCE_DIR": tmp,
-                          "DATABASE_URL": f"sqlite:///{tmp}/kb.sqlite3", "INDEX_DIR": f"{tmp}/index",
-                          "INDEXER": False, "SEARCH_CACHE_SIZE": 0, "STARTER_ARTICLES_DIR": f"{tmp}/none"})
-        load(app, articles)
-        start = time.perf_counter()
-        search.rebuild(app)
-        took = time.perf_counter() - start
-        rows.append((f"{n:,} articles: full reindex (`kb reindex`)", f"{took:.1f} s ({n / took:,.0f} articles/s)"))
-        client = app.test_client()
-        time_api(client, queries[:20])  # warm up: jieba, searcher, caches of the OS
-        api, raw = time_api(client, queries), time_raw(app, queries)
-        api_typo, raw_typo = time_api(client, typos), time_raw(app, typos)
-        rows.append((f"{n:,}: /api/search p50 / p95", f"{percentile(api, 50):.1f} / {percentile(api, 95):.1f} ms"))
-        rows.append((f"{n:,}: raw Whoosh p50 / p95 (same queries)", f"{percentile(raw, 50):.1f} / {percentile(raw, 95):.1f} ms"))
-        rows.append((f"{n:,}: /api/search with typos p50 / p95", f"{percentile(api_typo, 50):.1f} / {percentile(api_typo, 95):.1f} ms"))
-        rows.append((f"{n:,}: raw Whoosh with typos p50 / p95", f"{percentile(raw_typo, 50):.1f} / {percentile(raw_typo, 95):.1f} ms"))
-        rows.append((f"{n:,}: ratio API / raw (median)", f"{statistics.median(api) / max(statistics.median(raw), 1e-9):.1f}x"))
-        app.extensions["kb.search"].cache.size = 512
+    figures = {"backend": app.extensions["kb.search"].name, "n": n, "queries": len(queries)}
+    figures["reindex"] = reindex(app, n)
+    client = app.test_client()
+    time_api(client, queries[:20])  # warm up: jieba, searchers, connections, caches of the OS
+    figures["api"], figures["found"] = time_api(client, queries, wanted)
+    figures["api_typo"], figures["found_typo"] = time_api(client, typos, wanted)
+    if figures["backend"] == "whoosh":
+        figures["raw"], figures["raw_typo"] = time_raw(app, queries), time_raw(app, typos)
+    cache = getattr(app.extensions["kb.search"], "cache", None)
+    if cache is not None and hasattr(cache, "size"):  # the Whoosh backend's per-process result cache
+        cache.size = 512
         time_api(client, queries)
-        cached = time_api(client, queries)
-        rows.append((f"{n:,}: /api/search repeated queries (cache on) p50 / p95", f"{percentile(cached, 50):.1f} / {percentile(cached, 95):.1f} ms"))
-        app.extensions["kb.search"].close()
+        figures["cached"] = time_api(client, queries)[0]
+    return figures
+
+
+def run_size(backend: str, n: int, n_queries: int, cluster=None) -> dict:
+    """Benchmark one backend at one corpus size in a fresh database; the raw figures."""
+    articles = build_articles(n)
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        url = stack.enter_context(backends.database(cluster)) if backend == "postgres" else f"sqlite:///{tmp}/kb.sqlite3"
+        app = backends.create_search_app(backend, {
+            "SECRET_KEY": "benchmark-secret-key-0123456789-abcdefghij", "INSTANCE_DIR": tmp,
+            "DATABASE_URL": url, "INDEX_DIR": f"{tmp}/index", "INDEXER": False, "JOBS_RUNNER": False, "SEARCH_CACHE_SIZE": 0,
+            "STARTER_ARTICLES_DIR": f"{tmp}/none"})
+        try:
+            return measure(app, n, articles, n_queries)
+        finally:
+            backends.close_app(app)
+
+
+def rows_of(f: dict) -> list[tuple[str, str]]:
+    """Table rows (label, figure) of one backend and size, as the README shows them."""
+    n, q = f["n"], f["queries"]
+
+    def p(key: str) -> str:
+        return f"{percentile(f[key], 50):.1f} / {percentile(f[key], 95):.1f} ms"
+
+    rows = [(f"{n:,} articles: full reindex (`kb reindex`)", f"{f['reindex']:.1f} s ({n / f['reindex']:,.0f} articles/s)"),
+            (f"{n:,}: /api/search p50 / p95", p("api"))]
+    if "raw" in f:
+        rows.append((f"{n:,}: raw Whoosh p50 / p95 (same queries)", p("raw")))
+    rows.append((f"{n:,}: /api/search with typos p50 / p95", p("api_typo")))
+    if "raw_typo" in f:
+        rows.append((f"{n:,}: raw Whoosh with typos p50 / p95", p("raw_typo")))
+        rows.append((f"{n:,}: ratio API / raw (median)",
+                     f"{statistics.median(f['api']) / max(statistics.median(f['raw']), 1e-9):.1f}x"))
+    rows.append((f"{n:,}: source article on the first page, exact / with typos",
+                 f"{f['found']} / {f['found_typo']} of {q}"))
+    if "cached" in f:
+        rows.append((f"{n:,}: /api/search repeated queries (cache on) p50 / p95", p("cached")))
     return rows
 
 
-def main() -> None:
-    """Parse arguments, run each size and print a Markdown table."""
+def comparison(whoosh: dict, postgres: dict) -> list[tuple[str, str, str, str]]:
+    """Rows (measure, whoosh, postgres, postgres / whoosh) for one size: medians, p95s and the reindex."""
+    rows = [("full reindex", f"{whoosh['reindex']:.1f} s", f"{postgres['reindex']:.1f} s",
+             f"{postgres['reindex'] / whoosh['reindex']:.2f}x")]
+    for key, label in (("api", "/api/search"), ("api_typo", "/api/search with typos")):
+        for p, name in ((50, "p50 (median)"), (95, "p95")):
+            w, g = percentile(whoosh[key], p), percentile(postgres[key], p)
+            rows.append((f"{label} {name}", f"{w:.1f} ms", f"{g:.1f} ms", f"{g / max(w, 1e-6):.2f}x"))
+    for key, label in (("found", "source article on page 1"), ("found_typo", "source article on page 1, typos")):
+        rows.append((label, f"{whoosh[key]} / {whoosh['queries']}", f"{postgres[key]} / {postgres['queries']}",
+                     f"{postgres[key] / max(whoosh[key], 1):.2f}x"))
+    return rows
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: ``--backend``, ``--sizes`` (space- or comma-separated) and ``--queries``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default="whoosh",
+                        help="the search backend to measure, or both (one after the other, same articles and queries)")
+    parser.add_argument("--sizes", nargs="+", default=["1000", "10000"], metavar="N",
+                        help="article counts, e.g. 1000 10000 or 1000,10000,100000")
     parser.add_argument("--queries", type=int, default=200)
-    args = parser.parse_args()
-    rows = []
-    for n in args.sizes:
-        print(f"... {n:,} articles", file=sys.stderr, flush=True)
-        rows += run_size(n, args.queries)
-    print(f"| measure ({args.queries} queries of 1-3 words) | result |\n|---|---|")
-    for label, figure in rows:
-        print(f"| {label} | {figure} |")
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = [int(part) for item in args.sizes for part in item.split(",") if part.strip()]
+    except ValueError:
+        parser.error(f"--sizes takes whole numbers of articles, e.g. 1000,10000; got {' '.join(args.sizes)!r}")
+    if not args.sizes or min(args.sizes) < 1 or args.queries < 1:
+        parser.error("--sizes and --queries must be at least 1")
+    args.backends = ["whoosh", "postgres"] if args.backend == "both" else [args.backend]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments, run each backend at each size and print Markdown tables."""
+    args = parse_args(argv)
+    for backend in args.backends:
+        backends.check_backend(backend)  # before minutes of loading: a missing backend fails at once
+    cluster = backends.start_cluster() if "postgres" in args.backends else None
+    results: dict[str, dict[int, dict]] = {}
+    try:
+        for backend in args.backends:
+            for n in args.sizes:
+                print(f"... {backend}: {n:,} articles", file=sys.stderr, flush=True)
+                results.setdefault(backend, {})[n] = run_size(backend, n, args.queries, cluster)
+    finally:
+        if cluster is not None:
+            backends.stop(cluster)
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    for backend, by_size in results.items():
+        print(f"\n{backend}\n\n| measure ({args.queries} queries of 1-3 words) | result |\n|---|---|")
+        for figures in by_size.values():
+            for label, figure in rows_of(figures):
+                print(f"| {label} | {figure} |")
+    if len(results) == 2:
+        print("\n| articles | measure | whoosh | postgres | postgres / whoosh |\n|---|---|---|---|---|")
+        for n in args.sizes:
+            for row in comparison(results["whoosh"][n], results["postgres"][n]):
+                print(f"| {n:,} | " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

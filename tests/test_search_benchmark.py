@@ -1,0 +1,67 @@
+"""benchmarks/search.py and benchmarks/eval_search.py on tiny sizes, so their builders, timing and arguments cannot rot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from benchmarks import eval_search
+from benchmarks import search as bench
+from kb.db import session_scope
+from kb.models import Article, IndexChange, Revision
+
+
+def test_backend_and_sizes_arguments():
+    default = bench.parse_args([])
+    assert (default.backends, default.sizes, default.queries) == (["whoosh"], [1000, 10000], 200)
+    both = bench.parse_args(["--backend", "both", "--sizes", "1000,10000", "100000", "--queries", "50"])
+    assert (both.backends, both.sizes, both.queries) == (["whoosh", "postgres"], [1000, 10000, 100000], 50)
+    assert bench.parse_args(["--backend", "postgres", "--sizes", "1000,"]).backends == ["postgres"]
+    for wrong in (["--backend", "elastic"], ["--sizes", "1k"], ["--sizes", "0"], ["--queries", "0"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(wrong)
+    args = ["stackfaq", "test", "--backend", "elastic"]
+    with pytest.raises(SystemExit):
+        eval_search.main(args)
+
+
+def test_a_tiny_whoosh_run_loads_in_bulk_indexes_everything_and_prints_every_row(app_factory, tmp_path, capsys):
+    app = app_factory(SEARCH_CACHE_SIZE=0, STARTER_ARTICLES_DIR=str(tmp_path / "none"))
+    articles = bench.build_articles(40)
+    figures = bench.measure(app, 40, articles, 6)
+    with session_scope(app) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Article).where(
+            Article.status == "published", Article.body_html.is_not(None), Article.index_error == "")) == 40
+        assert session.scalar(sa.select(sa.func.count()).select_from(Revision)) == 40
+        assert session.scalar(sa.select(sa.func.count()).select_from(IndexChange)) == 0
+    assert figures["backend"] == "whoosh" and figures["reindex"] > 0
+    assert all(len(figures[key]) == 6 for key in ("api", "api_typo", "raw", "raw_typo", "cached"))
+    # queries are words of an article's own title: most find it on page 1
+    assert 3 <= figures["found"] <= 6 and 0 <= figures["found_typo"] <= 6
+    labels = [label for label, _ in bench.rows_of(figures)]
+    assert labels[0] == "40 articles: full reindex (`kb reindex`)" and len(labels) == 8
+    rows = bench.comparison(figures, {**figures, "reindex": figures["reindex"] * 2})
+    assert rows[0][3] == "2.00x" and all(row[3] == "1.00x" for row in rows[1:])
+
+    bench.main(["--sizes", "25", "--queries", "3"])
+    out = capsys.readouterr().out
+    assert "\nwhoosh\n" in out and "| 25: /api/search p50 / p95 |" in out and "postgres / whoosh" not in out
+
+
+def test_eval_search_scores_top3_and_mrr_on_a_labelled_set(tmp_path, capsys):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    articles = [{"id": "refund", "title": "Getting a refund", "body": "Ask for your money back within 30 days."},
+                {"id": "password", "title": "Resetting your password", "body": "Use the link on the sign-in page."},
+                {"id": "shipping", "title": "Shipping times", "body": "Parcels arrive in three to five days."}]
+    queries = [{"subject": "refund", "body": "can I get a refund", "answer_ids": ["refund"]},
+               {"body": "I forgot my password", "answer_ids": ["password"]},
+               {"body": "zebra xylophone", "answer_ids": ["shipping"]}]
+    for name, rows in (("articles.jsonl", articles), ("queries-test.jsonl", queries)):
+        (folder / name).write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    eval_search.main(["tiny", "test", "--eval-dir", str(tmp_path), "--backend", "whoosh"])
+    out = capsys.readouterr().out
+    assert "3 articles, 3 queries" in out and "backend whoosh" in out
+    assert "P@1 0.667  top3 0.667  MRR@10 0.667  found 0.667" in out
