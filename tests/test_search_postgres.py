@@ -198,3 +198,48 @@ def test_a_role_that_may_not_create_pg_trgm(app_factory, postgres_url):
         with _admin_connection(postgres_url) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def heads(app) -> set[tuple]:
+    """The narrow title-and-tags table, as text."""
+    with get_db(app).engine.connect() as conn:
+        return set(conn.execute(sa.text("SELECT article_id, lang, category, head::text FROM search_heads")).all())
+
+
+def heads_of_documents(app) -> set[tuple]:
+    """What the title-and-tags table must hold: the A and B lexemes of every document."""
+    with get_db(app).engine.connect() as conn:
+        return set(conn.execute(sa.text(
+            "SELECT article_id, lang, category, ts_filter(terms, '{a,b}')::text FROM search_documents")).all())
+
+
+def test_heads_follow_the_documents_through_publish_edit_unpublish_and_rebuild(app):
+    ids = [publish(app, f"Kayak {n}", f"Paddle the kayak number {n} upstream.") for n in range(3)]
+    assert heads(app) == heads_of_documents(app) and len(heads(app)) == 3
+    with session_scope(app) as session:
+        update_article(session, session.get(Article, ids[1]), ArticleDraft("Canoe", "Paddle a canoe instead."))
+        set_status(session, session.get(Article, ids[2]), "draft")
+    assert heads(app) == heads_of_documents(app)
+    assert {row[0] for row in heads(app)} == {ids[0], ids[1]}
+    assert "'en:cano'" in dict((r[0], r[3]) for r in heads(app))[ids[1]]
+    search.rebuild(app)
+    assert heads(app) == heads_of_documents(app) and len(heads(app)) == 2
+
+
+def test_a_word_in_every_article_ranks_a_bounded_set_title_matches_first(app, monkeypatch):
+    from kb.search.postgres import ranked
+
+    body_only = [publish(app, f"Note {n}", f"Every note mentions the harbour once, {n}.") for n in range(12)]
+    with app.app_context():
+        page = search.query_index("harbour", per_page=20)
+    assert {hit.article_id for hit in page.hits} == set(body_only) and page.total == 12  # under the bound: all
+    monkeypatch.setattr(ranked, "CANDIDATES", 4)
+    with app.app_context():
+        page = search.query_index("harbour", per_page=20)
+    assert len(page.hits) == 4 and page.total >= 4
+    # The newest article, past the bound of the body matches, is a candidate because its title holds the word.
+    titled = publish(app, "Harbour", "Where the boats stay.")
+    assert found(app, "harbour")[0] == titled
+    # An article holding every word of the query is a candidate before those holding one.
+    both = publish(app, "Quay", "The harbour pilot meets ships at the quay.")
+    assert both in found(app, "harbour pilot", per_page=20)

@@ -130,7 +130,7 @@ class PostgresSearch(backend.SearchBackend):
             plan = planner.build(Vocabulary(connection), asked.text, groups, primary, synonyms)
             if not plan.carriers:
                 return IndexPage([], 0, plan.suggestion, asked.detected)
-            results = ranked.ranked(connection, plan, asked, primary)
+            results, total = ranked.ranked(connection, plan, asked, primary)
             page = results[(asked.page - 1) * asked.per_page: asked.page * asked.per_page]
             plain = dict(connection.execute(sa.select(SearchDocument.article_id, SearchDocument.plain)
                                             .where(SearchDocument.article_id.in_([r.article_id for r in page])))
@@ -138,5 +138,5 @@ class PostgresSearch(backend.SearchBackend):
         hits = [IndexHit(r.article_id, r.score, snippet(plain.get(r.article_id, ""), r.grp,
                                                          plan.highlight.get(r.grp, set()))) for r in page]
         corrected = plan.suggestion is not None and any(r.corrected for r in results)
-        return IndexPage(hits, len(results), plan.suggestion, asked.detected, corrected)
+        return IndexPage(hits, total, plan.suggestion, asked.detected, corrected)
 

@@ -1,4 +1,4 @@
-"""The tables of the PostgreSQL search backend (migration 0014_pg_search creates them on PostgreSQL only).
+"""The tables of the PostgreSQL search backend (migrations 0014 and 0015 create them, on PostgreSQL only).
 
 They have a metadata of their own, not ``kb.models.Base``'s: they exist only on PostgreSQL, while
 kb's own tables exist on every database (tests/test_postgres.py compares these separately).
@@ -14,6 +14,7 @@ from kb.models import Base
 
 DOCUMENTS = "search_documents"
 VOCABULARY = "search_vocabulary"
+HEADS = "search_heads"
 
 
 class SearchBase(so.DeclarativeBase):
@@ -43,6 +44,22 @@ class SearchDocument(SearchBase):
     stamp: so.Mapped[str] = so.mapped_column(sa.Text)  # kb.search.schema.stamp: start-up finds stale rows
 
     __table_args__ = (sa.Index("ix_search_documents_terms", "terms", postgresql_using="gin"),)
+
+
+class SearchHead(SearchBase):
+    """A document's title and tags lexemes (``terms`` of weights A and B), narrow, for the first candidates.
+
+    Never written by kb: a trigger on ``search_documents`` (migration 0015_pg_search_heads) keeps
+    it in step in the same transaction. kb.search.postgres.ranked explains why it exists.
+    """
+
+    __tablename__ = HEADS
+    article_id: so.Mapped[int] = so.mapped_column(primary_key=True, autoincrement=False)
+    lang: so.Mapped[str] = so.mapped_column(sa.String(16))
+    category: so.Mapped[str] = so.mapped_column(sa.String(120))
+    head: so.Mapped[str] = so.mapped_column(pg.TSVECTOR)
+
+    __table_args__ = (sa.Index("ix_search_heads_head", "head", postgresql_using="gin"),)
 
 
 class SearchWord(SearchBase):

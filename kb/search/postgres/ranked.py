@@ -1,10 +1,16 @@
 """Running a plan (kb.search.postgres.planner) on ``search_documents``: candidates, ranking, the cut.
 
-As on Whoosh (kb.search.service and kb.search.ranking): the GIN index finds the articles that
-match a topical word; SQL ranks them (ts_rank, title above tags above body, other languages
-lower) and fetches the best RERANK; those get the weighted share of the query's words they
-matched, the score is multiplied by it, and the weak tail is cut. More are fetched, up to
-MAX_RANKED, while the last one fetched could still be a result.
+As on Whoosh (kb.search.service and kb.search.ranking): SQL ranks the candidates (ts_rank, title
+above tags above body, other languages lower) and fetches the best RERANK; those get the weighted
+share of the query's words they matched, the score is multiplied by it, and the weak tail is cut.
+
+A word that half the articles contain must not make every article a candidate: ts_rank reads each
+candidate's whole tsvector, which at 100,000 articles took seconds. So the candidates are bounded,
+each part found through a GIN index and cut at CANDIDATES: the articles whose title or tags hold a
+query word (best title match first, from the narrow ``search_heads`` table), those holding every
+topical word, and then any that hold one. Below CANDIDATES matches that is every match, exactly as
+before; above it the rest are the least likely to rank (a word only in the body, of a query that
+has better matches), and ``total`` becomes an estimate.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from kb.search.backend import Asked
+from kb.search.postgres.models import DOCUMENTS, HEADS
 from kb.search.postgres.planner import PgPlan, either
 from kb.search.querying import GENERIC_WEIGHT, OTHER_LANGUAGE_WEIGHT, SYNONYM_WEIGHT, TYPO_WEIGHT
 from kb.search.ranking import MIN_COVERAGE_SHARE, MIN_SCORE_SHARE
 
 RERANK = 100  # as kb.search.service (not imported: that would load the Whoosh backend)
-MAX_RANKED = 3200
+CANDIDATES = 1000  # per part (title and tags, every word, any word): at most three times this are ranked
 
 # ts_rank's weights for D, C, B, A: example questions, body, tags, title. Lower for the body than
 # kb.search.querying.KIND_BOOST's ratios: ts_rank has no per-field length normalisation, which in
@@ -39,20 +46,20 @@ class Ranked:
     corrected: bool
 
 
-def ranked(connection: sa.Connection, plan: PgPlan, asked: Asked, primary: str) -> list[Ranked]:
-    """Every result, best first (ties by article id), fetching more while one left out could be a result."""
+def ranked(connection: sa.Connection, plan: PgPlan, asked: Asked, primary: str) -> tuple[list[Ranked], int]:
+    """The results of a page's reach, best first (ties by article id), and how many there are (estimated if many)."""
     sql, params = _statement(plan, asked, primary)
     limit = max(RERANK, asked.page * asked.per_page)
-    while True:
-        rows = connection.execute(sql, dict(params, limit=limit)).all()
-        results, floor = _rank(rows, plan)
-        if len(rows) < limit or limit >= MAX_RANKED or rows[-1].base < floor:
-            return results
-        limit = min(limit * 4, MAX_RANKED)
+    rows = connection.execute(sql, dict(params, limit=limit, candidates=CANDIDATES)).all()
+    results, floor = _rank(rows, plan)
+    if len(rows) < limit or rows[-1].base < floor:
+        return results, len(results)  # every candidate left out scores below the cut: the count is exact
+    # The rest of the candidates were not checked: assume they are kept as often as the ones fetched.
+    return results, max(len(results), round(len(results) / len(rows) * rows[0].candidates))
 
 
 def _statement(plan: PgPlan, asked: Asked, primary: str):
-    """The candidate query: the best ``:limit`` by base score, with the clauses each matched."""
+    """The ranking query: the best ``:limit`` of the bounded candidates by base score, with the clauses each matched."""
     params = {"weights": WEIGHTS, "primary": primary, "other": OTHER_LANGUAGE_WEIGHT,
               "carriers": either([p for c in plan.carriers for p in c.pieces])}
     parts = []
@@ -74,23 +81,42 @@ def _statement(plan: PgPlan, asked: Asked, primary: str):
         matched.append(f"d.terms @@ CAST(:c{i} AS tsquery)")
     params["corr"] = either(plan.corrections) if plan.corrections else ""
     corrected = "d.terms @@ CAST(:corr AS tsquery)" if plan.corrections else "false"
-    where = ["d.terms @@ CAST(:carriers AS tsquery)"]
-    if asked.lang:
-        where.append("d.lang = :lang")
-        params["lang"] = asked.lang
-    if asked.category:
-        where.append("d.category = :category")
-        params["category"] = asked.category
-    if asked.exclude is not None:
-        where.append("d.article_id <> :exclude")
-        params["exclude"] = asked.exclude
     base = f"(CASE WHEN d.grp = :primary THEN 1.0 ELSE :other END) * ({' + '.join(parts)})"
     sql = sa.text(
-        f"SELECT c.article_id, c.grp, c.base, ARRAY[{', '.join(matched)}] AS matched, {corrected} AS corrected "
-        f"FROM (SELECT d.article_id, d.grp, {base} AS base FROM search_documents d WHERE {' AND '.join(where)} "
+        f"SELECT c.article_id, c.grp, c.base, c.candidates, ARRAY[{', '.join(matched)}] AS matched, "
+        f"{corrected} AS corrected FROM (SELECT d.article_id, d.grp, {base} AS base, count(*) OVER () AS candidates "
+        f"FROM search_documents d WHERE d.article_id IN ({_candidates(plan, asked, params)}) "
         f"ORDER BY base DESC, d.article_id LIMIT :limit) c JOIN search_documents d ON d.article_id = c.article_id "
         f"ORDER BY c.base DESC, c.article_id")
     return sql, params
+
+
+def _candidates(plan: PgPlan, asked: Asked, params: dict) -> str:
+    """The candidate ids, best kinds first: every word in the title or tags, one there, every word anywhere, one."""
+    where = []
+    for name in ("lang", "category"):
+        if getattr(asked, name):
+            where.append(f"d.{name} = :{name}")
+            params[name] = getattr(asked, name)
+    if asked.exclude is not None:
+        where.append("d.article_id <> :exclude")
+        params["exclude"] = asked.exclude
+    keep = "".join(f" AND {w}" for w in where)
+
+    def part(table: str, column: str, query: str, order: str = "") -> str:
+        return (f"(SELECT d.article_id FROM {table} d WHERE d.{column} @@ CAST(:{query} AS tsquery){keep}"
+                f"{order} LIMIT :candidates)")
+
+    best_head = (f" ORDER BY ts_rank(CAST(:weights AS real[]), d.head, CAST(:carriers AS tsquery), {NORMALIZATION})"
+                 " DESC, d.article_id")
+    every = len(plan.carriers) > 1
+    if every:
+        params["every"] = " & ".join(f"({either(c.pieces)})" for c in plan.carriers)
+    found = ([part(HEADS, "head", "every")] if every else []) + [part(HEADS, "head", "carriers", best_head)]
+    found += ([part(DOCUMENTS, "terms", "every")] if every else []) + [part(DOCUMENTS, "terms", "carriers")]
+    # UNION ALL runs its parts in turn and stops at the LIMIT: when the better kinds fill it, the
+    # common words' long lists are never read. IN drops the duplicates.
+    return " UNION ALL ".join(found) + " LIMIT :candidates"
 
 
 def _rank(rows, plan: PgPlan) -> tuple[list[Ranked], float]:
