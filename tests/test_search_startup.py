@@ -70,8 +70,8 @@ def test_a_stale_index_serves_and_is_fixed_in_the_background(app_factory):
     app = app_factory(**THREAD)
     service = app.extensions["kb.search"]
     assert service.problem and "holds" in service.problem  # the start-up count saw it
-    assert wait_until(lambda: found(app, "zeppelin") == [article_id], timeout=30)
-    assert service.store.current() != gen and not service.building()
+    assert wait_until(lambda: not service.building(), timeout=30)
+    assert found(app, "zeppelin") == [article_id] and service.store.current() != gen
 
 
 def test_two_workers_on_one_folder_rebuild_once(app_factory):

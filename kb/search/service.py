@@ -113,8 +113,8 @@ class SearchService(SearchBackend):
             self.thread.start()
 
     def building(self) -> bool:
-        """Whether the index is missing or being rebuilt, so results may be missing meanwhile."""
-        return self.problem is not None or self.store.current() is None
+        """Whether the index is being rebuilt since start, so results may be missing meanwhile."""
+        return self.problem is not None
 
     def _check_index_folder(self) -> None:
         """ConfigError unless the index folder can be created and written."""
