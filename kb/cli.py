@@ -231,7 +231,7 @@ def reindex() -> None:
     """Rebuild the search index from the database."""
     from kb.db import session_scope
 
-    with command_app() as app:
+    with search.no_rebuild_at_start(), command_app() as app:  # one rebuild, not one at start and one here
         with progress_bar("Indexing") as progress:
             started = time.perf_counter()
             count = search.rebuild(app, progress=progress)

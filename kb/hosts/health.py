@@ -104,7 +104,12 @@ def check_search(backend, settings: Mapping[str, Any]) -> Check:
         backend.check()
         backend.probe(PROBE, str(settings.get("DEFAULT_LANGUAGE") or "en"))
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot search now"
+        if backend.building():
+            return Check("search", "fail", "search index being built",
+                         f"{first_line(exc)}; one process rebuilds it in the background (see the log)")
         return Check("search", "fail", "search backend not answering", first_line(exc))
+    if backend.building():
+        return Check("search", "warn", "", f"{backend.name} answers from the old index while a new one is built")
     return Check("search", "ok", "", f"{backend.name} answers")
 
 

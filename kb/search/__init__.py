@@ -22,11 +22,11 @@ from kb.models import Article
 from kb.search import feed
 from kb.search.analysis import has_cjk
 from kb.errors import ConfigError
-from kb.search.backend import MAX_PAGE, MAX_PER_PAGE, IndexHit, IndexPage, SearchBackend, paging
+from kb.search.backend import MAX_PAGE, MAX_PER_PAGE, IndexHit, IndexPage, SearchBackend, no_rebuild_at_start, paging
 
 __all__ = ["MAX_PAGE", "MAX_PER_PAGE", "IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
            "remove_from_index", "query_index", "search_articles", "suggest_titles",
-           "related_articles", "process_outbox", "rebuild", "skipped_articles"]
+           "related_articles", "process_outbox", "rebuild", "skipped_articles", "no_rebuild_at_start", "building"]
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +52,7 @@ class SearchPage:
     results: list[SearchResult] = field(default_factory=list)
     corrected: bool = False  # the results already include matches for the suggestion
     search_id: int | None = None  # the search-log row, for the result links' click recording
+    building: bool = False  # the index is being built: results may be missing (say so to the customer)
 
     @property
     def pages(self) -> int:
@@ -111,6 +112,7 @@ def search_articles(session: so.Session, q: str, *, lang: str | None = None, cat
     logged search (kb.insights.searchlog). The API passes none, so its searches never collapse.
     """
     found = query_index(q, lang=lang, category=category, page=page, per_page=per_page)
+    building = _service().building()
     ids = [hit.article_id for hit in found.hits]
     rows = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(ids), Article.status == "published"))} if ids else {}
     results = [SearchResult(rows[h.article_id], h.score, h.snippet_html) for h in found.hits if h.article_id in rows]
@@ -118,7 +120,7 @@ def search_articles(session: so.Session, q: str, *, lang: str | None = None, cat
     page, per_page = paging(page, per_page)
     search_id = _log_search(session, q, found.lang, total, visitor, page) if log else None
     return SearchPage(str(q or ""), total, page, per_page, found.lang, found.suggestion, results, found.corrected,
-                      search_id)
+                      search_id, building)
 
 
 def _log_search(session: so.Session, q: str, lang: str, total: int, visitor: str | None, page: int) -> int | None:
@@ -169,6 +171,11 @@ def related_articles(session: so.Session, article: Article, limit: int = 5) -> l
             Article.status == "published", Article.category == article.category, Article.id.not_in(taken))
             .order_by(Article.views.desc(), Article.title).limit(limit - len(related)))
     return related
+
+
+def building(app: Flask | None = None) -> bool:
+    """Whether the search index is being built, so results may be missing meanwhile."""
+    return _service(app).building()
 
 
 def process_outbox(app: Flask | None = None) -> int:

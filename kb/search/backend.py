@@ -8,6 +8,8 @@ NotImplementedError. ``kb.search`` picks one by the SEARCH_BACKEND setting; noth
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -18,6 +20,22 @@ from kb.search.querying import clean_query, detect_language
 log = logging.getLogger(__name__)
 MAX_PAGE = 100
 MAX_PER_PAGE = 100
+_REBUILD_AT_START: ContextVar[bool] = ContextVar("kb_search_rebuild_at_start", default=True)
+
+
+@contextmanager
+def no_rebuild_at_start():
+    """Apps created inside do not rebuild a stale index while starting (``kb reindex`` rebuilds next anyway)."""
+    token = _REBUILD_AT_START.set(False)
+    try:
+        yield
+    finally:
+        _REBUILD_AT_START.reset(token)
+
+
+def rebuild_at_start() -> bool:
+    """Whether an app starting now may rebuild its index during start (see ``no_rebuild_at_start``)."""
+    return _REBUILD_AT_START.get()
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,10 @@ class SearchBackend:
     def close(self) -> None:
         """Stop background work and release what the backend holds."""
         raise NotImplementedError
+
+    def building(self) -> bool:
+        """Whether the index is being built, so results may be missing meanwhile (searches still answer)."""
+        return False
 
     def add(self, article) -> None:
         """Index (or re-index) one published article now."""

@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Callable
 
 import sqlalchemy as sa
+from whoosh.index import LockError
 
 from kb import render_cache
 from kb.db import session_scope
 from kb.models import Article
 from kb.search import cursor as cursors
-from kb.search import feed, follower
+from kb.search import feed, follower, freshness
 from kb.search.cursor import Cursor
 from kb.search.follower import MAX_ATTEMPTS, RETRY_DELAYS, FeedGap, record_failure  # noqa: F401 (used by tests)
 from kb.search.schema import SCHEMA_VERSION, document, examples_by_article, stamp
@@ -45,7 +46,8 @@ def rebuild(service, progress: Callable[[int, int], None] | None = None) -> int:
     """Build a new generation from the published articles, switch to it; returns the count."""
     with service.store.rebuild_lock(), service.write_lock:
         count = _rebuild_locked(service, progress)
-    service.stale = False  # whatever failed at start, the index is now made from the database
+        freshness.mark_checked(service)
+    service.problem = None  # whatever failed at start, the index is now made from the database
     return count
 
 
@@ -143,59 +145,101 @@ def is_stale(service) -> bool:
 
 
 def ensure_fresh(service) -> bool:
-    """On start: catch up from the cursor, or rebuild aside if the index cannot follow or is stale; True if rebuilt."""
-    store = service.store
-    with store.rebuild_lock():
-        gen = store.current()
-        fresh = gen is not None and store.schema_version(gen) == SCHEMA_VERSION
-        if fresh:
-            try:
-                follower.follow(service)  # a host that was down catches up from its cursor
-            except FeedGap as gap:
-                log.warning("search index: %s; rebuilding it", gap)
-                fresh = False
-        if not fresh or is_stale(service):
-            with service.write_lock:
-                _rebuild_locked(service, None)
-            return True
-        found = follower.current_cursor(service)
-        with session_scope(service.app) as session:
-            # e.g. after an upgrade of the renderer; an article queued and not yet applied here is not queued twice.
-            render_cache.queue_stale(session, feed.after(session, found.position if found else feed.START))
-        return False
+    """Make the index fresh now, waiting for it (apps without the indexer thread); True if rebuilt.
+
+    Only the cheap check: the full comparison of every article is the indexer thread's (``settle``).
+    """
+    with service.store.rebuild_lock():
+        rebuilt = _settle_locked(service, full=False)
+    service.problem = None
+    return rebuilt
+
+
+def settle(service) -> bool:
+    """The indexer thread's start-up work: rebuild aside if needed and compare every article once.
+
+    Never waits for the rebuild lock: False (nothing done) while another thread or process rebuilds,
+    which leaves a fresh generation that this process then just uses.
+    """
+    with service.store.try_rebuild_lock() as locked:
+        if not locked:
+            return False
+        _settle_locked(service, full=freshness.full_check_due(service))
+    service.problem = None
+    return True
+
+
+def _settle_locked(service, full: bool) -> bool:
+    """Catch up from the cursor, or rebuild aside; ``full`` also compares every article. The caller holds the rebuild lock."""
+    problem = freshness.start_problem(service)  # again: another process may have rebuilt it meanwhile
+    if problem is None:
+        try:
+            follower.follow(service)  # a host that was down catches up from its cursor
+        except FeedGap as gap:
+            problem = str(gap)
+    if problem is None and full and is_stale(service):
+        problem = "the search index differs from the published articles"
+    if problem is not None:
+        log.info("search index: %s; rebuilding it aside", problem)
+        service.problem = problem
+        with service.write_lock:
+            _rebuild_locked(service, None)
+        freshness.mark_checked(service)
+        return True
+    if full:
+        freshness.mark_checked(service)
+    found = follower.current_cursor(service)
+    with session_scope(service.app) as session:
+        # e.g. after an upgrade of the renderer; an article queued and not yet applied here is not queued twice.
+        render_cache.queue_stale(session, feed.after(session, found.position if found else feed.START))
+    return False
 
 
 class Indexer(threading.Thread):
-    """Follows the change feed every INDEXER_POLL_SECONDS, and at once when woken by a local commit."""
+    """Settles the index once (``settle``), then follows the change feed every INDEXER_POLL_SECONDS
+    and at once when woken by a local commit."""
 
     def __init__(self, service, poll: float):
         super().__init__(name="kb-indexer", daemon=True)
         self.service, self.poll = service, poll
         self.stopping = threading.Event()
-        self.fresh_retry_at, self.fresh_failures = 0.0, 0
+        self.unsettled = True
+        self.retry_at, self.failures = 0.0, 0
 
     def run(self) -> None:
         """Loop until stopped; an error is logged and the loop goes on."""
-        wake = self.service.wake
+        wake, first = self.service.wake, True
         while not self.stopping.is_set():
-            wake.wait(self.poll)
-            wake.clear()
+            if not first:  # the start-up work begins at once
+                wake.wait(self.poll)
+                wake.clear()
+            first = False
             if self.stopping.is_set():
                 break
             try:
-                self._make_fresh_if_needed()
+                if self.unsettled and not self._settle():
+                    continue
+                if self.service.store.rebuild_running():
+                    continue  # the new generation brings every change in: waiting for its lock would only fail
                 process_outbox(self.service)
+            except LockError:
+                log.info("search indexer: the index is busy (a rebuild?); will retry")
             except Exception:  # noqa: BLE001 - the thread must survive a bad batch or a busy lock
                 log.exception("search indexer: applying queued changes failed; will retry")
 
-    def _make_fresh_if_needed(self) -> None:
-        """Retry the start-up freshness check that failed, waiting longer after each failure."""
-        if not self.service.stale or time.monotonic() < self.fresh_retry_at:
-            return
-        self.fresh_failures += 1
-        self.fresh_retry_at = time.monotonic() + min(300, 5 * 2 ** self.fresh_failures)
-        ensure_fresh(self.service)
-        self.service.stale, self.fresh_failures = False, 0
+    def _settle(self) -> bool:
+        """The start-up work (``settle``), tried again later, waiting longer after each failure; True once done."""
+        if time.monotonic() < self.retry_at:
+            return False
+        try:
+            done = settle(self.service)
+        except Exception:
+            self.failures += 1
+            self.retry_at = time.monotonic() + min(300, 2 ** self.failures)
+            raise
+        if done:
+            self.unsettled, self.failures = False, 0
+        return done
 
     def stop(self) -> None:
         """Ask the loop to end and wait for it."""

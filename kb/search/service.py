@@ -14,9 +14,9 @@ from kb.db import get_db
 from kb.errors import ConfigError
 from kb.models import IndexChange
 from kb.search.schema import document
-from kb.search import indexer, ranking
+from kb.search import freshness, indexer, ranking
 from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
-from kb.search.backend import Asked, IndexHit, IndexPage, SearchBackend
+from kb.search.backend import Asked, IndexHit, IndexPage, SearchBackend, rebuild_at_start
 from kb.search.querying import build
 from kb.search.snippets import snippet
 from kb.search.store import IndexStore
@@ -78,24 +78,43 @@ class SearchService(SearchBackend):
         self.wake = threading.Event()
         self.thread: indexer.Indexer | None = None
         self._listeners = []
-        # Set when making the index fresh failed at start: the indexer thread tries again.
-        self.stale = False
+        # Why the index is being built (None when it serves as it is): set at start, cleared once rebuilt.
+        self.problem: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether the index still has to be rebuilt (or caught up) since start."""
+        return self.problem is not None
 
     def start(self) -> None:
-        """Make the index fresh, hook commits, and start the indexer thread if configured."""
+        """A cheap look at the index, hook commits; the indexer thread settles it, else it is made fresh now.
+
+        With the thread (INDEXER), start never waits: a missing or stale index is rebuilt aside by
+        the thread of one process, and searches meanwhile answer from what there is (``building``).
+        """
         if "zh" in [code.strip() for code in str(self.app.config.get("LANGUAGES", "")).split(",")]:
             warm_jieba_in_background()
         self._check_index_folder()
         try:
-            indexer.ensure_fresh(self)
+            self.problem = freshness.start_problem(self)
         except Exception:  # noqa: BLE001 - start-up must never depend on every article (or on search)
-            log.exception("could not bring the search index up to date at start; serving anyway, "
-                          "the indexer tries again")
-            self.stale = True
+            log.exception("could not check the search index at start")
+            self.problem = "the search index could not be checked"
+        if self.problem is not None:
+            log.info("search index: %s; it is rebuilt aside", self.problem)
+        if not self.app.config["INDEXER"] and rebuild_at_start():
+            try:
+                indexer.ensure_fresh(self)  # no thread to do it later (commands, tests)
+            except Exception:  # noqa: BLE001 - start-up must never depend on every article (or on search)
+                log.exception("could not bring the search index up to date at start; serving anyway")
         self._listen()
         if self.app.config["INDEXER"]:
             self.thread = indexer.Indexer(self, float(self.app.config["INDEXER_POLL_SECONDS"]))
             self.thread.start()
+
+    def building(self) -> bool:
+        """Whether the index is being rebuilt since start, so results may be missing meanwhile."""
+        return self.problem is not None
 
     def _check_index_folder(self) -> None:
         """ConfigError unless the index folder can be created and written."""

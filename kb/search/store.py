@@ -109,6 +109,26 @@ class IndexStore:
         return self._flock(".feed.lock")
 
     @contextmanager
+    def try_rebuild_lock(self) -> Iterator[bool]:
+        """The rebuild lock if it is free now (True), else False at once: a thread never waits on another's rebuild."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".rebuild.lock", "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def rebuild_running(self) -> bool:
+        """Whether a rebuild holds the rebuild lock now (in this process or another)."""
+        with self.try_rebuild_lock() as free:
+            return not free
+
+    @contextmanager
     def _flock(self, name: str) -> Iterator[None]:
         """Hold an exclusive flock on a file in INDEX_DIR (a new open file: it excludes this process's other holders too)."""
         self.root.mkdir(parents=True, exist_ok=True)

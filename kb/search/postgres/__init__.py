@@ -9,6 +9,7 @@ SQL (ranked), and get the same snippets (kb.search.snippets).
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Callable
 
 import sqlalchemy as sa
@@ -20,13 +21,14 @@ from kb.search import backend
 from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
 from kb.search.backend import Asked, IndexHit, IndexPage
 from kb.search.postgres import planner, ranked, writes
-from kb.search.postgres.health import problem, stale
+from kb.search.postgres.health import count_problem, problem, stale
 from kb.search.postgres.models import SearchDocument
 from kb.search.postgres.vocabulary import Vocabulary
 from kb.search.snippets import snippet
 from kb.search.synonyms import SynonymCache
 
 log = logging.getLogger(__name__)
+SETTLE_LOCK = 0x6B625F736561  # the advisory lock of the start-up comparison and rebuild ("kb_sea")
 PENDING = "kb_pg_search"  # session.info key: article ids whose documents this transaction must write
 
 
@@ -39,9 +41,18 @@ class PostgresSearch(backend.SearchBackend):
         super().__init__(app)
         self.synonyms = SynonymCache(app)
         self._listeners: list = []
+        self.problem: str | None = None  # why the documents are being rebuilt (None when they serve as they are)
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
 
     def start(self) -> None:
-        """Check the database can serve search, fill the documents if they are stale, and hook commits."""
+        """Check the database can serve search, hook commits, and bring stale documents in line.
+
+        At start only a cheap count (health.count_problem); with INDEXER on, a background thread
+        compares every article and rebuilds if needed, one process at a time (an advisory lock),
+        while searches answer from the documents there are. Without it (commands) a count that is
+        off is repaired before start returns.
+        """
         try:
             self.check(repair=True)
         except ConfigError:
@@ -50,10 +61,36 @@ class PostgresSearch(backend.SearchBackend):
         if "zh" in [code.strip() for code in str(self.app.config.get("LANGUAGES", "")).split(",")]:
             warm_jieba_in_background()
         with session_scope(self.app) as session:
-            if stale(session):
-                log.info("search: the PostgreSQL search documents differ from the articles; rebuilding them")
-                writes.rebuild(session)
+            self.problem = count_problem(session)
         self._listen()
+        if self.app.config["INDEXER"]:
+            self.thread = threading.Thread(target=self._settle, name="kb-search-check", daemon=True)
+            self.thread.start()
+        elif self.problem and backend.rebuild_at_start():
+            log.info("search: %s; rebuilding them", self.problem)
+            self.rebuild()
+            self.problem = None
+
+    def _settle(self) -> None:
+        """The background start-up work: compare every article, rebuild if they differ (one process at a time)."""
+        while not self.stopping.is_set():
+            try:
+                with session_scope(self.app) as session:
+                    if session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(SETTLE_LOCK))):
+                        problem = count_problem(session) or ("the search documents differ from the articles"
+                                                             if stale(session) else None)
+                        if problem:
+                            log.info("search: %s; rebuilding them", problem)
+                            writes.rebuild(session)
+                        self.problem = None
+                        return
+            except Exception:  # noqa: BLE001 - searches go on with the documents there are; try again
+                log.exception("search: could not check the search documents; will retry")
+            self.stopping.wait(1.0)  # another process is at it: look again when it is done
+
+    def building(self) -> bool:
+        """Whether the documents are being rebuilt after a start-up count found them off."""
+        return self.problem is not None
 
     def check(self, repair: bool = False) -> None:
         """ConfigError unless DATABASE_URL is PostgreSQL with pg_trgm and the search tables (see health)."""
@@ -86,7 +123,11 @@ class PostgresSearch(backend.SearchBackend):
             self._listeners.append((target, name, fn))
 
     def close(self) -> None:
-        """Unhook the session events."""
+        """Stop the start-up thread and unhook the session events."""
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=15)
+            self.thread = None
         for target, name, fn in self._listeners:
             sa.event.remove(target, name, fn)
         self._listeners = []

@@ -50,6 +50,20 @@ def problem(engine: sa.Engine, url: str, repair: bool = False) -> str:
     return ""
 
 
+def count_problem(session: so.Session) -> str | None:
+    """Why the documents cannot be the published articles', by counting alone (cheap, for start-up); None if they may be."""
+    ok = sa.and_(Article.status == "published", Article.index_error == "")
+    in_db = session.scalar(sa.select(sa.func.count()).select_from(Article).where(ok))
+    matched = session.scalar(sa.select(sa.func.count()).select_from(SearchDocument)
+                             .join(Article, Article.id == SearchDocument.article_id).where(ok))
+    if in_db != matched:
+        return f"the search documents hold {matched} of {in_db} published articles"
+    orphans = session.scalar(sa.select(sa.func.count()).select_from(SearchDocument)
+                             .outerjoin(Article, Article.id == SearchDocument.article_id)
+                             .where(sa.or_(Article.id.is_(None), Article.status != "published")))
+    return "the search documents hold articles that are not published" if orphans else None
+
+
 def stale(session: so.Session) -> bool:
     """Whether the documents differ from the published articles (ids, edits, example questions)."""
     published = session.execute(sa.select(Article.id, Article.updated_at, Article.index_error)

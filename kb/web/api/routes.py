@@ -4,6 +4,9 @@
 - GET /api/articles/<slug>              -> {slug, title, lang, category, tags, body_markdown, body_html, updated_at}
 - GET /api/suggest?q=&lang=&limit=      -> {query, suggestions: [{title, slug, url}]}
 
+While the search index is being built (a new host, or after an upgrade), search answers from what
+it has and adds ``notice``: a sentence, in the request's language, saying results may be missing.
+
 ``suggestion`` is the query with its typos corrected (or null); ``corrected`` says the results
 already include matches for it, so a client shows "Showing results for ..." rather than asking
 "Did you mean ...?". ``limit`` (also called ``per_page``) is 1..50, ``page`` 1..100; ``pages`` is how many pages there
@@ -68,8 +71,17 @@ def search():
     results = [{"slug": r.article.slug, "title": r.article.title, "url": article_url(r.article),
                 "snippet": r.snippet_html, "score": float(r.score), "lang": r.article.lang,
                 "category": r.article.category} for r in found.results]
-    return {"query": q, "total": int(found.total), "page": found.page, "per_page": found.per_page,
-            "pages": found.pages, "results": results, "suggestion": found.suggestion, "corrected": found.corrected}
+    answer = {"query": q, "total": int(found.total), "page": found.page, "per_page": found.per_page,
+              "pages": found.pages, "results": results, "suggestion": found.suggestion, "corrected": found.corrected}
+    if found.building:
+        answer["notice"] = building_notice()
+    return answer
+
+
+def building_notice() -> str:
+    """What to tell a customer while the search index is being built."""
+    return _("The search index is being built, so some articles may be missing from these results. "
+             "Try again in a few minutes.")
 
 
 @bp.get("/articles/<slug>")
