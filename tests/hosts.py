@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import polling
 from tests.conftest import csrf_token_from
 from tests.servers import free_port
 
@@ -124,18 +125,11 @@ class Host:
 
     def wait_for(self, predicate, timeout: float, what: str, poll: float = 0.05):
         """Poll ``predicate`` until truthy; fail with this host's logs if it never is or a program died."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                value = predicate()
-            except (OSError, urllib.error.URLError):
-                value = None
-            if value:
-                return value
-            if self.dead():
-                pytest.fail(f"host {self.name}: {', '.join(self.dead())} ended while waiting for {what}\n"
-                            f"{self.logs()}")
-            time.sleep(poll)
+        value = polling.poll(predicate, timeout, poll, gone=lambda: bool(self.dead()))
+        if value:
+            return value
+        if self.dead():
+            pytest.fail(f"host {self.name}: {', '.join(self.dead())} ended while waiting for {what}\n{self.logs()}")
         pytest.fail(f"host {self.name}: {what} did not happen within {timeout} s\n{self.logs()}")
 
     def get(self, path: str, opener=None) -> tuple[int, str]:

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,6 +29,7 @@ from kb.articles import ArticleDraft, create_article
 from kb.db import session_scope
 from kb.models import Article
 from kb.web import create_app
+from tests import polling
 from tests.agent_helpers import PASSWORD, make_agent
 from tests.conftest import TEST_SECRET, close_app
 from tests.poison import NAMED, POISON
@@ -74,17 +74,9 @@ class Site:
 
 def wait_for(predicate, timeout: float, what: str, site: Site | None = None):
     """Poll until ``predicate()`` is truthy; fail with gunicorn's log if it never is."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except (OSError, urllib.error.URLError):
-            value = None
-        if value:
-            return value
-        if site is not None and site.proc.poll() is not None:
-            break
-        time.sleep(0.1)
+    value = polling.poll(predicate, timeout, gone=lambda: site is not None and site.proc.poll() is not None)
+    if value:
+        return value
     log = site.log.read_text()[-3000:] if site else ""
     pytest.fail(f"{what} did not happen within {timeout} s\n--- gunicorn log ---\n{log}")
 

@@ -1,0 +1,26 @@
+"""Waiting for something a real server does: poll until true, or until the server is gone."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+from typing import Callable
+
+
+def poll(predicate: Callable, timeout: float, interval: float = 0.1, gone: Callable[[], bool] = lambda: False):
+    """``predicate()``'s first truthy value within ``timeout`` s (connection errors count as no), else None.
+
+    ``gone`` is asked between tries: once true (the server died), waiting longer is pointless.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (OSError, urllib.error.URLError):
+            value = None
+        if value:
+            return value
+        if gone():
+            return None
+        time.sleep(interval)
+    return None
