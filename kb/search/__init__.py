@@ -23,6 +23,7 @@ from kb.search import feed
 from kb.search.analysis import has_cjk
 from kb.errors import ConfigError
 from kb.search.backend import MAX_PAGE, MAX_PER_PAGE, IndexHit, IndexPage, SearchBackend, no_rebuild_at_start, paging
+from kb.search.related import RelatedCache
 
 __all__ = ["MAX_PAGE", "MAX_PER_PAGE", "IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
            "remove_from_index", "query_index", "search_articles", "suggest_titles",
@@ -67,6 +68,7 @@ BACKENDS = {"whoosh": ("kb.search.service", "SearchService"), "postgres": ("kb.s
 def init_app(app: Flask) -> None:
     """Start the SEARCH_BACKEND backend (Whoosh: open or rebuild the index, start the indexer thread)."""
     feed.init_app(app)  # the change feed is kept (and purged) whichever backend searches
+    app.extensions["kb.search.related"] = RelatedCache(int(app.config["RELATED_CACHE_SIZE"]))
     service = backend_class(str(app.config.get("SEARCH_BACKEND") or "whoosh"))(app)
     app.extensions["kb.search"] = service
     service.start()
@@ -159,7 +161,25 @@ def _like_escape(text: str) -> str:
 
 
 def related_articles(session: so.Session, article: Article, limit: int = 5) -> list[Article]:
-    """Articles like this one (by title and tags, same language), then others of its category."""
+    """Articles like this one (by title and tags, same language), then others of its category.
+
+    Kept per process (kb.search.related) until the article or the search index changes, so a page
+    view loads the rows of a list found before instead of searching again.
+    """
+    cache: RelatedCache = current_app.extensions["kb.search.related"]
+    version = _service().version() if cache.size > 0 else None
+    key = (article.id, article.updated_at, limit)
+    ids = cache.get(version, key)
+    if ids is None:
+        related = _find_related(session, article, limit)
+        cache.put(version, key, [a.id for a in related])
+        return related
+    rows = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(ids), Article.status == "published"))} if ids else {}
+    return [rows[i] for i in ids if i in rows]
+
+
+def _find_related(session: so.Session, article: Article, limit: int) -> list[Article]:
+    """The search behind ``related_articles``, then the most viewed others of the category to fill the list."""
     text = " ".join([article.title, *(article.tags or [])])
     found = query_index(text, lang=article.lang, per_page=limit, exclude=article.id)
     ids = [h.article_id for h in found.hits]

@@ -119,6 +119,10 @@ class SearchBackend:
         """Raise ConfigError saying what to fix unless the backend can answer searches now."""
         raise NotImplementedError
 
+    def version(self):
+        """A cheap value that changes whenever what searches find may change; None if there is none (never cache)."""
+        return None
+
     def query(self, q: str, *, lang: str | None = None, category: str | None = None,
               page: int = 1, per_page: int = 10, exclude: int | None = None) -> IndexPage:
         """Search (``exclude``: an article id never to return); never raises on any input."""

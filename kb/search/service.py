@@ -187,6 +187,14 @@ class SearchService(SearchBackend):
         if self.store.current() is None:
             raise ConfigError(f"The search index in {self.store.root} is missing; run `kb reindex`.")
 
+    def version(self):
+        """(synonyms epoch, generation, commit, documents): it changes with each commit to the index and each synonym change."""
+        epoch, _synonyms = self.synonyms.current()
+        with self.store.searcher() as (gen, searcher):
+            if searcher is None:
+                return None
+            return (epoch, gen, searcher.reader().generation() or 0, searcher.doc_count_all())
+
     def _query(self, asked: Asked) -> IndexPage:
         """The search itself, retried once if a concurrent commit pulled a file away."""
         for attempt in (1, 2):

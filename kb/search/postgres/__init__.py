@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from kb.db import get_db, session_scope
 from kb.errors import ConfigError
 from kb.models import IndexChange
-from kb.search import backend
+from kb.search import backend, feed
 from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
 from kb.search.backend import Asked, IndexHit, IndexPage
 from kb.search.postgres import planner, ranked, writes
@@ -158,6 +158,16 @@ class PostgresSearch(backend.SearchBackend):
     def lag_seconds(self) -> float:
         """Always 0: a change is searchable when its transaction commits."""
         return 0.0
+
+    def version(self):
+        """(synonyms epoch, the change feed's head): documents are written with their feed rows, so a change moves it.
+
+        The head counts settled rows only (kb.search.feed), so a change may show some moments late,
+        while an older transaction is still open, but always shows.
+        """
+        epoch, _synonyms = self.synonyms.current()
+        with session_scope(self.app) as session:
+            return (epoch, feed.head(session))
 
     def _query(self, asked: Asked) -> IndexPage:
         """Plan, rank in SQL, cut, page, and make the page's snippets."""

@@ -20,7 +20,7 @@ from kb.followup.models import VOTE_REASONS
 from kb.web.i18n import LANGUAGE_ARG, current_language, offered_language
 from kb.web.params import arg, whole_arg
 from kb.web.portal import bp
-from kb.web.portal import counting
+from kb.web.portal import counting, listings
 from kb.web.portal.context import canonical_article_url, layout_context, page_numbers, visitor_id
 
 HOME_LIST_SIZE = 5
@@ -55,7 +55,7 @@ def search():
     content_lang = offered_language(arg("lang"))  # only when this search asks for it
     page = whole_arg("page", 1, 1, kb_search.MAX_PAGE)
     category_slug = arg("category")
-    category = catalog.category_by_slug(session, category_slug) if category_slug else None
+    category = listings.category_by_slug(session, category_slug) if category_slug else None
     if category_slug and category is None:
         abort(400, description=_("There is no topic \"%(topic)s\". Search again and choose a topic from the list, "
                                  "or search all topics.", topic=category_slug[:50]))
@@ -67,7 +67,7 @@ def search():
     popular = [] if result.total else catalog.popular(session, current_language(), HOME_LIST_SIZE)
     return render_template("portal/search.html", q=q, result=result, content_lang=content_lang,
                            category=category, category_slug=category_slug if category else "",
-                           categories=catalog.categories(session, content_lang), popular=popular,
+                           categories=listings.categories(session, content_lang), popular=popular,
                            last_page=last_page, pages=page_numbers(result.page, last_page))
 
 
@@ -75,7 +75,7 @@ def search():
 def category(slug: str):
     """The published articles of one category, those in the page's language first."""
     session = get_session()
-    name = catalog.category_by_slug(session, slug)
+    name = listings.category_by_slug(session, slug)
     if name is None:
         abort(404, description=_("There is no such category. It may have been renamed."))
     articles = catalog.category_articles(session, name, current_language())
