@@ -99,10 +99,11 @@ class Matcher:
             f"{a.title}\n{a.body[:1000]}", self.default_lang) for a in articles]
         # A query with no clue to its language is most likely in the language most articles use.
         self.main_lang = Counter(langs).most_common(1)[0][0] if langs else self.default_lang
-        word_docs = [textproc.with_bigrams(textproc.words(
-            "\n".join([a.title] * TITLE_REPEAT + [a.body]), lang)) for a, lang in zip(articles, langs)]
-        titles = [textproc.char_text(a.title).split() for a in articles]
-        bodies = [textproc.char_text(a.body[:MAX_BODY_CHARS]).split() for a in articles]
+        # Generators: a channel reads its documents a few hundred at a time (see tfidf._counts).
+        word_docs = (textproc.with_bigrams(textproc.words(
+            "\n".join([a.title] * TITLE_REPEAT + [a.body]), lang)) for a, lang in zip(articles, langs))
+        titles = (textproc.char_text(a.title).split() for a in articles)
+        bodies = (textproc.char_text(a.body[:MAX_BODY_CHARS]).split() for a in articles)
         # A channel is None without articles, or none with a usable word: it then scores 0.
         self._words = Channel.fit(word_docs) if WORD_WEIGHT > 0 else None
         self._chars = [(weight, channel) for weight, channel in (
