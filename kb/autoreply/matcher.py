@@ -189,7 +189,7 @@ class Matcher:
         order = sorted(range(len(terms)), key=terms.__getitem__)  # ties go to the first term alphabetically
         index, values, terms = index[order], values[order], [terms[i] for i in order]
         # Rows: the query's terms; columns: the chosen articles; cells: each term's share of the cosine.
-        shares = self._words.postings[index][:, best].toarray() * values[:, None]
+        shares = self._term_shares(index, values, best)
         names = [" ".join(surface.get(part, part) for part in term.split(" ")) for term in terms]
         result = []
         for column in shares.T:
@@ -201,6 +201,19 @@ class Matcher:
                     why.append(names[row])
             result.append(why)
         return result
+
+    def _term_shares(self, index: np.ndarray, values: np.ndarray, best: list[int]) -> np.ndarray:
+        """Rows: the query's terms; columns: the ``best`` articles; cells: each term's share of
+        the cosine. Read from the query's rows alone (selecting columns of the sparse matrix
+        scanned all 10,000 articles: a tenth of an email's time)."""
+        rows = self._words.postings[index]
+        column_of = np.full(len(self.ids), -1, dtype=np.int64)
+        column_of[best] = np.arange(len(best))
+        columns = column_of[rows.indices]
+        hit = columns >= 0
+        shares = np.zeros((len(index), len(best)), dtype=np.float32)
+        shares[np.repeat(np.arange(len(index)), np.diff(rows.indptr))[hit], columns[hit]] = rows.data[hit]
+        return shares * values[:, None]
 
 
 def published_match_articles(session) -> list[MatchArticle]:
