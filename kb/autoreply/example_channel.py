@@ -65,7 +65,7 @@ class ExampleChannel:
             per_article = Channel.fit([grouped[a] for a in self.owners], expand)
             if per_article is None:  # no example with a usable word: this part scores 0
                 continue
-            single = Channel(per_article.vocabulary, per_article.idf, per_article.matrix(docs, expand).T.tocsr())
+            single = Channel(per_article.vocabulary, per_article.idf, per_article.matrix(docs, expand))
             self._parts.append((share, per_article, single, expand is None))
 
     def __len__(self) -> int:
