@@ -1,13 +1,18 @@
 """Auto-responder benchmark: matcher refit time and throughput, and APPEND -> reply latency.
 
 Run:  .venv/bin/python benchmarks/autoreply.py                 (1,000 and 10,000 articles, 20 emails)
-      .venv/bin/python benchmarks/autoreply.py --sizes 1000 --emails 20 --queries 200
+      .venv/bin/python benchmarks/autoreply.py --sizes 10000 --emails 0   (the matcher only)
 
 Matcher: articles are real English prose (docstrings of the installed Python code, see
-corpus.py). "Refit" is Matcher.from_articles over all of them, what a running worker does when
-articles change. "Throughput" runs the worker's whole decision pipeline (decide(): parse the RFC
+corpus.py). "Refit" is Matcher.from_articles over all of them after one article changed, what a
+running worker does when articles change (the first fit in a process, in brackets, also stems
+every word once). "Throughput" runs the worker's whole decision pipeline (decide(): parse the RFC
 5322 message, clean it, must-not-answer rules, match, confidence rule) on emails written from
-sentences of random articles, one at a time in one thread.
+sentences of random articles, one at a time in one thread. Memory is the process's resident set
+after the fit (and its peak), and the size of the pickled model (what the sandbox child gets).
+In the same run, each in its own process, plain scikit-learn on the same corpus and emails:
+TfidfVectorizer fit, then per email transform, sparse product and top 3 with argpartition
+(no parsing, rules or explanations), with kb's figure over scikit-learn's as the ratio.
 
 Latency: pymap (IMAP, in process) and aiosmtpd, the worker in run_forever, idle in IDLE with a
 30 s wake-up; each email is APPENDed by another client and the clock stops when its reply reaches
@@ -17,9 +22,14 @@ the SMTP sink. Emails go one after the other, each from a new sender, on the sta
 from __future__ import annotations
 
 import argparse
+import email
+import email.policy
+import json
+import pickle
 import random
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -57,22 +67,96 @@ def sample_emails(articles: list[dict], n: int, seed: int = 7) -> list[bytes]:
     return emails
 
 
-def matcher_rows(n: int, queries: int) -> list[tuple[str, str]]:
-    """Refit time and pipeline throughput at ``n`` articles."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory (or its peak, "VmHWM") in MB, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def corpus(n: int) -> tuple[list[dict], list[MatchArticle]]:
+    """The raw articles and their matcher input."""
     raw = build_articles(n)
-    articles = [MatchArticle(str(i), a["title"], a["body"], "en") for i, a in enumerate(raw)]
-    started = time.perf_counter()
-    matcher = Matcher.from_articles(articles)
-    refit = time.perf_counter() - started
+    return raw, [MatchArticle(str(i), a["title"], a["body"], "en") for i, a in enumerate(raw)]
+
+
+def measure_kb(n: int, queries: int) -> dict:
+    """kb's matcher: first fit, a refit after one article changed, decide() throughput, memory."""
+    raw, articles = corpus(n)
     settings = load_config({"INSTANCE_DIR": tempfile.gettempdir()}, environ={})
     emails = sample_emails(raw, queries)
-    decide(emails[0], matcher, settings)  # warm-up (jieba, stemmers)
+    decide(emails[0], Matcher.from_articles(articles[:50]), settings)  # imports, jieba, stemmers
     started = time.perf_counter()
+    matcher = Matcher.from_articles(articles)
+    first = time.perf_counter() - started
+    rss = rss_mb()
+    changed = articles[:-1] + [MatchArticle(articles[-1].id, articles[-1].title, articles[-1].body + " Edited.", "en")]
+    started, cpu = time.perf_counter(), time.process_time()
+    matcher = Matcher.from_articles(changed)
+    refit, refit_cpu = time.perf_counter() - started, time.process_time() - cpu
+    decide(emails[0], matcher, settings)
+    started, cpu = time.perf_counter(), time.process_time()
     replies = sum(decide(raw_email, matcher, settings).reply for raw_email in emails)
-    elapsed = time.perf_counter() - started
-    return [(f"{n:,} articles: refit (Matcher.from_articles)", f"{refit:.2f} s"),
-            (f"{n:,} articles: decide() throughput, {queries} emails", f"{queries / elapsed:.0f} emails/s "
-             f"({elapsed / queries * 1000:.1f} ms each; {replies} would get a reply)")]
+    elapsed, elapsed_cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"first": first, "refit": refit, "refit_cpu": refit_cpu, "rate": queries / elapsed,
+            "rate_cpu": queries / elapsed_cpu, "replies": replies, "rss": rss,
+            "peak": rss_mb("VmHWM"), "model": len(pickle.dumps(matcher)) / 2**20}
+
+
+def measure_sklearn(n: int, queries: int) -> dict:
+    """Plain scikit-learn on the same corpus: TfidfVectorizer fit, then per email transform,
+    sparse product and top 3 by argpartition (no parsing, no rules)."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    raw, _ = corpus(n)
+    texts = [email_text(raw_email) for raw_email in sample_emails(raw, queries)]
+    started, cpu = time.perf_counter(), time.process_time()
+    vectorizer = TfidfVectorizer(sublinear_tf=True, dtype=np.float32)
+    matrix = vectorizer.fit_transform([f"{a['title']}\n{a['body']}" for a in raw]).T.tocsr()
+    fit, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
+    rss = rss_mb()
+    started, cpu = time.perf_counter(), time.process_time()
+    for text in texts:
+        scores = (vectorizer.transform([text]) @ matrix).toarray().ravel()
+        top = np.argpartition(-scores, 3)[:3]
+        top[np.argsort(-scores[top])]
+    elapsed, elapsed_cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"first": fit, "refit": fit, "refit_cpu": fit_cpu, "rate": queries / elapsed,
+            "rate_cpu": queries / elapsed_cpu, "rss": rss, "peak": rss_mb("VmHWM"),
+            "model": len(pickle.dumps((vectorizer, matrix))) / 2**20}
+
+
+def email_text(raw_email: bytes) -> str:
+    """An email's subject and body as one text (the stdlib parser), for the plain baseline."""
+    message = email.message_from_bytes(raw_email, policy=email.policy.default)
+    return f"{message['subject']}\n{message.get_content()}"
+
+
+def measured(part: str, n: int, queries: int) -> dict:
+    """One measure in its own process, so each memory figure is its own."""
+    out = subprocess.run([sys.executable, __file__, "--part", part, "--sizes", str(n), "--queries", str(queries)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def matcher_rows(n: int, queries: int) -> list[tuple[str, str, str, str]]:
+    """kb's matcher and plain scikit-learn at ``n`` articles, each in a fresh process, with ratios."""
+    kb, plain = measured("kb", n, queries), measured("sklearn", n, queries)
+    return [
+        (f"{n:,} articles: refit after one article changed, wall (CPU; first fit in a process)",
+         f"{kb['refit']:.2f} s ({kb['refit_cpu']:.2f} s; {kb['first']:.2f} s)",
+         f"{plain['refit']:.2f} s ({plain['refit_cpu']:.2f} s)",
+         f"{kb['refit'] / plain['refit']:.1f}x ({kb['refit_cpu'] / plain['refit_cpu']:.1f}x)"),
+        (f"{n:,} articles: decide() throughput, {queries} emails ({kb['replies']} replies), wall (CPU)",
+         f"{kb['rate']:.0f} emails/s ({kb['rate_cpu']:.0f})",
+         f"{plain['rate']:.0f} emails/s ({plain['rate_cpu']:.0f})",
+         f"{plain['rate'] / kb['rate']:.1f}x slower ({plain['rate_cpu'] / kb['rate_cpu']:.1f}x)"),
+        (f"{n:,} articles: memory after fit, RSS (peak; model pickled)",
+         f"{kb['rss']:.0f} MB ({kb['peak']:.0f}; {kb['model']:.0f} MB)",
+         f"{plain['rss']:.0f} MB ({plain['peak']:.0f}; {plain['model']:.0f} MB)", f"{kb['rss'] / plain['rss']:.1f}x"),
+    ]
 
 
 def latency_rows(count: int) -> list[tuple[str, str]]:
@@ -117,7 +201,7 @@ def latency_rows(count: int) -> list[tuple[str, str]]:
         imap.stop()
     ms = [x * 1000 for x in latencies]
     return [(f"APPEND -> reply at the SMTP sink, {count} emails, worker in IDLE: median / p95",
-             f"{statistics.median(ms):.0f} / {percentile(ms, 95):.0f} ms")]
+             f"{statistics.median(ms):.0f} / {percentile(ms, 95):.0f} ms", "", "")]
 
 
 def main() -> None:
@@ -126,7 +210,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--queries", type=int, default=200, help="emails for the throughput measure")
     parser.add_argument("--emails", type=int, default=20, help="emails for the latency measure")
+    parser.add_argument("--part", choices=("kb", "sklearn"), help=argparse.SUPPRESS)  # one measure, as JSON
     args = parser.parse_args()
+    if args.part:
+        print(json.dumps((measure_kb if args.part == "kb" else measure_sklearn)(args.sizes[0], args.queries)))
+        return
     rows = []
     for n in args.sizes:
         print(f"... matcher at {n:,} articles", file=sys.stderr, flush=True)
@@ -134,9 +222,9 @@ def main() -> None:
     if args.emails:
         print(f"... latency over {args.emails} emails", file=sys.stderr, flush=True)
         rows += latency_rows(args.emails)
-    print("| measure | result |\n|---|---|")
-    for label, figure in rows:
-        print(f"| {label} | {figure} |")
+    print("| measure | kb | plain scikit-learn, same run | ratio |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

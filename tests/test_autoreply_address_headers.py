@@ -113,3 +113,21 @@ def test_plain_addresses_have_no_problem(address):
 ])
 def test_mailbox_key_ignores_case_quotes_and_tags(address, key):
     assert address_headers.mailbox_key(address) == key
+
+
+# Plain mailboxes skip the stdlib's parser; everything else must still reach it.
+FAST = ["pat@x.example", "<pat@x.example>", "Pat Smith <pat@x.example>", "a.b+c@d-e.f.g", "PAT@X.EXAMPLE",
+        "a_b@c.d", "-@c.d", "a@-c.d", "a@c-.d", "  Kari   <kari@customer.example>  "[2:-2].replace("   ", " ")]
+SLOW = ["pat@x.example>", "<pat@x.example", "Pat <pat@x.example", "Pat pat@x.example", "a..b@x.y", ".a@x.y",
+        "a@x", "Pat  Smith <a@b.c>", "Pat Smith<a@b.c>", "a@b.c, d@e.f", "Pat Smith <a@b.c> x", "Ünï <a@b.c>",
+        "a@b.c (comment)", '"Pat" <a@b.c>', "Pat.Smith <a@b.c>", "=?utf-8?q?eve@evil.example?= <a@b.c>"]
+
+
+@pytest.mark.parametrize("value", FAST + SLOW)
+def test_plain_mailboxes_read_as_the_stdlib_reads_them(value):
+    """The shortcut for a plain mailbox gives exactly what the stdlib's parser gives, and only then."""
+    assert bool(address_headers._SIMPLE_MAILBOX.fullmatch(value)) == (value in FAST)
+    pairs, problem = address_headers.stdlib_addresses("From", value)
+    expected = [(display, addr.lower()) for display, addr in pairs if addr]
+    header = address_headers.parse_addresses("From", [value], [])
+    assert (header.pairs, header.problem) == (expected, problem)

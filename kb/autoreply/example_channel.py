@@ -17,16 +17,16 @@ unchanged reply threshold and margin (86.5 % replies, 98.5 % right).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kb.autoreply import textproc
+from kb.autoreply.tfidf import Channel, word_ngrams
 
 EXAMPLE_WEIGHT = 0.3  # added to the article's score per unit of its examples' cosine
 WORD_SHARE = 0.5  # the words' share of an example's similarity; the character n-grams have the rest
-CHAR_NGRAMS = (3, 4)
 MAX_EXAMPLE_CHARS = 2000
 EXPLAIN_FLOOR = 0.25  # a nearer example than this is named as the reason for a match
 
@@ -39,11 +39,6 @@ class Nearest:
     similarity: np.ndarray
     example: np.ndarray
     example_similarity: np.ndarray
-
-
-def _identity(tokens: list[str]) -> list[str]:
-    """Analyzer for text that textproc has already turned into terms."""
-    return tokens
 
 
 def query_terms(text: str, lang: str) -> list[str]:
@@ -60,42 +55,37 @@ class ExampleChannel:
         self.articles = np.array([index for index, _, _ in examples], dtype=np.int64)
         self.texts = [text for _, text, _ in examples]
         word_docs = [query_terms(text[:MAX_EXAMPLE_CHARS], lang) for _, text, lang in examples]
-        char_docs = [textproc.char_text(text[:MAX_EXAMPLE_CHARS]) for _, text, _ in examples]
+        char_docs = [textproc.char_text(text[:MAX_EXAMPLE_CHARS]).split() for _, text, _ in examples]
         self.owners = sorted(set(self.articles.tolist()))  # the articles that have examples
-        self._parts = []
-        for share, vectorizer, docs, join in (
-            (WORD_SHARE, TfidfVectorizer(analyzer=_identity, sublinear_tf=True, dtype=np.float32), word_docs,
-             lambda parts: [term for part in parts for term in part]),
-            (1 - WORD_SHARE, TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, lowercase=False,
-                                             sublinear_tf=True, dtype=np.float32), char_docs, " \n ".join),
-        ):
+        self._parts = []  # (share, the articles' examples as one document each, each example alone, is_words)
+        for share, docs, expand in ((WORD_SHARE, word_docs, None), (1 - WORD_SHARE, char_docs, word_ngrams)):
             grouped: dict[int, list] = {}
             for doc, owner in zip(docs, self.articles.tolist()):
-                grouped.setdefault(owner, []).append(doc)
-            try:
-                per_article = vectorizer.fit_transform([join(grouped[a]) for a in self.owners]).T.tocsr()
-            except ValueError:  # no example with a usable word: this part scores 0
+                grouped.setdefault(owner, []).extend(doc)
+            per_article = Channel.fit([grouped[a] for a in self.owners], expand)
+            if per_article is None:  # no example with a usable word: this part scores 0
                 continue
-            self._parts.append((share, vectorizer, per_article, vectorizer.transform(docs).T.tocsr()))
+            single = Channel(per_article.vocabulary, per_article.idf, per_article.matrix(docs, expand))
+            self._parts.append((share, per_article, single, expand is None))
 
     def __len__(self) -> int:
         return len(self.texts)
 
-    def nearest(self, terms: list[str], char_query: str) -> Nearest:
-        """How close a query (word terms and character text) is to each article's examples."""
+    def nearest(self, word_counts: Counter, gram_counts: Counter) -> Nearest:
+        """How close a query (counts of its word terms and character n-grams) is to each article's examples."""
         per_article = np.zeros(len(self.owners), dtype=np.float64)
         single = np.zeros(len(self.texts), dtype=np.float64)
-        for share, vectorizer, article_matrix, example_matrix in self._parts:
-            vector = vectorizer.transform([terms if vectorizer.analyzer is _identity else char_query])
-            per_article += share * (vector @ article_matrix).toarray().ravel()
-            single += share * (vector @ example_matrix).toarray().ravel()
+        for share, channel, examples, is_words in self._parts:
+            index, values, _ = channel.vector(word_counts if is_words else gram_counts)
+            per_article += share * channel.scores(index, values, len(self.owners))
+            single += share * examples.scores(index, values, len(self.texts))
         similarity = np.zeros(self.size, dtype=np.float64)
         similarity[self.owners] = per_article
         best = np.zeros(self.size, dtype=np.float64)
         which = np.full(self.size, -1, dtype=np.int64)
         # Examples in ascending similarity: for each article the last write is its nearest.
-        order = np.argsort(single, kind="stable")
-        order = order[single[order] > 0]
+        order = np.flatnonzero(single > 0)
+        order = order[np.argsort(single[order], kind="stable")]
         best[self.articles[order]] = single[order]
         which[self.articles[order]] = order
         return Nearest(similarity, which, best)

@@ -194,7 +194,7 @@ def _reply_target(head: mimeparts.Head, senders: AddressHeader, head_cut: str = 
         return "", f"no From or Reply-To in the part of the header block that was read ({head_cut})"
     if not senders.pairs and not senders.problem:
         return "", ""  # no sender at all: nobody to answer (the rules skip it)
-    return reply_address("From", [value for value in head.get_all("from") if value.strip()])
+    return reply_address("From", [value for value in head.get_all("from") if value.strip()], senders)
 
 
 def header_text(head: mimeparts.Head, name: str, limits: list[str], *,
