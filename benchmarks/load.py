@@ -22,7 +22,6 @@ import os
 import random
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bulk import load  # noqa: E402
 from corpus import build_articles, sample_queries  # noqa: E402
+from tests import polling  # noqa: E402
 
 HOST = "127.0.0.1"  # never anything else: this benchmark only ever talks to itself
 SECRET = "load-benchmark-secret-key-0123456789-abcdefgh"
@@ -130,12 +130,7 @@ def gunicorn(folder: Path, workers: int, cache_size: int):
             time.sleep(0.2)
         yield port, proc.pid
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        polling.end(proc, 30)
         log.close()
 
 

@@ -1,7 +1,8 @@
-"""Waiting for something a real server does: poll until true, or until the server is gone."""
+"""Waiting for something a real server does (poll until true, or until the server is gone), and ending one."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 import urllib.error
 from typing import Callable
@@ -24,3 +25,13 @@ def poll(predicate: Callable, timeout: float, interval: float = 0.1, gone: Calla
             return None
         time.sleep(interval)
     return None
+
+
+def end(proc, seconds: float) -> None:
+    """SIGTERM a child process, as a service manager would, and SIGKILL it if it has not ended in ``seconds``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

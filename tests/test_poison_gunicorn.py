@@ -115,12 +115,7 @@ def site(tmp_path):
         wait_for(lambda: running.get("/")[0] == 200, 90, "gunicorn serving the home page", running)
         yield running
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        polling.end(proc, 20)
 
 
 def check_poison_pages(site: Site) -> None:
