@@ -240,7 +240,7 @@ def corrections(reader, word: str, fields: list[str], limit: int = 3) -> list[tu
         near: dict[str, int] = {}
         for name in fields:
             # Distance 2 keeps the first letter: far cheaper, and first letters are rarely mistyped.
-            for candidate in reader.terms_within(name, word, distance, prefix=distance - 1):
+            for candidate in terms_within(reader, name, word, distance, distance - 1):
                 if candidate != word and candidate not in found:
                     near[candidate] = near.get(candidate, 0) + reader.doc_frequency(name, candidate)
         for candidate in sorted(near, key=lambda w: (-near[w], w)):
@@ -248,6 +248,21 @@ def corrections(reader, word: str, fields: list[str], limit: int = 3) -> list[tu
         if len(found) >= limit:
             break
     return list(found.items())[:limit]
+
+
+def terms_within(reader, fieldname: str, word: str, distance: int, prefix: int) -> set[str]:
+    """The vocabulary words within ``distance`` edits of ``word`` (sharing ``prefix`` letters), segment by segment.
+
+    A segment's reader walks its word list with a Levenshtein automaton, skipping what cannot
+    match; an index of several segments (every publish adds one) reads through a MultiReader,
+    whose own ``terms_within`` scans the whole vocabulary in Python (15 ms became 414 ms at 10,000
+    articles after 20 publishes).
+    """
+    found: set[str] = set()
+    for leaf, _offset in reader.leaf_readers():
+        if fieldname in leaf.indexed_field_names():
+            found.update(leaf.terms_within(fieldname, word, distance, prefix=prefix))
+    return {term for term in found if reader.doc_frequency(fieldname, term)}  # not only in deleted documents
 
 
 def _confident(word: str, fix: str, distance: int) -> bool:
