@@ -23,6 +23,7 @@ from whoosh.query.spans import SpanNear2
 
 from kb.search.analysis import CJK, SPELL_WORD, analyzer, has_cjk, segment, terms
 from kb.search.generic import is_generic, is_stop
+from kb.search.planning import plan_query
 from kb.search.schema import field
 
 # Example questions (other customers' wordings) help without outweighing the article's own text.
@@ -105,6 +106,8 @@ class Plan:
     weights: list[float] = dc_field(default_factory=list)
     carriers: set[int] = dc_field(default_factory=set)
     corrections: set[tuple[str, bytes]] = dc_field(default_factory=set)  # terms of the suggested words
+    min_matches: int = 0  # at least this many documents match (the most frequent choosing term's count)
+    others: list[tuple[str, str]] = dc_field(default_factory=list)  # terms left out of the query (planning)
 
     def matched(self, matched_terms) -> set[int]:
         """The clauses (query words) a hit matched, from Whoosh's matched (field, term) pairs."""
@@ -124,9 +127,11 @@ def build(reader, text: str, groups: list[str], primary: str, synonyms=None) -> 
 
     ``synonyms`` (a ``kb.search.synonyms.SearchSynonyms``) gives words their alternatives.
     """
+    vocabularies = spell_fields(groups, primary)
+    # Only the groups some article is in: the others' terms can match nothing.
+    groups = [g for g in groups if reader.field_length(field("title", g))] or groups
     plan = Plan(None, {g: set() for g in groups})
     clauses, corrected, typo_budget = [], {}, MAX_TYPO_WORDS
-    vocabularies = spell_fields(groups, primary)
     words = content_words(text, primary)
     alternatives = synonyms.alternatives(text, words, groups) if synonyms else {}
     topical = any(not is_generic(w) for w in words)
@@ -157,9 +162,8 @@ def build(reader, text: str, groups: list[str], primary: str, synonyms=None) -> 
             plan.carriers.add(len(clauses))
         plan.weights.append(weight)
         clauses.append(Or(parts) if len(parts) > 1 else parts[0])
-    clauses += _phrases(text, groups, primary) if clauses else []
-    if clauses:
-        plan.query = Or(clauses) if len(clauses) > 1 else clauses[0]
+    bonuses = _phrases(text, groups, primary) if clauses else []
+    plan.query, plan.min_matches, plan.others = plan_query(clauses, plan.carriers, bonuses, reader)
     if corrected:
         plan.suggestion = _rewrite(text, corrected)
     return plan
