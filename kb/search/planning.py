@@ -21,8 +21,8 @@ from typing import NamedTuple
 from whoosh.query import Or, Query, Term
 
 # Postings the choosing words may walk; and from how many clauses a question counts as long.
-SEARCH_BUDGET = 1500
-MIN_CHOOSERS = 2
+SEARCH_BUDGET = 2500
+MIN_CHOOSERS = 3
 LONG_QUESTION = 4
 
 

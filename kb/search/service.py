@@ -24,8 +24,12 @@ from kb.search.synonyms import SynonymCache
 
 log = logging.getLogger(__name__)
 # Whoosh ranks by BM25F; its best FETCH hits (twice the asked page's end, if more) are then ranked
-# and cut (kb.search.ranking).
+# and cut (kb.search.ranking). A planned long question (kb.search.planning) is scored by its rare
+# words only, so more of its hits are re-ranked by the share of all its words they hold: its rare
+# words make that cheap. Both chosen on benchmarks/search.py's sentences at 10,000 articles (source
+# article on page 1: 72 of 100 with 30 for both, 88 with these, as before planning).
 FETCH = 30
+FETCH_PLANNED = 200
 
 
 class ResultCache:
@@ -206,15 +210,16 @@ class SearchService(SearchBackend):
 def _ranked(searcher, plan, asked: Asked) -> tuple[list[ranking.Ranked], int]:
     """The results up to the asked page (see kb.search.ranking), and how many there are.
 
-    One top-k search of twice the asked page's end (FETCH at least): re-ranking moves hits within
-    that window. The total is exact when no hit left out could be a result, else an estimate: the
-    share of fetched hits that are results, over the documents matching the commonest choosing word.
+    One top-k search of twice the asked page's end (FETCH or FETCH_PLANNED at least): re-ranking
+    moves hits within that window. The total is exact when no hit left out could be a result, else
+    an estimate: the share of fetched hits that are results, over the documents matching the
+    commonest choosing word.
     """
     filters = [Term("lang", asked.lang)] if asked.lang else []
     filters += [Term("category", asked.category)] if asked.category else []
     wanted = (And(filters) if len(filters) > 1 else filters[0]) if filters else None
     unwanted = Term("id", str(asked.exclude)) if asked.exclude is not None else None
-    limit = max(FETCH, 2 * asked.page * asked.per_page)
+    limit = max(FETCH_PLANNED if plan.others else FETCH, 2 * asked.page * asked.per_page)
     results, terms_of = topk.search(searcher, plan.query, limit, wanted, unwanted, plan.others)
     ranked, floor = ranking.rank(results, plan, terms_of)
     fetched = results.scored_length()
