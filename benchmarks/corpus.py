@@ -139,3 +139,33 @@ def sample_targets(articles: list[dict], n: int = 200, seed: int = 42) -> list[t
             start = rng.randrange(len(words))
             queries.append((" ".join(words[start:start + rng.randint(1, 3)]).lower(), source))
     return queries
+
+
+PROSE_WORD = re.compile(r"[A-Za-z][a-z'-]*[,.;:]?")
+OPENERS = ("how do I", "why does", "what happens when", "can I", "is there a way to make sure that",
+           "I read that", "what does it mean that", "help, I don't understand why")
+
+
+def sample_sentences(articles: list[dict], n: int = 100, seed: int = 43) -> list[tuple[str, int]]:
+    """``n`` whole-sentence questions, each with the article it came from, reproducibly.
+
+    A question is a sentence of 6 to 16 words from an article's body (its first 16 words if
+    longer), lowercased, after an opener such as "how do I" and with a question mark: the shape of
+    what customers type into a help centre.
+    """
+    rng = random.Random(seed)
+    questions: list[tuple[str, int]] = []
+    while len(questions) < n:
+        source = rng.randrange(len(articles))
+        sentences = [s.split() for s in re.split(r"(?<=[.!?])\s+", articles[source]["body"])]
+        sentences = [s for s in sentences if len(s) >= 6 and _prose(s[:16])]
+        if sentences:
+            words = rng.choice(sentences)[:16]
+            text = " ".join(words).rstrip(".!?:;,").lower()
+            questions.append((f"{rng.choice(OPENERS)} {text}?", source))
+    return questions
+
+
+def _prose(words: list[str]) -> bool:
+    """Whether a sentence's words read as prose: no code, no tables, mostly plain words."""
+    return sum(bool(PROSE_WORD.fullmatch(w)) for w in words) >= 0.9 * len(words)

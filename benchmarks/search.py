@@ -9,8 +9,13 @@ without network. Each backend and size gets its own empty database (SQLite in a 
 for ``whoosh``; a fresh database on a throwaway PostgreSQL cluster for ``postgres``), filled in bulk
 as published articles, then indexed with ``kb.search.rebuild`` (the reindex figure). Latencies are
 per query, in process (Flask test client for the API; for Whoosh also the same query objects on a
-bare searcher, "raw"), with the result cache off unless the row says otherwise. "found" counts the
-queries whose source article (the one whose title the query was drawn from) is on the first page.
+bare searcher, "raw", reading only the top 10), with the result cache off unless the row says
+otherwise. Three query sets: 1-3 words from titles, the same with typos, and whole-sentence
+questions built from the articles' sentences (corpus.py). Each is timed on the fresh index and again
+after PUBLISHES edits saved one by one (a Whoosh index then has several segments). "found" counts
+the queries whose source article (the one the query was drawn from) is on the first page. In the
+same run SQLite FTS5 and tantivy (optional: ``pip install -e '.[bench]'``) answer the same queries
+on the same articles (engines.py), with kb's ratio to each.
 """
 
 from __future__ import annotations
@@ -29,11 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import backends  # noqa: E402
+import engines  # noqa: E402
 from bulk import load  # noqa: E402
-from corpus import build_articles, sample_targets  # noqa: E402
+from corpus import build_articles, sample_sentences, sample_targets  # noqa: E402
 from kb import search  # noqa: E402
 
 BACKEND_CHOICES = ("whoosh", "postgres", "both")
+PUBLISHES = 20
+SET_LABELS = {"short": "1-3 words", "typo": "1-3 words with typos", "sentence": "whole sentences"}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -71,7 +79,10 @@ def time_api(client, queries: list[str], wanted: list[str] | None = None) -> tup
 
 
 def time_raw(app, queries: list[str]) -> list[float]:
-    """Seconds per bare Whoosh search of the same query objects kb builds (top 10, no snippets)."""
+    """Seconds per bare Whoosh search of the same query objects kb builds (top 10, no snippets).
+
+    Only the top 10 are read: ``list(results)`` or ``len(results)`` would count every match again.
+    """
     from kb.search.analysis import GROUPS, group_for
     from kb.search.querying import build
 
@@ -82,7 +93,7 @@ def time_raw(app, queries: list[str]) -> list[float]:
         for plan in plans:
             start = time.perf_counter()
             if plan.query is not None:
-                list(searcher.search(plan.query, limit=10))
+                [hit.docnum for hit in searcher.search(plan.query, limit=10)[:10]]
             times.append(time.perf_counter() - start)
     return times
 
@@ -102,26 +113,63 @@ def reindex(app, n: int) -> float:
     return took
 
 
-def measure(app, n: int, articles: list[dict], n_queries: int) -> dict:
-    """Load ``articles``, reindex, and time the queries on one app; the raw figures."""
+def publish(app, slugs: list[str], count: int = PUBLISHES) -> None:
+    """Edit and publish ``count`` articles one at a time, each indexed at once, as agents' saves are.
+
+    A fresh rebuild is one tidy segment; after publishes a Whoosh index has several, and some
+    work (typo correction above all) grows with them. Searches must be measured in that state too.
+    """
+    from kb.articles import ArticleDraft, get_article, update_article
+    from kb.db import session_scope
+
+    for k in range(count):
+        with session_scope(app) as session:
+            article = get_article(session, slugs[k * len(slugs) // count])
+            draft = ArticleDraft(article.title, f"{article.body_md}\n\nEdited ({k}).", article.lang, article.category,
+                                 list(article.tags or []))
+            update_article(session, article, draft)
+            session.commit()
+        search.process_outbox(app)
+
+
+def time_sets(app, client, sets: dict, prefix: str = "") -> dict:
+    """API (and for Whoosh raw) latencies and pages found for each query set, keys prefixed by ``prefix``."""
+    figures = {}
+    for name, (queries, wanted) in sets.items():
+        suffix = "" if name == "short" else f"_{name}"
+        figures[f"{prefix}api{suffix}"], figures[f"{prefix}found{suffix}"] = time_api(client, queries, wanted)
+        if app.extensions["kb.search"].name == "whoosh":
+            figures[f"{prefix}raw{suffix}"] = time_raw(app, queries)
+    return figures
+
+
+def query_sets(articles: list[dict], n_queries: int) -> dict[str, tuple[list[str], list[int]]]:
+    """The query sets, each (texts, source article positions): short, the same with typos, sentences."""
     targets = sample_targets(articles, n_queries)
-    queries = [q for q, _ in targets]
+    short, sources = [q for q, _ in targets], [s for _, s in targets]
+    sentences = sample_sentences(articles, n_queries)
+    return {"short": (short, sources), "typo": (with_typos(short), sources),
+            "sentence": ([q for q, _ in sentences], [s for _, s in sentences])}
+
+
+def measure(app, n: int, articles: list[dict], n_queries: int) -> dict:
+    """Load ``articles``, reindex, time the query sets, publish PUBLISHES edits, time them again."""
+    positions = query_sets(articles, n_queries)
     slugs = load(app, articles)
-    wanted = [slugs[source] for _, source in targets]
-    typos = with_typos(queries)
-    figures = {"backend": app.extensions["kb.search"].name, "n": n, "queries": len(queries)}
+    sets = {name: (queries, [slugs[p] for p in sources]) for name, (queries, sources) in positions.items()}
+    figures = {"backend": app.extensions["kb.search"].name, "n": n, "queries": n_queries}
     figures["reindex"] = reindex(app, n)
     client = app.test_client()
-    time_api(client, queries[:20])  # warm up: jieba, searchers, connections, caches of the OS
-    figures["api"], figures["found"] = time_api(client, queries, wanted)
-    figures["api_typo"], figures["found_typo"] = time_api(client, typos, wanted)
-    if figures["backend"] == "whoosh":
-        figures["raw"], figures["raw_typo"] = time_raw(app, queries), time_raw(app, typos)
+    time_api(client, sets["short"][0][:20])  # warm up: jieba, searchers, connections, caches of the OS
+    figures.update(time_sets(app, client, sets))
+    publish(app, slugs)
+    time_api(client, sets["short"][0][:20])
+    figures.update(time_sets(app, client, sets, "pub_"))
     cache = getattr(app.extensions["kb.search"], "cache", None)
     if cache is not None and hasattr(cache, "size"):  # the Whoosh backend's per-process result cache
         cache.size = 512
-        time_api(client, queries)
-        figures["cached"] = time_api(client, queries)[0]
+        time_api(client, sets["short"][0])
+        figures["cached"] = time_api(client, sets["short"][0])[0]
     return figures
 
 
@@ -140,26 +188,56 @@ def run_size(backend: str, n: int, n_queries: int, cluster=None) -> dict:
             backends.close_app(app)
 
 
+def run_engines(n: int, n_queries: int) -> dict:
+    """SQLite FTS5 and tantivy (if installed) on the same articles and query sets: latencies and pages found."""
+    articles = build_articles(n)
+    out: dict = {}
+    for engine in engines.engines(articles, sys.stderr):
+        figures = {"build": engine.build_seconds}
+        for name, (queries, sources) in query_sets(articles, n_queries).items():
+            figures[name], figures[f"found_{name}"] = engines.time_engine(engine, queries, sources)
+        out[engine.name] = figures
+    return out
+
+
+def p(values: list[float]) -> str:
+    """p50 / p95 of ``values`` (seconds) in milliseconds."""
+    return f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f} ms"
+
+
+def ratio(a: list[float], b: list[float]) -> str:
+    """Median of ``a`` over median of ``b``, then p95 over p95."""
+    return (f"{statistics.median(a) / max(statistics.median(b), 1e-9):.1f}x / "
+            f"{percentile(a, 95) / max(percentile(b, 95), 1e-6):.1f}x")
+
+
 def rows_of(f: dict) -> list[tuple[str, str]]:
     """Table rows (label, figure) of one backend and size, as the README shows them."""
     n, q = f["n"], f["queries"]
-
-    def p(key: str) -> str:
-        return f"{percentile(f[key], 50):.1f} / {percentile(f[key], 95):.1f} ms"
-
-    rows = [(f"{n:,} articles: full reindex (`kb reindex`)", f"{f['reindex']:.1f} s ({n / f['reindex']:,.0f} articles/s)"),
-            (f"{n:,}: /api/search p50 / p95", p("api"))]
-    if "raw" in f:
-        rows.append((f"{n:,}: raw Whoosh p50 / p95 (same queries)", p("raw")))
-    rows.append((f"{n:,}: /api/search with typos p50 / p95", p("api_typo")))
-    if "raw_typo" in f:
-        rows.append((f"{n:,}: raw Whoosh with typos p50 / p95", p("raw_typo")))
-        rows.append((f"{n:,}: ratio API / raw (median)",
-                     f"{statistics.median(f['api']) / max(statistics.median(f['raw']), 1e-9):.1f}x"))
-    rows.append((f"{n:,}: source article on the first page, exact / with typos",
-                 f"{f['found']} / {f['found_typo']} of {q}"))
+    rows = [(f"{n:,} articles: full reindex (`kb reindex`)", f"{f['reindex']:.1f} s ({n / f['reindex']:,.0f} articles/s)")]
+    for prefix, state in (("", "fresh index"), ("pub_", f"after {PUBLISHES} publishes")):
+        for name, label in SET_LABELS.items():
+            suffix = "" if name == "short" else f"_{name}"
+            api, raw = f[f"{prefix}api{suffix}"], f.get(f"{prefix}raw{suffix}")
+            rows.append((f"{n:,}, {state}: /api/search p50 / p95, {label}", p(api)))
+            if raw is not None:
+                rows.append((f"{n:,}, {state}: raw Whoosh p50 / p95, {label}; API / raw", f"{p(raw)}; {ratio(api, raw)}"))
+    found = " / ".join(str(f[f"pub_found{'' if name == 'short' else '_' + name}"]) for name in SET_LABELS)
+    rows.append((f"{n:,}: source article on the first page (after publishes), {' / '.join(SET_LABELS.values())}",
+                 f"{found} of {q} each"))
     if "cached" in f:
-        rows.append((f"{n:,}: /api/search repeated queries (cache on) p50 / p95", p("cached")))
+        rows.append((f"{n:,}: /api/search repeated queries (cache on) p50 / p95", p(f["cached"])))
+    return rows
+
+
+def engine_rows(n: int, others: dict, kb: dict[str, dict]) -> list[tuple[str, ...]]:
+    """Rows (engine, query set, p50 / p95, found, then each kb backend's ratio) for one size."""
+    rows = []
+    for engine, figures in others.items():
+        for name, label in SET_LABELS.items():
+            suffix = "" if name == "short" else f"_{name}"
+            ratios = [ratio(f[f"pub_api{suffix}"], figures[name]) for f in kb.values()]
+            rows.append((f"{n:,}", engine, label, p(figures[name]), f"{figures['found_' + name]}", *ratios))
     return rows
 
 
@@ -167,11 +245,16 @@ def comparison(whoosh: dict, postgres: dict) -> list[tuple[str, str, str, str]]:
     """Rows (measure, whoosh, postgres, postgres / whoosh) for one size: medians, p95s and the reindex."""
     rows = [("full reindex", f"{whoosh['reindex']:.1f} s", f"{postgres['reindex']:.1f} s",
              f"{postgres['reindex'] / whoosh['reindex']:.2f}x")]
-    for key, label in (("api", "/api/search"), ("api_typo", "/api/search with typos")):
-        for p, name in ((50, "p50 (median)"), (95, "p95")):
-            w, g = percentile(whoosh[key], p), percentile(postgres[key], p)
+    keys = [("api", "/api/search"), ("api_typo", "/api/search with typos"), ("api_sentence", "/api/search sentences"),
+            ("pub_api", f"/api/search after {PUBLISHES} publishes"),
+            ("pub_api_typo", f"/api/search with typos after {PUBLISHES} publishes"),
+            ("pub_api_sentence", f"/api/search sentences after {PUBLISHES} publishes")]
+    for key, label in keys:
+        for pct, name in ((50, "p50 (median)"), (95, "p95")):
+            w, g = percentile(whoosh[key], pct), percentile(postgres[key], pct)
             rows.append((f"{label} {name}", f"{w:.1f} ms", f"{g:.1f} ms", f"{g / max(w, 1e-6):.2f}x"))
-    for key, label in (("found", "source article on page 1"), ("found_typo", "source article on page 1, typos")):
+    for key, label in (("found", "source article on page 1"), ("found_typo", "source article on page 1, typos"),
+                       ("found_sentence", "source article on page 1, sentences")):
         rows.append((label, f"{whoosh[key]} / {whoosh['queries']}", f"{postgres[key]} / {postgres['queries']}",
                      f"{postgres[key] / max(whoosh[key], 1):.2f}x"))
     return rows
@@ -203,20 +286,32 @@ def main(argv: list[str] | None = None) -> None:
         backends.check_backend(backend)  # before minutes of loading: a missing backend fails at once
     cluster = backends.start_cluster() if "postgres" in args.backends else None
     results: dict[str, dict[int, dict]] = {}
+    others: dict[int, dict] = {}
     try:
         for backend in args.backends:
             for n in args.sizes:
                 print(f"... {backend}: {n:,} articles", file=sys.stderr, flush=True)
                 results.setdefault(backend, {})[n] = run_size(backend, n, args.queries, cluster)
+        for n in args.sizes:
+            print(f"... SQLite FTS5, tantivy: {n:,} articles", file=sys.stderr, flush=True)
+            others[n] = run_engines(n, args.queries)
     finally:
         if cluster is not None:
             backends.stop(cluster)
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     for backend, by_size in results.items():
-        print(f"\n{backend}\n\n| measure ({args.queries} queries of 1-3 words) | result |\n|---|---|")
+        print(f"\n{backend}\n\n| measure ({args.queries} queries a set) | result |\n|---|---|")
         for figures in by_size.values():
             for label, figure in rows_of(figures):
                 print(f"| {label} | {figure} |")
+    heads = " | ".join(f"kb {b} (after publishes) / it, p50 / p95" for b in results)
+    print(f"\nThe same articles and queries in other libraries (OR of the words, best 10, no typo correction)\n\n"
+          f"| articles | library | queries | p50 / p95 | source on page 1 | {heads} |\n|---" + "|---" * (5 + len(results)) + "|")
+    for n in args.sizes:
+        if not any(n in by_size for by_size in results.values()):
+            continue
+        for row in engine_rows(n, others[n], {b: by_size[n] for b, by_size in results.items()}):
+            print("| " + " | ".join(row) + " |")
     if len(results) == 2:
         print("\n| articles | measure | whoosh | postgres | postgres / whoosh |\n|---|---|---|---|---|")
         for n in args.sizes:

@@ -34,20 +34,33 @@ def test_a_tiny_whoosh_run_loads_in_bulk_indexes_everything_and_prints_every_row
     with session_scope(app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Article).where(
             Article.status == "published", Article.body_html.is_not(None), Article.index_error == "")) == 40
-        assert session.scalar(sa.select(sa.func.count()).select_from(Revision)) == 40
-        assert session.scalar(sa.select(sa.func.count()).select_from(IndexChange)) == 0
+        assert session.scalar(sa.select(sa.func.count()).select_from(IndexChange)) == bench.PUBLISHES  # the edits; bulk loading queues none
     assert figures["backend"] == "whoosh" and figures["reindex"] > 0
-    assert all(len(figures[key]) == 6 for key in ("api", "api_typo", "raw", "raw_typo", "cached"))
-    # queries are words of an article's own title: most find it on page 1
-    assert 3 <= figures["found"] <= 6 and 0 <= figures["found_typo"] <= 6
+    keys = [f"{state}{kind}{suffix}" for state in ("", "pub_") for kind in ("api", "raw")
+            for suffix in ("", "_typo", "_sentence")]
+    assert all(len(figures[key]) == 6 for key in [*keys, "cached"])
+    # queries are words of an article's own title (or one of its sentences): most find it on page 1
+    assert 3 <= figures["found"] <= 6 and 0 <= figures["found_typo"] <= 6 and 3 <= figures["pub_found_sentence"] <= 6
+    with session_scope(app) as session:  # the publishes were saved as edits, one revision each
+        assert session.scalar(sa.select(sa.func.count()).select_from(Revision)) == 40 + bench.PUBLISHES
     labels = [label for label, _ in bench.rows_of(figures)]
-    assert labels[0] == "40 articles: full reindex (`kb reindex`)" and len(labels) == 8
+    assert labels[0] == "40 articles: full reindex (`kb reindex`)" and len(labels) == 15
     rows = bench.comparison(figures, {**figures, "reindex": figures["reindex"] * 2})
     assert rows[0][3] == "2.00x" and all(row[3] == "1.00x" for row in rows[1:])
 
     bench.main(["--sizes", "25", "--queries", "3"])
     out = capsys.readouterr().out
-    assert "\nwhoosh\n" in out and "| 25: /api/search p50 / p95 |" in out and "postgres / whoosh" not in out
+    assert "\nwhoosh\n" in out and "| 25, fresh index: /api/search p50 / p95, whole sentences |" in out
+    assert "postgres / whoosh" not in out and "| 25 | SQLite FTS5 | whole sentences |" in out
+
+
+def test_other_engines_answer_the_same_queries_on_the_same_articles():
+    articles = bench.build_articles(40)
+    texts = [a["title"] for a in articles[:5]]
+    for engine in bench.engines.engines(articles, None):
+        times, found = bench.engines.time_engine(engine, texts, list(range(5)))
+        assert len(times) == 5 and found >= 4, engine.name  # its own title finds an article
+        assert engine.search("the and of") == [] and engine.search('"AND" OR NOT (') == []
 
 
 def test_eval_search_scores_top3_and_mrr_on_a_labelled_set(tmp_path, capsys):

@@ -33,15 +33,16 @@ class Ranked:
     corrected: bool  # it matched a word only through the "did you mean" correction
 
 
-def rank(hits, plan: Plan) -> tuple[list[Ranked], float]:
+def rank(hits, plan: Plan, terms_of: dict) -> tuple[list[Ranked], float]:
     """The hits that are results, best first (ties keep Whoosh's order), and the lowest score kept.
 
-    Hits come in Whoosh's order, so a hit not among ``hits`` scores at most the last one's score:
-    if that is below the floor, no hit left out could have been a result.
+    ``terms_of`` gives the (field, term) pairs each hit (by docnum) matched. Hits come in Whoosh's
+    order, so a hit not among ``hits`` scores at most the last one's score: if that is below the
+    floor, no hit left out could have been a result.
     """
     scored: list[Ranked] = []
     for hit in hits:
-        matched_terms = set(hit.matched_terms())
+        matched_terms = set(terms_of.get(hit.docnum, ()))
         clauses = plan.matched(matched_terms)
         if not clauses & plan.carriers:
             continue

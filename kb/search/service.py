@@ -14,7 +14,7 @@ from kb.db import get_db
 from kb.errors import ConfigError
 from kb.models import IndexChange
 from kb.search.schema import document
-from kb.search import freshness, indexer, ranking
+from kb.search import freshness, indexer, ranking, topk
 from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
 from kb.search.backend import Asked, IndexHit, IndexPage, SearchBackend, rebuild_at_start
 from kb.search.querying import build
@@ -23,10 +23,13 @@ from kb.search.store import IndexStore
 from kb.search.synonyms import SynonymCache
 
 log = logging.getLogger(__name__)
-# Whoosh ranks by BM25F; its best RERANK hits are then ranked and cut (kb.search.ranking), and
-# more are fetched, up to MAX_RANKED, while the last one fetched could still be a result.
-RERANK = 100
-MAX_RANKED = 3200
+# Whoosh ranks by BM25F; its best FETCH hits (twice the asked page's end, if more) are then ranked
+# and cut (kb.search.ranking). A planned long question (kb.search.planning) is scored by its rare
+# words only, so more of its hits are re-ranked by the share of all its words they hold: its rare
+# words make that cheap. Both chosen on benchmarks/search.py's sentences at 10,000 articles (source
+# article on page 1: 72 of 100 with 30 for both, 88 with these, as before planning).
+FETCH = 30
+FETCH_PLANNED = 200
 
 
 class ResultCache:
@@ -219,29 +222,35 @@ class SearchService(SearchBackend):
             return cached
         groups = [group_for(asked.lang)] if asked.lang else list(GROUPS)
         plan = build(searcher.reader(), asked.text, groups, group_for(asked.detected), synonyms)
-        ranked = _ranked(searcher, plan, asked) if plan.query is not None else []
+        ranked, total = _ranked(searcher, plan, asked) if plan.query is not None else ([], 0)
         hits = []
         for result in ranked[(asked.page - 1) * asked.per_page: asked.page * asked.per_page]:
             group = group_for(result.hit["lang"])
             html = snippet(result.hit.get("plain", ""), group, plan.highlight.get(group, set()))
             hits.append(IndexHit(int(result.hit["id"]), float(result.score), html))
         corrected = plan.suggestion is not None and any(r.corrected for r in ranked)
-        found = IndexPage(hits, len(ranked), plan.suggestion, asked.detected, corrected)
+        found = IndexPage(hits, total, plan.suggestion, asked.detected, corrected)
         self.cache.put(version, asked, found)
         return found
 
 
-def _ranked(searcher, plan, asked: Asked) -> list[ranking.Ranked]:
-    """Every result (see kb.search.ranking), fetching more hits while one left out could still be a result."""
+def _ranked(searcher, plan, asked: Asked) -> tuple[list[ranking.Ranked], int]:
+    """The results up to the asked page (see kb.search.ranking), and how many there are.
+
+    One top-k search of twice the asked page's end (FETCH or FETCH_PLANNED at least): re-ranking
+    moves hits within that window. The total is exact when no hit left out could be a result, else
+    an estimate: the share of fetched hits that are results, over the documents matching the
+    commonest choosing word.
+    """
     filters = [Term("lang", asked.lang)] if asked.lang else []
     filters += [Term("category", asked.category)] if asked.category else []
     wanted = (And(filters) if len(filters) > 1 else filters[0]) if filters else None
     unwanted = Term("id", str(asked.exclude)) if asked.exclude is not None else None
-    limit = max(RERANK, asked.page * asked.per_page)
-    while True:
-        results = searcher.search(plan.query, limit=limit, filter=wanted, mask=unwanted, terms=True)
-        ranked, floor = ranking.rank(results, plan)
-        fetched = results.scored_length()
-        if fetched < limit or limit >= MAX_RANKED or results[fetched - 1].score < floor:
-            return ranked
-        limit = min(limit * 4, MAX_RANKED)
+    limit = max(FETCH_PLANNED if plan.others else FETCH, 2 * asked.page * asked.per_page)
+    results, terms_of = topk.search(searcher, plan.query, limit, wanted, unwanted, plan.others)
+    ranked, floor = ranking.rank(results, plan, terms_of)
+    fetched = results.scored_length()
+    last = results[fetched - 1] if fetched else None
+    if fetched < limit or last.score < floor or last.docnum not in {r.hit.docnum for r in ranked}:
+        return ranked, len(ranked)  # every hit that could be a result was fetched (or the tail is cut)
+    return ranked, len(ranked) + int(len(ranked) / fetched * max(plan.min_matches - fetched, 0))
