@@ -52,8 +52,9 @@ def test_a_missing_index_is_built_in_the_background_while_search_answers(app_fac
         assert page.status_code == 200 and NOTICE in page.get_data(as_text=True)
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json["checks"]["search"]["reason"] == "search index being built"
-    # The lock is free: this worker's indexer thread builds the index and switches it in.
-    assert wait_until(lambda: found(app, "password"), timeout=30)
+    # The lock is free: this worker's indexer thread builds the index, switches it in, then says it is done.
+    assert wait_until(lambda: not service.building(), timeout=30)
+    assert found(app, "password")
     answer = app.test_client().get("/api/search?q=password")
     assert answer.json["results"] and "notice" not in answer.json
     assert NOTICE not in app.test_client().get("/en/search?q=password").get_data(as_text=True)
