@@ -1,0 +1,229 @@
+"""Full rebuilds: the published articles read in chunks and indexed by worker processes, one segment each.
+
+Whoosh is pure Python, so one process indexes on one core. A rebuild of many articles splits them,
+in id order, into one contiguous part per worker process; each worker writes its part as a segment
+of the new generation, and the segments go into the index in the same order. Document numbers,
+and so the order of equal scores, are those of a one-process build, and every score is the same:
+Whoosh's BM25F takes its statistics from the whole index, never from one segment.
+
+The parent reads the articles a chunk at a time (never all at once) and makes their documents,
+which keeps rendering and the notes on articles search skips (``index_error``) in one session.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import sys
+import traceback
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from whoosh import index as whoosh_index
+from whoosh.writing import SegmentWriter
+
+from kb.models import Article
+from kb.search.schema import document, examples_by_article, record_failure
+
+log = logging.getLogger(__name__)
+CHUNK = 250  # articles read, and handed to a worker, at a time
+PARALLEL_FROM = 2000  # fewer articles are indexed in this process: starting workers costs about a second
+MAX_WORKERS = 4
+LIMIT_MB = 64  # each writer's posting buffer before it sorts a run out to disk
+QUEUED = 2  # chunks waiting for each worker: bounds the parent's memory, keeps the worker busy
+Progress = Callable[[int, int], None]
+
+
+def build(session: so.Session, ix, progress: Progress | None) -> int:
+    """Index every published article into the empty index ``ix``; returns how many went in."""
+    ids = list(session.scalars(sa.select(Article.id).where(Article.status == "published").order_by(Article.id)))
+    examples = examples_by_article(session)  # one query, not one per article
+    if progress:
+        progress(0, len(ids))
+    workers = worker_count(len(ids))
+    if workers <= 1:
+        return _build_here(session, ix, ids, examples, progress)
+    return _build_in_workers(session, ix, ids, examples, progress, workers)
+
+
+def worker_count(articles: int) -> int:
+    """Worker processes for a rebuild of ``articles``: one per available core (at most MAX_WORKERS), none for few."""
+    if articles < PARALLEL_FROM:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_WORKERS, articles // CHUNK))
+
+
+def documents(session: so.Session, ids: list[int], examples: dict) -> list[dict]:
+    """The index documents of the articles ``ids`` that are still published; failures noted on the article."""
+    articles = session.scalars(sa.select(Article).where(Article.id.in_(ids), Article.status == "published")
+                               .order_by(Article.id)).all()
+    docs = []
+    for article in articles:
+        try:
+            docs.append(document(article, examples.get(article.id, [])))
+        except Exception as exc:  # noqa: BLE001 - one bad article must not stop the rebuild
+            log.warning("search rebuild: skipping article %s", article.id, exc_info=True)
+            record_failure(article, exc, last_try=True)
+            continue
+        if article.index_error:
+            article.index_error = ""
+    for article in articles:
+        # Changed articles (a note, a fresh rendering) stay for the commit; the rest leave memory.
+        if not session.is_modified(article):
+            session.expunge(article)
+    return docs
+
+
+def _build_here(session, ix, ids, examples, progress) -> int:
+    """The whole build in this process, one chunk at a time, into one segment."""
+    writer = ix.writer(limitmb=LIMIT_MB)
+    try:
+        indexed = 0
+        for start in range(0, len(ids), CHUNK):
+            for doc in documents(session, ids[start:start + CHUNK], examples):
+                writer.add_document(**doc)
+                indexed += 1
+            if progress:
+                progress(min(start + CHUNK, len(ids)), len(ids))
+        writer.commit()
+        return indexed
+    except BaseException:
+        writer.cancel()
+        raise
+
+
+def _build_in_workers(session, ix, ids, examples, progress, workers: int) -> int:
+    """Each worker indexes one contiguous part of ``ids`` into a segment; the segments are committed in order."""
+    size = -(-len(ids) // workers)
+    parts = [ids[k * size:(k + 1) * size] for k in range(workers)]
+    writer = ix.writer(limitmb=1)  # holds the lock and commits the table of segments; indexes nothing itself
+    pool = _Workers(ix.storage.folder, len(parts))
+    try:
+        indexed = 0
+        # Round robin over the parts, so every worker has work from the start.
+        for start in range(0, size, CHUNK):
+            for k, part in enumerate(parts):
+                if part[start:start + CHUNK]:
+                    docs = documents(session, part[start:start + CHUNK], examples)
+                    pool.send(k, docs)
+                    indexed += len(docs)
+            pool.drain(block=False)
+            if progress:
+                progress(pool.done, len(ids))
+        segments = pool.finish(lambda done: progress(done, len(ids)) if progress else None)
+        writer._close_segment()  # its own, empty segment is never used
+        writer._commit_toc([s for s in segments if s is not None])
+        writer._finish()
+        return indexed
+    except BaseException:
+        pool.kill()
+        writer.cancel()
+        raise
+
+
+class _Workers:
+    """The worker processes of one build: a bounded inbox each, one outbox for progress and results."""
+
+    def __init__(self, folder: str, count: int):
+        # spawn, not fork: the web server's threads (and their locks) must not be copied into a child.
+        context = multiprocessing.get_context("spawn")
+        self.outbox = context.Queue()
+        self.inboxes = [context.Queue(QUEUED) for _ in range(count)]
+        self.processes = [context.Process(target=_work, args=(folder, k, self.inboxes[k], self.outbox, LIMIT_MB),
+                                          name=f"kb-reindex-{k}", daemon=True) for k in range(count)]
+        self.segments: dict[int, object] = {}
+        self.done = 0  # documents the workers have indexed so far
+        with _main_module_hidden():
+            for process in self.processes:
+                process.start()
+
+    def send(self, k: int, docs: list[dict] | None) -> None:
+        """Hand a chunk of documents to worker ``k``, waiting while its inbox is full."""
+        while True:
+            try:
+                self.inboxes[k].put(docs, timeout=1)
+                return
+            except queue.Full:
+                self.drain(block=False)  # raises if a worker failed
+                self._check_alive()
+
+    def drain(self, block: bool) -> None:
+        """Read the outbox, waiting up to a second for a first message if ``block``; RuntimeError if a worker failed."""
+        while True:
+            try:
+                kind, k, value = self.outbox.get(timeout=1) if block else self.outbox.get_nowait()
+            except queue.Empty:
+                if block:
+                    self._check_alive()
+                return
+            block = False
+            if kind == "error":
+                raise RuntimeError(f"search rebuild worker {k} failed:\n{value}")
+            if kind == "segment":
+                self.segments[k] = value
+            else:
+                self.done += value
+
+    def finish(self, progress: Callable[[int], None]) -> list:
+        """Tell the workers there is no more; their segments in order once each has written its own."""
+        for k in range(len(self.inboxes)):
+            self.send(k, None)
+        while len(self.segments) < len(self.processes):
+            self.drain(block=True)
+            progress(self.done)
+        for process in self.processes:
+            process.join()
+        return [self.segments[k] for k in range(len(self.processes))]
+
+    def _check_alive(self) -> None:
+        """RuntimeError if a worker that has not handed back its segment has died."""
+        for k, process in enumerate(self.processes):
+            if k not in self.segments and not process.is_alive() and self.outbox.empty():
+                raise RuntimeError(f"search rebuild worker {k} died (exit code {process.exitcode})")
+
+    def kill(self) -> None:
+        """End every worker at once (the build failed or was interrupted)."""
+        for process in self.processes:
+            if process.is_alive():
+                process.kill()
+            process.join(5)
+
+
+def _work(folder: str, k: int, inbox, outbox, limitmb: int) -> None:
+    """A worker process: index the chunks from ``inbox`` into a new segment of the index in ``folder``."""
+    try:
+        ix = whoosh_index.open_dir(folder)
+        writer = SegmentWriter(ix, _lk=False, limitmb=limitmb)  # the parent holds the index's lock
+        while (docs := inbox.get()) is not None:
+            for doc in docs:
+                writer.add_document(**doc)
+            outbox.put(("done", k, len(docs)))
+        # The segment's files stay; the parent's commit lists them (and removes the temporary folder).
+        segment = writer._finalize_segment() if writer.doc_count() else None
+        outbox.put(("segment", k, segment))
+    except BaseException:  # noqa: BLE001 - the parent must learn why, whatever it was
+        outbox.put(("error", k, traceback.format_exc()))
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start children without multiprocessing importing the parent's ``__main__`` script in each.
+
+    The workers run only kb.search code; importing the ``kb`` console script (or a benchmark's)
+    again would cost about a second per worker (kb.autoreply.sandbox does the same).
+    """
+    main = sys.modules["__main__"]
+    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            del main.__spec__
