@@ -62,6 +62,15 @@ def test_a_rebuild_in_worker_processes_matches_one_in_process(kb_app, monkeypatc
     assert snapshot(kb_app) == before
 
 
+def test_a_full_buffer_starts_another_segment_and_changes_no_result(kb_app, monkeypatch):
+    before = snapshot(kb_app)
+    monkeypatch.setattr(build, "CHUNK", 5)
+    monkeypatch.setattr(build, "LIMIT_MB", 0.001)  # every chunk fills it
+    assert search.rebuild(kb_app) == len(TITLES)
+    assert segment_count(kb_app) == 3
+    assert snapshot(kb_app) == before
+
+
 def test_a_worker_that_fails_says_why(kb_app):
     store = kb_app.extensions["kb.search"].store
     workers = build._Workers(str(store.folder(store.create_generation())), 1)

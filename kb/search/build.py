@@ -1,10 +1,11 @@
-"""Full rebuilds: the published articles read in chunks and indexed by worker processes, one segment each.
+"""Full rebuilds: the published articles read in chunks and indexed by worker processes, in segments.
 
 Whoosh is pure Python, so one process indexes on one core. A rebuild of many articles splits them,
 in id order, into one contiguous part per worker process; each worker writes its part as a segment
-of the new generation, and the segments go into the index in the same order. Document numbers,
-and so the order of equal scores, are those of a one-process build, and every score is the same:
-Whoosh's BM25F takes its statistics from the whole index, never from one segment.
+of the new generation (more than one if its postings outgrow LIMIT_MB, see kb.search.pool), and the
+segments go into the index in the same order. Document numbers, and so the order of equal scores,
+are those of a one-process build, and every score is the same: Whoosh's BM25F takes its statistics
+from the whole index, never from one segment.
 
 The parent reads the articles a chunk at a time (never all at once) and makes their documents,
 which keeps rendering and the notes on articles search skips (``index_error``) in one session.
@@ -24,16 +25,16 @@ from typing import Callable, Iterator
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from whoosh import index as whoosh_index
-from whoosh.writing import SegmentWriter
 
 from kb.models import Article
+from kb.search.pool import SegmentBuilder
 from kb.search.schema import document, examples_by_article, record_failure
 
 log = logging.getLogger(__name__)
 CHUNK = 250  # articles read, and handed to a worker, at a time
 PARALLEL_FROM = 2000  # fewer articles are indexed in this process: starting workers costs about a second
 MAX_WORKERS = 4
-LIMIT_MB = 64  # each writer's posting buffer before it sorts a run out to disk
+LIMIT_MB = 96  # postings a builder buffers before it writes them out as a segment (kb.search.pool)
 QUEUED = 2  # chunks waiting for each worker: bounds the parent's memory, keeps the worker busy
 Progress = Callable[[int, int], None]
 
@@ -45,9 +46,19 @@ def build(session: so.Session, ix, progress: Progress | None) -> int:
     if progress:
         progress(0, len(ids))
     workers = worker_count(len(ids))
-    if workers <= 1:
-        return _build_here(session, ix, ids, examples, progress)
-    return _build_in_workers(session, ix, ids, examples, progress, workers)
+    writer = ix.writer()  # holds the new generation's lock, and commits its table of segments
+    try:
+        if workers <= 1:
+            indexed, segments = _build_here(session, ix, ids, examples, progress)
+        else:
+            indexed, segments = _build_in_workers(session, ix, ids, examples, progress, workers)
+        writer._close_segment()  # the writer's own segment stays empty: the builders wrote theirs
+        writer._commit_toc(segments)
+        writer._finish()
+        return indexed
+    except BaseException:
+        writer.cancel()
+        raise
 
 
 def worker_count(articles: int) -> int:
@@ -79,29 +90,27 @@ def documents(session: so.Session, ids: list[int], examples: dict) -> list[dict]
     return docs
 
 
-def _build_here(session, ix, ids, examples, progress) -> int:
-    """The whole build in this process, one chunk at a time, into one segment."""
-    writer = ix.writer(limitmb=LIMIT_MB)
+def _build_here(session, ix, ids, examples, progress) -> tuple[int, list]:
+    """(count, segments) of the whole build in this process, one chunk at a time."""
+    builder = SegmentBuilder(ix, LIMIT_MB)
     try:
         indexed = 0
         for start in range(0, len(ids), CHUNK):
-            for doc in documents(session, ids[start:start + CHUNK], examples):
-                writer.add_document(**doc)
-                indexed += 1
+            docs = documents(session, ids[start:start + CHUNK], examples)
+            builder.add(docs)
+            indexed += len(docs)
             if progress:
                 progress(min(start + CHUNK, len(ids)), len(ids))
-        writer.commit()
-        return indexed
+        return indexed, builder.finish()
     except BaseException:
-        writer.cancel()
+        builder.cancel()
         raise
 
 
-def _build_in_workers(session, ix, ids, examples, progress, workers: int) -> int:
-    """Each worker indexes one contiguous part of ``ids`` into a segment; the segments are committed in order."""
+def _build_in_workers(session, ix, ids, examples, progress, workers: int) -> tuple[int, list]:
+    """(count, segments): each worker indexes one contiguous part of ``ids``; their segments in order."""
     size = -(-len(ids) // workers)
     parts = [ids[k * size:(k + 1) * size] for k in range(workers)]
-    writer = ix.writer(limitmb=1)  # holds the lock and commits the table of segments; indexes nothing itself
     pool = _Workers(ix.storage.folder, len(parts))
     try:
         indexed = 0
@@ -116,13 +125,9 @@ def _build_in_workers(session, ix, ids, examples, progress, workers: int) -> int
             if progress:
                 progress(pool.done, len(ids))
         segments = pool.finish(lambda done: progress(done, len(ids)) if progress else None)
-        writer._close_segment()  # its own, empty segment is never used
-        writer._commit_toc([s for s in segments if s is not None])
-        writer._finish()
-        return indexed
+        return indexed, segments
     except BaseException:
         pool.kill()
-        writer.cancel()
         raise
 
 
@@ -136,7 +141,7 @@ class _Workers:
         self.inboxes = [context.Queue(QUEUED) for _ in range(count)]
         self.processes = [context.Process(target=_work, args=(folder, k, self.inboxes[k], self.outbox, LIMIT_MB),
                                           name=f"kb-reindex-{k}", daemon=True) for k in range(count)]
-        self.segments: dict[int, object] = {}
+        self.segments: dict[int, list] = {}  # each worker's segments, in document order
         self.done = 0  # documents the workers have indexed so far
         with _main_module_hidden():
             for process in self.processes:
@@ -164,7 +169,7 @@ class _Workers:
             block = False
             if kind == "error":
                 raise RuntimeError(f"search rebuild worker {k} failed:\n{value}")
-            if kind == "segment":
+            if kind == "segments":
                 self.segments[k] = value
             else:
                 self.done += value
@@ -178,7 +183,7 @@ class _Workers:
             progress(self.done)
         for process in self.processes:
             process.join()
-        return [self.segments[k] for k in range(len(self.processes))]
+        return [segment for k in range(len(self.processes)) for segment in self.segments[k]]
 
     def _check_alive(self) -> None:
         """RuntimeError if a worker that has not handed back its segment has died."""
@@ -194,18 +199,15 @@ class _Workers:
             process.join(5)
 
 
-def _work(folder: str, k: int, inbox, outbox, limitmb: int) -> None:
-    """A worker process: index the chunks from ``inbox`` into a new segment of the index in ``folder``."""
+def _work(folder: str, k: int, inbox, outbox, limitmb: float) -> None:
+    """A worker process: index the chunks from ``inbox`` into new segments of the index in ``folder``."""
     try:
-        ix = whoosh_index.open_dir(folder)
-        writer = SegmentWriter(ix, _lk=False, limitmb=limitmb)  # the parent holds the index's lock
+        builder = SegmentBuilder(whoosh_index.open_dir(folder), limitmb)
         while (docs := inbox.get()) is not None:
-            for doc in docs:
-                writer.add_document(**doc)
+            builder.add(docs)
             outbox.put(("done", k, len(docs)))
-        # The segment's files stay; the parent's commit lists them (and removes the temporary folder).
-        segment = writer._finalize_segment() if writer.doc_count() else None
-        outbox.put(("segment", k, segment))
+        # The segments' files stay; the parent's commit lists them.
+        outbox.put(("segments", k, builder.finish()))
     except BaseException:  # noqa: BLE001 - the parent must learn why, whatever it was
         outbox.put(("error", k, traceback.format_exc()))
 
