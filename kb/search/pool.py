@@ -64,11 +64,35 @@ class TermPool:
         self.terms = {}
 
 
-def segment_writer(ix, limitmb: float) -> SegmentWriter:
-    """A writer of one new segment of ``ix``, with a TermPool; it takes no lock (the rebuild holds it)."""
-    writer = SegmentWriter(ix, _lk=False)
-    writer.pool = TermPool(limitmb)
-    return writer
+class RebuildWriter(SegmentWriter):
+    """A writer of one new segment with a TermPool; it takes no lock (the rebuild holds it)."""
+
+    def __init__(self, ix, limitmb: float):
+        super().__init__(ix, _lk=False)
+        self.pool = TermPool(limitmb)
+
+    def _flush_segment(self):
+        """Write the postings, each document's field lengths read once per field, not once per posting."""
+        self.perdocwriter.close()
+        pdr = self.per_document_reader() if self.codec.length_stats else None
+        try:
+            self.fieldwriter.add_postings(self.schema, _Lengths(pdr) if pdr else None, self.pool.iter_postings())
+        finally:
+            self.fieldwriter.close()
+            if pdr:
+                pdr.close()
+
+
+class _Lengths:
+    """The segment's field lengths for the field writer, each field's read in full on first use."""
+
+    def __init__(self, pdr):
+        self.pdr = pdr
+
+    def doc_field_length_reader(self, fieldname, default=0):
+        """``length(docnum)`` of one field: the stored (rounded) lengths, as the per-document reader gives them."""
+        get = self.pdr.doc_field_length_reader(fieldname, default)
+        return [get(docnum) for docnum in range(self.pdr.doc_count_all())].__getitem__
 
 
 class SegmentBuilder:
@@ -76,14 +100,14 @@ class SegmentBuilder:
 
     def __init__(self, ix, limitmb: float):
         self.ix, self.limitmb = ix, limitmb
-        self.writer: SegmentWriter | None = None
+        self.writer: RebuildWriter | None = None
         self.segments: list = []
 
     def add(self, docs) -> None:
         """Index a batch of documents; a full buffer is written out as a segment after it."""
         for doc in docs:
             if self.writer is None:
-                self.writer = segment_writer(self.ix, self.limitmb)
+                self.writer = RebuildWriter(self.ix, self.limitmb)
             self.writer.add_document(**doc)
         if self.writer is not None and self.writer.pool.full():
             self._close()
