@@ -10,9 +10,12 @@ segment when the buffer is full instead of spilling to disk.
 
 from __future__ import annotations
 
+import copy
 from array import array
 
 from whoosh.writing import SegmentWriter
+
+from kb.search.analysis import fast_index
 
 TERM_BYTES = 400  # rough cost of a new term: its key, four arrays and the dictionary's slot
 POSTING_BYTES = 20  # rough cost of a posting besides its value bytes
@@ -70,6 +73,7 @@ class RebuildWriter(SegmentWriter):
     def __init__(self, ix, limitmb: float):
         super().__init__(ix, _lk=False)
         self.pool = TermPool(limitmb)
+        self.schema = _fast_schema(self.schema)
 
     def _flush_segment(self):
         """Write the postings, each document's field lengths read once per field, not once per posting."""
@@ -81,6 +85,18 @@ class RebuildWriter(SegmentWriter):
             self.fieldwriter.close()
             if pdr:
                 pdr.close()
+
+
+def _fast_schema(schema):
+    """A copy of ``schema`` whose fields analyse with kb.search.analysis.fast_index where it applies."""
+    fast = copy.copy(schema)
+    fast._fields = dict(schema._fields)
+    for name, field in schema._fields.items():
+        index = fast_index(field)
+        if index is not None:
+            fast._fields[name] = copy.copy(field)
+            fast._fields[name].index = index
+    return fast
 
 
 class _Lengths:
