@@ -3,8 +3,8 @@
 Run:  .venv/bin/python benchmarks/reindex.py --prepare 10000     (once: database and index under .cache)
       .venv/bin/python benchmarks/reindex.py 10000               (one rebuild; prints its seconds)
 
-It prints the seconds of the rebuild and the peak memory (resident set) of this process and of its
-largest child (a rebuild's worker process), as the operating system counts them.
+It prints the seconds of the rebuild and the peak memory (resident set) of this process, before
+and after the rebuild, and of its largest child (a rebuild's worker process, sampled from /proc).
 
 The database (SQLite, benchmarks/.cache/reindex-N) holds N published articles of corpus.py's
 prose, loaded in bulk as benchmarks/search.py loads them. Each run starts kb on it (the index is
@@ -15,9 +15,11 @@ peak memory are the rebuild's plus a constant start-up.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,9 +52,43 @@ def prepare(n: int, folder: Path) -> None:
         backends.close_app(app)
 
 
-def run(n: int, folder: Path, quiet: bool) -> float:
-    """Seconds for one rebuild of the prepared database, with progress on stderr unless ``quiet``."""
+def peak_mb() -> float:
+    """The peak resident memory of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class ChildPeaks(threading.Thread):
+    """Samples the peak resident memory (VmHWM) of this process's children, e.g. a rebuild's workers."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak, self.stopping = 0.0, threading.Event()
+
+    def run(self) -> None:
+        """Look every 0.2 s until stopped."""
+        me = str(os.getpid())
+        while not self.stopping.wait(0.2):
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    if stat.read_text().rsplit(")", 1)[1].split()[1] != me:
+                        continue
+                    status = (stat.parent / "status").read_text()
+                except (OSError, IndexError):
+                    continue  # it ended meanwhile
+                hwm = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+                if hwm:
+                    self.peak = max(self.peak, int(hwm[0]) / 1024)
+
+
+def run(n: int, folder: Path, quiet: bool) -> tuple[float, float, float]:
+    """(seconds, peak MB before it, largest child's peak MB) of one rebuild of the prepared database.
+
+    Progress goes to stderr unless ``quiet``.
+    """
     app = make_app(folder)
+    before = peak_mb()
+    children = ChildPeaks()
+    children.start()
     step = max(n // 10, 1)
 
     def progress(done: int, total: int) -> None:
@@ -64,10 +100,11 @@ def run(n: int, folder: Path, quiet: bool) -> float:
         indexed = search.rebuild(app, progress)
         took = time.perf_counter() - started
     finally:
+        children.stopping.set()
         backends.close_app(app)
     if indexed != n:
         raise SystemExit(f"the rebuild indexed {indexed:,} articles of {n:,}")
-    return took
+    return took, before, children.peak
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,10 +120,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not (folder / "kb.sqlite3").exists():
         raise SystemExit(f"no prepared database for {args.n:,} articles: run with --prepare {args.n} first")
-    took = run(args.n, folder, args.quiet)
-    own, workers = (resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    print(f"reindex of {args.n:,} articles: {took:.1f} s ({args.n / took:,.0f} articles/s); "
-          f"peak memory {own:.0f} MB in this process, {workers:.0f} MB in the largest worker")
+    took, before, workers = run(args.n, folder, args.quiet)
+    print(f"reindex of {args.n:,} articles: {took:.1f} s ({args.n / took:,.0f} articles/s); peak memory: "
+          f"{peak_mb():.0f} MB in this process ({before:.0f} MB before the rebuild), {workers:.0f} MB in its largest "
+          "child (sampled)")
 
 
 if __name__ == "__main__":
