@@ -53,12 +53,15 @@ def kb_app(app_factory):
     return app
 
 
-def test_a_rebuild_in_worker_processes_matches_one_in_process(kb_app, monkeypatch):
+@pytest.mark.parametrize("one_segment", [True, False], ids=["one segment", "a segment per worker"])
+def test_a_rebuild_in_worker_processes_matches_one_in_process(kb_app, monkeypatch, one_segment):
     before = snapshot(kb_app)
     monkeypatch.setattr(build, "CHUNK", 2)  # three parts of two-article chunks, sent round robin
     monkeypatch.setattr(build, "worker_count", lambda articles: 3)
+    if not one_segment:
+        monkeypatch.setattr(build, "ONE_SEGMENT_UP_TO", 0)
     assert search.rebuild(kb_app) == len(TITLES)
-    assert segment_count(kb_app) == 3
+    assert segment_count(kb_app) == (1 if one_segment else 3)
     assert snapshot(kb_app) == before
 
 

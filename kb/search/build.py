@@ -14,6 +14,7 @@ which keeps rendering and the notes on articles search skips (``index_error``) i
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import queue
@@ -35,6 +36,9 @@ CHUNK = 250  # articles read, and handed to a worker, at a time
 PARALLEL_FROM = 2000  # fewer articles are indexed in this process: starting workers costs about a second
 MAX_WORKERS = 4
 LIMIT_MB = 96  # postings a builder buffers before it writes them out as a segment (kb.search.pool)
+# Up to this many articles the workers' parts end in one segment, written by the first worker: typo
+# corrections scan a multi-segment index's whole vocabulary in Python (a single segment's by automaton).
+ONE_SEGMENT_UP_TO = 30_000
 QUEUED = 2  # chunks waiting for each worker: bounds the parent's memory, keeps the worker busy
 Progress = Callable[[int, int], None]
 
@@ -111,7 +115,7 @@ def _build_in_workers(session, ix, ids, examples, progress, workers: int) -> tup
     """(count, segments): each worker indexes one contiguous part of ``ids``; their segments in order."""
     size = -(-len(ids) // workers)
     parts = [ids[k * size:(k + 1) * size] for k in range(workers)]
-    pool = _Workers(ix.storage.folder, len(parts))
+    pool = _Workers(ix.storage.folder, len(parts), one_segment=len(ids) <= ONE_SEGMENT_UP_TO)
     try:
         indexed = 0
         # Round robin over the parts, so every worker has work from the start.
@@ -134,13 +138,18 @@ def _build_in_workers(session, ix, ids, examples, progress, workers: int) -> tup
 class _Workers:
     """The worker processes of one build: a bounded inbox each, one outbox for progress and results."""
 
-    def __init__(self, folder: str, count: int):
+    def __init__(self, folder: str, count: int, one_segment: bool = False):
         # spawn, not fork: the web server's threads (and their locks) must not be copied into a child.
         context = multiprocessing.get_context("spawn")
         self.outbox = context.Queue()
         self.inboxes = [context.Queue(QUEUED) for _ in range(count)]
-        self.processes = [context.Process(target=_work, args=(folder, k, self.inboxes[k], self.outbox, LIMIT_MB),
-                                          name=f"kb-reindex-{k}", daemon=True) for k in range(count)]
+        # One segment: the other workers hand their parts to the first, which writes them after its own.
+        # (kept on self: a queue collected in the parent is gone before a spawned child opens it)
+        self.handoff = handoff = context.Queue() if one_segment and count > 1 else None
+        limitmb = math.inf if handoff else LIMIT_MB
+        self.processes = [context.Process(target=_work, args=(folder, k, self.inboxes[k], self.outbox, limitmb, handoff,
+                                                              count), name=f"kb-reindex-{k}", daemon=True)
+                          for k in range(count)]
         self.segments: dict[int, list] = {}  # each worker's segments, in document order
         self.done = 0  # documents the workers have indexed so far
         with _main_module_hidden():
@@ -199,15 +208,26 @@ class _Workers:
             process.join(5)
 
 
-def _work(folder: str, k: int, inbox, outbox, limitmb: float) -> None:
-    """A worker process: index the chunks from ``inbox`` into new segments of the index in ``folder``."""
+def _work(folder: str, k: int, inbox, outbox, limitmb: float, handoff=None, count: int = 1) -> None:
+    """A worker process: index the chunks from ``inbox`` into new segments of the index in ``folder``.
+
+    With a ``handoff`` queue the workers but the first hand it their unwritten parts, and the first
+    writes one segment of all of them, in worker order.
+    """
     try:
         builder = SegmentBuilder(whoosh_index.open_dir(folder), limitmb)
         while (docs := inbox.get()) is not None:
             builder.add(docs)
             outbox.put(("done", k, len(docs)))
         # The segments' files stay; the parent's commit lists them.
-        outbox.put(("segments", k, builder.finish()))
+        if handoff is None:
+            outbox.put(("segments", k, builder.finish()))
+        elif k:
+            handoff.put((k, builder.part()))
+            outbox.put(("segments", k, []))
+        else:
+            parts = sorted(handoff.get() for _ in range(count - 1))
+            outbox.put(("segments", k, builder.finish([part for _k, part in parts if part is not None])))
     except BaseException:  # noqa: BLE001 - the parent must learn why, whatever it was
         outbox.put(("error", k, traceback.format_exc()))
 

@@ -51,6 +51,19 @@ class TermPool:
         """Whether the buffer has reached its limit (the builder then starts another segment)."""
         return self.size >= self.limit
 
+    def merge(self, terms: dict, base: int) -> None:
+        """Add another pool's terms, whose documents follow this one's from number ``base`` on."""
+        for key, (docnums, weights, values, ends) in terms.items():
+            entry = self.terms.get(key)
+            if entry is None:
+                entry = self.terms[key] = (array("I"), array("d"), bytearray(), array("I"))
+                self.fieldnames.add(key[0])
+            offset = len(entry[2])
+            entry[0].extend(docnum + base for docnum in docnums)
+            entry[1].extend(weights)
+            entry[2].extend(values)
+            entry[3].extend(end + offset for end in ends)
+
     def iter_postings(self):
         """Every posting in (fieldname, term, docnum) order, as Whoosh's field writer takes them."""
         terms, self.terms = self.terms, {}  # let go of each term's arrays once written
@@ -128,10 +141,42 @@ class SegmentBuilder:
         if self.writer is not None and self.writer.pool.full():
             self._close()
 
-    def finish(self) -> list:
-        """Write out the last segment; every segment made, in document order."""
+    def finish(self, parts: list | None = None) -> list:
+        """Write out the last segment, with the ``parts`` of other builders after its own documents.
+
+        Returns every segment made, in document order.
+        """
+        for segment, terms in parts or []:
+            if self.writer is None:
+                self.writer = RebuildWriter(self.ix, self.limitmb)
+            writer, codec = self.writer, self.writer.codec
+            reader = codec.per_document_reader(self.ix.storage, segment)
+            totals = writer.perdocwriter._fieldlengths
+            before = dict(totals)
+            try:
+                base = writer.docnum
+                writer.write_per_doc(set(writer.schema.names()), reader)  # stored fields and lengths, as written
+            finally:
+                reader.close()
+            # write_per_doc adds up the lengths as stored (rounded to a byte); BM25F's average field
+            # lengths need the exact totals, which the part's segment kept.
+            for name in set(totals) | set(segment._fieldlengths):
+                totals[name] = before.get(name, 0) + segment._fieldlengths.get(name, 0)
+            writer.pool.merge(terms, base)
+            writer._added = True
         self._close()
         return self.segments
+
+    def part(self) -> tuple | None:
+        """This builder's documents, unwritten, for another builder to add after its own (``finish``).
+
+        Their stored fields and lengths are in a segment's files (a segment the index never lists);
+        their postings go as they are. None if there were no documents.
+        """
+        writer, self.writer = self.writer, None
+        if writer is None or not writer.doc_count():
+            return None
+        return writer._partial_segment(), writer.pool.terms
 
     def cancel(self) -> None:
         """Drop the segment being written (its files go with the unused generation)."""
