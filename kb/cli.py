@@ -93,7 +93,10 @@ def command_app(**overrides: Any) -> Iterator[Flask]:
 
 @contextmanager
 def progress_bar(label: str) -> Iterator[content.Progress]:
-    """A ``progress(done, total)`` callback drawing a click progress bar on stderr."""
+    """A ``progress(done, total)`` callback: a click progress bar on a terminal, else a line each tenth."""
+    if not sys.stderr.isatty():
+        yield _progress_lines(label)
+        return
     bars: list = []
 
     def update(done: int, total: int) -> None:
@@ -107,6 +110,19 @@ def progress_bar(label: str) -> Iterator[content.Progress]:
     finally:
         if bars:
             bars[0].__exit__(None, None, None)
+
+
+def _progress_lines(label: str) -> content.Progress:
+    """``progress(done, total)`` writing "label: done / total" to stderr at each further tenth (logs, cron mail)."""
+    shown = [-1]
+
+    def update(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            click.echo(f"{label}: {done:,} / {total:,}", err=True)
+
+    return update
 
 
 @click.group(cls=KBGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from kb import search
 from kb.agents import authenticate
-from kb.cli import cli, command_app
+from kb.cli import _progress_lines, cli, command_app
 from kb.db import session_scope
 from kb.models import Article
 from kb.web import create_app
@@ -123,9 +123,19 @@ def test_reindex_rebuilds_from_the_database(runner, kb_env, open_app, tmp_path):
     result = runner.invoke(cli, ["reindex"])
     assert result.exit_code == 0, result.output
     assert "Indexed 1 published articles in" in result.stdout
+    # Not a terminal: a plain progress line instead of a bar.
+    assert "Indexing: 0 / 1\nIndexing: 1 / 1\n" in result.stderr
     app = open_app()
     with app.app_context():
         assert search.query_index("gift").total == 1
+
+
+def test_progress_off_a_terminal_is_a_line_at_each_tenth(capsys):
+    update = _progress_lines("Indexing")
+    for done in range(0, 2501):
+        update(done, 2500)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"Indexing: {n * 250:,} / 2,500" for n in range(11)]
 
 
 def test_user_add_with_password_from_stdin(runner, kb_env, open_app):

@@ -20,7 +20,7 @@ from kb.jobs.runner import Runner
 from kb.jobs.models import Job
 from kb.models import Article, IndexChange, utcnow
 from kb.search import cursor as cursors
-from kb.search import feed, follower, indexer
+from kb.search import build, feed, follower, indexer
 from kb.web import create_app
 from tests.conftest import close_app, make_config
 from tests.test_search_index import found, outbox_size, publish
@@ -164,17 +164,18 @@ def test_lag_is_the_age_of_the_oldest_change_past_the_cursor(hosts):
 def test_a_change_committed_during_a_rebuild_is_applied_after_it(hosts, monkeypatch):
     a = hosts("a")
     ids = [publish(a, f"Trekking pole {n}") for n in range(3)]
-    real_add = indexer._add_for_rebuild
+    real_documents = build.documents
     edited = []
 
-    def add_then_edit_elsewhere(writer, article, examples):
+    def read_then_edit_elsewhere(session, chunk, examples):
+        docs = real_documents(session, chunk, examples)
         if not edited:  # another host saves an article after the rebuild read the articles
-            with session_scope(a) as session:
-                set_status(session, session.get(Article, ids[0]), "archived")
+            with session_scope(a) as other:
+                set_status(other, other.get(Article, ids[0]), "archived")
             edited.append(ids[0])
-        return real_add(writer, article, examples)
+        return docs
 
-    monkeypatch.setattr(indexer, "_add_for_rebuild", add_then_edit_elsewhere)
+    monkeypatch.setattr(build, "documents", read_then_edit_elsewhere)
     search.rebuild(a)
     assert sorted(found(a, "trekking")) == sorted(ids)  # the rebuild read the articles before the edit
     search.process_outbox(a)

@@ -19,11 +19,12 @@ from whoosh.index import LockError
 from kb import render_cache
 from kb.db import session_scope
 from kb.models import Article
+from kb.search import build
 from kb.search import cursor as cursors
 from kb.search import feed, follower, freshness
 from kb.search.cursor import Cursor
 from kb.search.follower import MAX_ATTEMPTS, RETRY_DELAYS, FeedGap, record_failure  # noqa: F401 (used by tests)
-from kb.search.schema import SCHEMA_VERSION, document, examples_by_article, stamp
+from kb.search.schema import SCHEMA_VERSION, examples_by_article, stamp
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +63,8 @@ def _rebuild_locked(service, progress) -> int:
         with session_scope(app) as session:
             start = feed.head(session)
         with session_scope(app) as session:
-            articles = list(session.scalars(sa.select(Article).where(Article.status == "published").order_by(Article.id)))
-            examples = examples_by_article(session)  # one query, not one per article
             gen = store.create_generation()
-            writer = store.index(gen).writer(limitmb=128)
-            if progress:
-                progress(0, len(articles))
-            indexed = 0
-            for done, article in enumerate(articles, 1):
-                indexed += _add_for_rebuild(writer, article, examples.get(article.id, []))
-                if progress:
-                    progress(done, len(articles))
-            writer.commit()
+            indexed = build.build(session, store.index(gen), progress)  # in worker processes when many
         cursors.save(store.folder(gen), Cursor(start))  # inside the generation: it switches in with it
         store.switch(gen)
         with session_scope(app) as session:
@@ -83,19 +74,6 @@ def _rebuild_locked(service, progress) -> int:
     finally:
         if old_writer is not None:
             old_writer.cancel()
-
-
-def _add_for_rebuild(writer, article: Article, examples) -> int:
-    """Add one article and its examples to a new generation; 0 (the reason noted for agents) if it fails."""
-    try:
-        doc = document(article, examples)
-    except Exception as exc:  # noqa: BLE001 - one bad article must not stop the rebuild
-        log.warning("search rebuild: skipping article %s", article.id, exc_info=True)
-        record_failure(article, exc, last_try=True)
-        return 0
-    writer.add_document(**doc)
-    article.index_error = ""
-    return 1
 
 
 def _try_writer(store, gen):
