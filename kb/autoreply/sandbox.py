@@ -19,19 +19,18 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from kb.autoreply.decision import Decision
 from kb.autoreply.forkserver import context, start_server
 from kb.autoreply.matcher import Matcher
 from kb.autoreply.processing import process_message
 from kb.autoreply.sandbox_child import Limits, serve
+from kb.children import main_module_hidden
 from kb.errors import KBError
 
 __all__ = ["Limits", "Outcome", "Sandbox", "SandboxError"]
@@ -161,7 +160,7 @@ class Sandbox:
         ours, theirs = context().Pipe()
         process = context().Process(target=serve, args=(theirs, self.function, self.limits),
                                   name="kb-autoreply-sandbox", daemon=True)
-        with _main_module_hidden():
+        with main_module_hidden():
             process.start()
         theirs.close()
         return _Child(process, ours)
@@ -214,27 +213,6 @@ class Sandbox:
         child, self._child = self._child, None
         if child is not None:
             _end(child)
-
-
-@contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Start a child without multiprocessing re-running the worker's ``__main__`` script in it.
-
-    multiprocessing runs the parent's main script again in every child (to find functions defined
-    there). The child runs only kb code, so that costs ~1.7 s per child for the ``kb`` console
-    script, and would run an unguarded script's whole body. The child learns of the script from
-    ``__main__.__spec__``/``__file__`` at the moment of start(), so they are hidden for that moment.
-    """
-    main = sys.modules["__main__"]
-    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__spec__ = None
-    try:
-        yield
-    finally:
-        main.__dict__.update(saved)
-        if "__spec__" not in saved:
-            del main.__spec__
 
 
 def _end(child: _Child) -> None:

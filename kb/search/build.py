@@ -18,15 +18,14 @@ import math
 import multiprocessing
 import os
 import queue
-import sys
 import traceback
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from whoosh import index as whoosh_index
 
+from kb.children import main_module_hidden
 from kb.models import Article
 from kb.search.pool import SegmentBuilder
 from kb.search.schema import document, examples_by_article, record_failure
@@ -152,7 +151,7 @@ class _Workers:
                           for k in range(count)]
         self.segments: dict[int, list] = {}  # each worker's segments, in document order
         self.done = 0  # documents the workers have indexed so far
-        with _main_module_hidden():
+        with main_module_hidden():
             for process in self.processes:
                 process.start()
 
@@ -232,20 +231,3 @@ def _work(folder: str, k: int, inbox, outbox, limitmb: float, handoff=None, coun
         outbox.put(("error", k, traceback.format_exc()))
 
 
-@contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Start children without multiprocessing importing the parent's ``__main__`` script in each.
-
-    The workers run only kb.search code; importing the ``kb`` console script (or a benchmark's)
-    again would cost about a second per worker (kb.autoreply.sandbox does the same).
-    """
-    main = sys.modules["__main__"]
-    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__spec__ = None
-    try:
-        yield
-    finally:
-        main.__dict__.update(saved)
-        if "__spec__" not in saved:
-            del main.__spec__
