@@ -10,51 +10,12 @@ Entries hold article ids, never ORM objects (those belong to one request's sessi
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+from kb.search.cache import VersionedCache
 
 
-class RelatedCache:
-    """An LRU of related-article ids, emptied when the search version moves on."""
-
-    def __init__(self, size: int):
-        self.size, self.version = size, None
-        self.items: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, version, key) -> tuple[int, ...] | None:
-        """The ids kept for ``key`` at ``version``, or None (a newer version empties the cache)."""
-        if self.size <= 0 or version is None:
-            return None
-        with self.lock:
-            if version != self.version:
-                if self.version is None or _newer(version, self.version):
-                    self.items.clear()
-                    self.version = version
-                return None
-            ids = self.items.get(key)
-            if ids is not None:
-                self.items.move_to_end(key)
-            return ids
+class RelatedCache(VersionedCache):
+    """Related-article ids per (article, updated_at, limit), emptied when the search version moves on."""
 
     def put(self, version, key, ids) -> None:
-        """Keep the ids found at ``version`` (dropped if the cache has moved to another version since)."""
-        if self.size <= 0 or version is None:
-            return
-        with self.lock:
-            if version != self.version:
-                return
-            self.items[key] = tuple(ids)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-
-def _newer(version, than) -> bool:
-    """Whether ``version`` is later than ``than``; versions sort by age, and one of another shape counts as newer.
-
-    A thread that read the version just before a commit must not empty what threads on the newer one kept.
-    """
-    try:
-        return version > than
-    except TypeError:
-        return True
+        """Keep the ids found at ``version``, as a tuple (nothing can change them in the cache)."""
+        super().put(version, key, tuple(ids))

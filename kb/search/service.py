@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from typing import Callable
 
 import sqlalchemy as sa
@@ -15,6 +14,7 @@ from kb.errors import ConfigError
 from kb.models import IndexChange
 from kb.search.schema import document
 from kb.search import freshness, indexer, ranking, topk
+from kb.search.cache import VersionedCache
 from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
 from kb.search.backend import Asked, IndexHit, IndexPage, SearchBackend, rebuild_at_start
 from kb.search.querying import build
@@ -32,41 +32,6 @@ FETCH = 30
 FETCH_PLANNED = 200
 
 
-class ResultCache:
-    """A small LRU of result pages, valid for one index version only."""
-
-    def __init__(self, size: int):
-        self.size, self.version = size, None
-        self.items: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, version, key):
-        """The cached page for ``key`` at ``version``, or None (a new version empties the cache)."""
-        with self.lock:
-            if version != self.version:
-                # Versions sort by age; a searcher opened just before a commit must not flush
-                # what threads on the newer version have cached.
-                if self.version is None or version > self.version:
-                    self.items.clear()
-                    self.version = version
-                return None
-            page = self.items.get(key)
-            if page is not None:
-                self.items.move_to_end(key)
-            return page
-
-    def put(self, version, key, page) -> None:
-        """Remember a page computed at ``version``."""
-        if self.size <= 0:
-            return
-        with self.lock:
-            if version != self.version:
-                return
-            self.items[key] = page
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-
 class SearchService(SearchBackend):
     """The Whoosh backend: a local index folder that follows the database (see ``indexer``)."""
 
@@ -75,7 +40,7 @@ class SearchService(SearchBackend):
     def __init__(self, app):
         super().__init__(app)
         self.store = IndexStore(app.config["INDEX_DIR"])
-        self.cache = ResultCache(int(app.config["SEARCH_CACHE_SIZE"]))
+        self.cache = VersionedCache(int(app.config["SEARCH_CACHE_SIZE"]))
         self.synonyms = SynonymCache(app)
         self.write_lock = threading.Lock()
         self.wake = threading.Event()
