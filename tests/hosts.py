@@ -134,11 +134,7 @@ class Host:
 
     def get(self, path: str, opener=None) -> tuple[int, str]:
         """(status, body) of a GET to this host."""
-        try:
-            with (opener or urllib.request.build_opener()).open(self.url + path, timeout=30) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
+        return polling.http_get(self.url + path, opener)
 
     def search(self, q: str, **params) -> dict:
         """The public API's answer to /api/search (fails the test on anything but a 200)."""

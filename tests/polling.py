@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 import urllib.error
+import urllib.request
 from typing import Callable
 
 
@@ -35,3 +36,12 @@ def end(proc, seconds: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def http_get(url: str, opener=None) -> tuple[int, str]:
+    """(status, body) of a GET to a test server; an error status is an answer, not an exception."""
+    try:
+        with (opener or urllib.request.build_opener()).open(url, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()

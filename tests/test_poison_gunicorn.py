@@ -56,11 +56,7 @@ class Site:
 
     def get(self, path: str, opener=None) -> tuple[int, str]:
         """(status, body) of a GET."""
-        try:
-            with (opener or urllib.request.build_opener()).open(self.url + path, timeout=30) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
+        return polling.http_get(self.url + path, opener)
 
     def worker_pids(self) -> list[int]:
         """The arbiter's worker processes."""
