@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from kb.search.analysis import fast_index
+from kb.search.analysis import GROUPS, analyzer, fast_index, term_spans
 from kb.search.schema import make_schema
 
 TEXTS = [
@@ -47,3 +47,13 @@ def test_the_quick_analysis_gives_the_same_terms_positions_and_weights(name, fie
     index = fast_index(field)
     for text in TEXTS + random_texts(300):
         assert list(index(text)) == list(field.index(text)), text
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_the_snippets_term_spans_are_the_analyzers_terms_and_characters(group):
+    chain = analyzer(group)
+    for text in TEXTS + random_texts(300, seed=13):
+        assert term_spans(group, text) == [(t.text, t.startchar, t.endchar) for t in chain(text, chars=True)], text
+        assert term_spans(group, text, {"refund", "退款"}) == [
+            (t.text, t.startchar, t.endchar) for t in chain(text, chars=True) if t.text in {"refund", "退款"}]
+    assert term_spans("en", "Refunds, the REFUNDED") == [("refund", 0, 7), ("refund", 13, 21)]

@@ -210,6 +210,7 @@ def test_search_articles_loads_rows_and_logs(corpus, session):
     search.search_articles(session, "nothing matches this", log=True)
     search.search_articles(session, "password", log=False)
     search.suggest_titles(session, "pass")
+    search.flush_log()  # searches without a visitor wait in memory (kb.insights.logbuffer)
     logs = session.execute(sa.select(SearchLog.query, SearchLog.lang, SearchLog.results).order_by(SearchLog.id)).all()
     assert [tuple(r) for r in logs] == [("passwords", "en", 1), ("退款", "zh", 1), ("nothing matches this", "en", 0)]
 

@@ -78,3 +78,22 @@ def test_eval_search_scores_top3_and_mrr_on_a_labelled_set(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "3 articles, 3 queries" in out and "backend whoosh" in out
     assert "P@1 0.667  top3 0.667  MRR@10 0.667  found 0.667" in out
+
+
+def test_the_api_benchmark_keeps_its_site_and_prints_a_row_a_set_and_a_profile(tmp_path, capsys):
+    from benchmarks import api_search
+
+    data = tmp_path / "site"
+    api_search.main(["--data", str(data), "--articles", "40", "--queries", "4", "--sets", "short,sentence"])
+    out = capsys.readouterr().out
+    assert "| 1-3 words |" in out and "| whole sentences |" in out and "with typos" not in out
+    site = json.loads((data / "site.json").read_text())
+    assert (site["n"], len(site["sets"]["short"][0]), len(site["sets"]["typo"][1])) == (40, 4, 4)
+    api_search.main(["--data", str(data), "--articles", "40", "--queries", "4", "--profile", "typo", "--top", "5"])
+    assert "function calls" in capsys.readouterr().out
+    assert json.loads((data / "site.json").read_text()) == site  # reused, not built again
+    with pytest.raises(SystemExit):
+        api_search.main(["--data", str(data), "--articles", "50", "--queries", "4"])
+    for wrong in (["--sets", "long"], ["--rounds", "0"], ["--profile", "all"]):
+        with pytest.raises(SystemExit):
+            api_search.parse_args(wrong)

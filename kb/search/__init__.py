@@ -17,8 +17,9 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Flask, current_app
 
-from kb.insights import searchlog
-from kb.models import Article
+from kb.db import get_db
+from kb.insights import logbuffer, searchlog
+from kb.models import Article, utcnow
 from kb.search import feed
 from kb.search.analysis import has_cjk
 from kb.errors import ConfigError
@@ -27,7 +28,7 @@ from kb.search.related import RelatedCache
 
 __all__ = ["MAX_PAGE", "MAX_PER_PAGE", "IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
            "remove_from_index", "query_index", "search_articles", "suggest_titles",
-           "related_articles", "process_outbox", "rebuild", "skipped_articles", "no_rebuild_at_start", "building"]
+           "related_articles", "process_outbox", "flush_log", "rebuild", "skipped_articles", "no_rebuild_at_start", "building"]
 log = logging.getLogger(__name__)
 
 
@@ -67,7 +68,10 @@ BACKENDS = {"whoosh": ("kb.search.service", "SearchService"), "postgres": ("kb.s
 
 def init_app(app: Flask) -> None:
     """Start the SEARCH_BACKEND backend (Whoosh: open or rebuild the index, start the indexer thread)."""
+    from kb.retention import retention_days  # kb.retention's imports reach far: loaded once the app is made
+
     feed.init_app(app)  # the change feed is kept (and purged) whichever backend searches
+    app.extensions["kb.search.log"] = logbuffer.make(app.config, lambda: get_db(app).engine, retention_days(app.config))
     app.extensions["kb.search.related"] = RelatedCache(int(app.config["RELATED_CACHE_SIZE"]))
     service = backend_class(str(app.config.get("SEARCH_BACKEND") or "whoosh"))(app)
     app.extensions["kb.search"] = service
@@ -126,7 +130,14 @@ def search_articles(session: so.Session, q: str, *, lang: str | None = None, cat
 
 
 def _log_search(session: so.Session, q: str, lang: str, total: int, visitor: str | None, page: int) -> int | None:
-    """Record the search for analytics and return its id; a failure to log never fails the search."""
+    """Record the search for analytics and return its id; a failure to log never fails the search.
+
+    A search without a visitor has no id to return: its row waits in the app's buffer
+    (kb.insights.logbuffer), so the request neither writes nor commits.
+    """
+    buffer = current_app.extensions.get("kb.search.log")
+    if not visitor and buffer is not None and buffer.add(str(q or ""), lang, total, utcnow()):
+        return None
     try:
         search_id = searchlog.log_search(session, visitor=visitor, query=str(q or ""), lang=lang, results=total,
                                          settings=current_app.config, page=page)
@@ -191,6 +202,12 @@ def _find_related(session: so.Session, article: Article, limit: int) -> list[Art
             Article.status == "published", Article.category == article.category, Article.id.not_in(taken))
             .order_by(Article.views.desc(), Article.title).limit(limit - len(related)))
     return related
+
+
+def flush_log(app: Flask | None = None) -> int:
+    """Write the search-log rows waiting in this process now (kb.insights.logbuffer); how many were written."""
+    buffer = (app or current_app).extensions.get("kb.search.log")
+    return buffer.flush() if buffer is not None else 0
 
 
 def building(app: Flask | None = None) -> bool:

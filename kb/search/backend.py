@@ -91,6 +91,12 @@ class SearchBackend:
         """Stop background work and release what the backend holds."""
         raise NotImplementedError
 
+    def close_log(self) -> None:
+        """Write the search-log rows the app still holds and stop their thread (each ``close`` calls it)."""
+        buffer = self.app.extensions.get("kb.search.log")
+        if buffer is not None:
+            buffer.close()
+
     def building(self) -> bool:
         """Whether the index is being built, so results may be missing meanwhile (searches still answer)."""
         return False

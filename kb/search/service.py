@@ -114,7 +114,8 @@ class SearchService(SearchBackend):
             self._listeners.append((target, name, fn))
 
     def close(self) -> None:
-        """Stop the indexer thread, unhook the session events and close the searchers."""
+        """Stop the indexer thread, write the waiting search-log rows, unhook the session events, close the searchers."""
+        self.close_log()
         if self.thread is not None:
             self.thread.stop()
             self.thread = None

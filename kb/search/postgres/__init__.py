@@ -123,7 +123,8 @@ class PostgresSearch(backend.SearchBackend):
             self._listeners.append((target, name, fn))
 
     def close(self) -> None:
-        """Stop the start-up thread and unhook the session events."""
+        """Stop the start-up thread, write the waiting search-log rows and unhook the session events."""
+        self.close_log()
         self.stopping.set()
         if self.thread is not None:
             self.thread.join(timeout=15)

@@ -1,0 +1,143 @@
+"""What an /api/search request costs beyond Whoosh, on a kept site: latencies, or a profile of the request.
+
+Run:  .venv/bin/python benchmarks/api_search.py                      (10,000 articles in /tmp/kb-api-bench)
+      .venv/bin/python benchmarks/api_search.py --data /tmp/kb-api-bench --sets short,sentence --rounds 3
+      .venv/bin/python benchmarks/api_search.py --profile short       (cProfile of the short queries' requests)
+
+benchmarks/search.py builds a fresh database each run, so comparing two versions of the code costs
+minutes of loading a time. Here the site (benchmarks/corpus.py's articles, loaded with bulk.py,
+indexed with ``kb.search.rebuild``, then PUBLISHES edits saved one by one as search.py does) is made
+once in ``--data`` and reused, so old and new code can be run in turn on the same database and
+index (the old code from a copy of its tree: ``python /tmp/old/benchmarks/api_search.py``). Each
+round times every query of each set through the Flask test client, the result cache off, and the
+same query objects on a bare Whoosh searcher ("raw", search.py's ``time_raw``); the figures are
+over all rounds. ``--profile SET`` prints where one round of that set's requests spends its time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backends import close_app  # noqa: E402
+from bulk import load  # noqa: E402
+from corpus import build_articles  # noqa: E402
+from search import SET_LABELS, p, publish, query_sets, time_api, time_raw  # noqa: E402
+
+SECRET = "api-benchmark-secret-key-0123456789-abcdefgh"
+
+
+def settings(folder: Path) -> dict:
+    """The app's settings for a site in ``folder``: SQLite, no threads, the result cache off."""
+    return {"DATABASE_URL": f"sqlite:///{folder / 'kb.sqlite3'}", "INDEX_DIR": str(folder / "index"),
+            "INSTANCE_DIR": str(folder / "instance"), "SECRET_KEY": SECRET, "STARTER_ARTICLES_DIR": "",
+            "INDEXER": False, "JOBS_RUNNER": False, "SEARCH_CACHE_SIZE": 0}
+
+
+def build_site(folder: Path, n: int, n_queries: int) -> dict:
+    """The site of ``n`` articles in ``folder`` (made once, then reused) and its query sets."""
+    manifest = folder / "site.json"
+    if manifest.exists():
+        site = json.loads(manifest.read_text())
+        if site["n"] != n or site["queries"] != n_queries:
+            raise SystemExit(f"{folder} holds {site['n']:,} articles and {site['queries']} queries a set: "
+                             "give those, or another --data folder")
+        return site
+    from kb import search
+    from kb.web import create_app
+
+    folder.mkdir(parents=True, exist_ok=True)
+    articles = build_articles(n)
+    positions = query_sets(articles, n_queries)
+    print(f"... loading {n:,} articles into {folder}", file=sys.stderr, flush=True)
+    app = create_app(settings(folder))
+    try:
+        slugs = load(app, articles)
+        search.rebuild(app)
+        publish(app, slugs)
+    finally:
+        close_app(app)
+    sets = {name: [queries, [slugs[i] for i in sources]] for name, (queries, sources) in positions.items()}
+    site = {"n": n, "queries": n_queries, "sets": sets}
+    manifest.write_text(json.dumps(site))
+    return site
+
+
+def measure(app, site: dict, names: list[str], rounds: int) -> None:
+    """Print p50 / p95 of the API and of raw Whoosh for each set, over ``rounds`` rounds, and their ratio."""
+    client = app.test_client()
+    time_api(client, site["sets"]["short"][0][:20])  # warm up: searchers, connections, caches of the OS
+    print(f"| set ({site['n']:,} articles, {site['queries']} queries x {rounds}) | /api/search p50 / p95 "
+          "| raw Whoosh p50 / p95 | API / raw, medians | source on page 1 |\n|---|---|---|---|---|")
+    for name in names:
+        queries, wanted = site["sets"][name]
+        api, raw, found = [], [], 0
+        for _ in range(rounds):
+            times, found = time_api(client, queries, wanted)
+            api += times
+            raw += time_raw(app, queries)
+        ratio = statistics.median(api) / max(statistics.median(raw), 1e-9)
+        print(f"| {SET_LABELS[name]} | {p(api)} | {p(raw)} | {ratio:.1f}x | {found} |", flush=True)
+
+
+def profile(app, site: dict, name: str, top: int) -> None:
+    """Print the functions one round of ``name``'s requests spends most time in (own time, then cumulative)."""
+    client = app.test_client()
+    queries, _wanted = site["sets"][name]
+    time_api(client, queries[:20])
+    profiler = cProfile.Profile()
+    profiler.enable()
+    time_api(client, queries)
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/kb-api-bench"),
+                        help="the folder that keeps the site between runs (made on the first run)")
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=100, help="queries a set")
+    parser.add_argument("--sets", default="short,typo,sentence", help="which query sets, comma-separated")
+    parser.add_argument("--rounds", type=int, default=1, help="times each set is run (figures over all)")
+    parser.add_argument("--profile", choices=list(SET_LABELS), help="profile one round of this set instead")
+    parser.add_argument("--top", type=int, default=35, help="functions the profile lists")
+    args = parser.parse_args(argv)
+    args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = set(args.sets) - set(SET_LABELS)
+    if unknown or not args.sets:
+        parser.error(f"--sets takes some of {', '.join(SET_LABELS)}")
+    if args.articles < 1 or args.queries < 1 or args.rounds < 1:
+        parser.error("--articles, --queries and --rounds must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Make or reuse the site, then time or profile the requests."""
+    args = parse_args(argv)
+    site = build_site(args.data, args.articles, args.queries)
+    from kb.web import create_app
+
+    app = create_app(settings(args.data))
+    try:
+        if args.profile:
+            profile(app, site, args.profile, args.top)
+        else:
+            measure(app, site, args.sets, args.rounds)
+    finally:
+        close_app(app)
+
+
+if __name__ == "__main__":
+    main()
