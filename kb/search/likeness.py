@@ -54,6 +54,7 @@ class Piece:
     kind: str
     term: str
     weight: float
+    word: str  # the word it comes from (lowercased, unstemmed)
 
 
 def pieces(source: Source, word_frequency: Callable[[list[str]], dict[str, int]], documents: int) -> list[Piece]:
@@ -72,7 +73,7 @@ def pieces(source: Source, word_frequency: Callable[[list[str]], dict[str, int]]
     for word, (weight, kinds) in words.items():
         for term in terms(group, word):
             for kind, boost in kinds.items():
-                found.setdefault((kind, term), Piece(kind, term, boost * weight))
+                found.setdefault((kind, term), Piece(kind, term, boost * weight, word))
     return list(found.values())
 
 
