@@ -326,6 +326,14 @@ def test_vote_needs_yes_or_no_and_a_published_article(client, corpus, session):
     assert votes(session) == []
 
 
+def test_the_article_page_knows_who_voted_and_a_new_visitor_gets_the_form(app, client, corpus, session):
+    token = csrf_token_from(client.get("/en/articles/reset-password").get_data(as_text=True))
+    client.post("/en/articles/reset-password/vote", data={"helpful": "yes", "csrf_token": token})
+    assert "You have already told us" in client.get("/en/articles/reset-password").get_data(as_text=True)
+    fresh = app.test_client().get("/en/articles/reset-password").get_data(as_text=True)
+    assert "You have already told us" not in fresh and 'name="helpful" value="yes"' in fresh
+
+
 def test_pages_work_without_javascript_and_load_suggestions_as_a_file(client, corpus):
     html = assert_clean_page(client.get("/en/"))
     assert '<script src="/static/suggest.js" defer></script>' in html

@@ -20,10 +20,12 @@ from flask import Flask, current_app
 from kb.db import get_db
 from kb.insights import logbuffer, searchlog
 from kb.models import Article, utcnow
+from kb.render_cache import article_text
 from kb.search import feed
 from kb.search.analysis import has_cjk
 from kb.errors import ConfigError
 from kb.search.backend import MAX_PAGE, MAX_PER_PAGE, IndexHit, IndexPage, SearchBackend, no_rebuild_at_start, paging
+from kb.search.likeness import Source
 from kb.search.related import RelatedCache
 
 __all__ = ["MAX_PAGE", "MAX_PER_PAGE", "IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
@@ -172,7 +174,7 @@ def _like_escape(text: str) -> str:
 
 
 def related_articles(session: so.Session, article: Article, limit: int = 5) -> list[Article]:
-    """Articles like this one (by title and tags, same language), then others of its category.
+    """Articles like this one (sharing its title, tag and rarest body words; same language), then others of its category.
 
     Kept per process (kb.search.related) until the article or the search index changes, so a page
     view loads the rows of a list found before instead of searching again.
@@ -190,10 +192,9 @@ def related_articles(session: so.Session, article: Article, limit: int = 5) -> l
 
 
 def _find_related(session: so.Session, article: Article, limit: int) -> list[Article]:
-    """The search behind ``related_articles``, then the most viewed others of the category to fill the list."""
-    text = " ".join([article.title, *(article.tags or [])])
-    found = query_index(text, lang=article.lang, per_page=limit, exclude=article.id)
-    ids = [h.article_id for h in found.hits]
+    """The articles most like this one (kb.search.likeness), then the most viewed others of the category to fill the list."""
+    source = Source(article.id, article.lang, article.title, tuple(article.tags or ()), article_text(article))
+    ids = _service().related(source, limit)
     rows = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(ids), Article.status == "published"))} if ids else {}
     related = [rows[i] for i in ids if i in rows]
     if len(related) < limit and article.category:

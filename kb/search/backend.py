@@ -146,6 +146,21 @@ class SearchBackend:
             log.exception("search failed for %r", text)
             return IndexPage([], 0, None, detected)
 
+    def related(self, source, limit: int) -> list[int]:
+        """Ids of up to ``limit`` articles most like ``source`` (a kb.search.likeness.Source), best first.
+
+        Same language, never the source itself; never raises (a page shows no related articles instead).
+        """
+        try:
+            return self._related(source, limit)
+        except Exception:  # noqa: BLE001 - related articles must never fail an article page
+            log.exception("related articles failed for article %s", source.id)
+            return []
+
+    def _related(self, source, limit: int) -> list[int]:
+        """The backend's related articles of ``source`` (kb.search.likeness)."""
+        raise NotImplementedError
+
     def probe(self, text: str, lang: str) -> IndexPage:
         """One search that raises on failure (for health checks), where ``query`` would show an empty page."""
         return self._query(Asked(clean_query(text, 100), None, lang, None, 1, 1))

@@ -20,7 +20,7 @@ from kb.models import IndexChange
 from kb.search import backend, feed
 from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
 from kb.search.backend import Asked, IndexHit, IndexPage
-from kb.search.postgres import planner, ranked, writes
+from kb.search.postgres import alike, planner, ranked, writes
 from kb.search.postgres.health import count_problem, problem, stale
 from kb.search.postgres.models import SearchDocument
 from kb.search.postgres.vocabulary import Vocabulary
@@ -169,6 +169,11 @@ class PostgresSearch(backend.SearchBackend):
         epoch, _synonyms = self.synonyms.current()
         with session_scope(self.app) as session:
             return (epoch, feed.head(session))
+
+    def _related(self, source, limit: int) -> list[int]:
+        """The articles most like ``source`` (kb.search.postgres.alike)."""
+        with get_db(self.app).engine.connect() as connection:
+            return alike.related(connection, source, limit)
 
     def _query(self, asked: Asked) -> IndexPage:
         """Plan, rank in SQL, cut, page, and make the page's snippets."""

@@ -100,11 +100,13 @@ def _article_page(art, *, form=None, errors=None, status: int = 200):
     session = get_session()
     body_html = render_cache.article_html(session, art)  # cached: a page view does not render Markdown
     session.commit()
+    # A visitor whose id this page creates cannot have voted: no query (most first views, every script).
+    known, _created = visitor_id(), visitor_id(create=True)
     return render_template("portal/article.html", article=art, body_html=body_html,
                            canonical_url=canonical_article_url(art),
                            category_slug=catalog.category_slug(art.category) if art.category else "",
                            related=kb_search.related_articles(session, art, limit=5),
-                           voted=feedback.has_voted(session, art, visitor_id(create=True)),
+                           voted=feedback.has_voted(session, art, known),
                            vote_reasons=vote_reason_labels(), form=form or {}, errors=errors or {}), status
 
 
