@@ -27,7 +27,7 @@ from typing import Iterable
 import numpy as np
 
 from kb.autoreply import synonym_expansion, textproc
-from kb.autoreply.tfidf import Channel, char_counts, top_indices, word_ngrams
+from kb.autoreply.tfidf import Channel, char_counts, release_free_memory, top_indices, word_ngrams
 from kb.autoreply.example_channel import ExampleChannel, blend
 
 log = logging.getLogger("kb.autoreply")
@@ -113,6 +113,7 @@ class Matcher:
         self.ids = [str(a.id) for a in articles]
         self.fingerprint = self.fitted = fingerprint(articles)
         self._examples = self._example_channel(articles, langs)
+        release_free_memory()
         return self.with_synonyms(self.synonyms, into=self)
 
     def with_synonyms(self, synonyms: synonym_expansion.Expansion, into: "Matcher | None" = None) -> "Matcher":
@@ -270,6 +271,7 @@ class ModelHolder:
             if fingerprint(articles) == self._matcher.fitted:
                 return False
             self.swap(Matcher.from_articles(articles, self.default_lang).with_synonyms(self.synonyms))
+            release_free_memory()  # the old model's memory, now that nothing holds it
             return True
 
     def use_synonyms(self, synonyms: synonym_expansion.Expansion) -> None:

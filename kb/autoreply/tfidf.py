@@ -16,6 +16,7 @@ sandbox child).
 
 from __future__ import annotations
 
+import ctypes
 from collections import Counter
 from functools import lru_cache
 from itertools import chain, islice, repeat
@@ -177,7 +178,27 @@ def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     scale = (1.0 / norms).astype(np.float32)
     for _, _, first, last in _row_blocks(counts):
         data[first:last] *= scale[indices[first:last]]
+    # Summing duplicates leaves views of the larger unsummed arrays: keep only what is used
+    # (the word channel's arrays held a third more than their entries at 10,000 articles).
+    counts.indices, counts.data = _owned(counts.indices), _owned(counts.data)
     return counts
+
+
+def _owned(array: np.ndarray) -> np.ndarray:
+    """``array`` itself, or a compact copy when it is a view of a larger buffer."""
+    return array.copy() if getattr(array.base, "nbytes", 0) > array.nbytes else array
+
+
+def release_free_memory() -> None:
+    """Hand the heap memory a fit freed back to the operating system (glibc only; else nothing).
+
+    glibc keeps freed blocks for reuse, and a fit's temporaries (numpy arrays of up to tens of
+    MB, millions of small strings) left 50-90 MB of free but resident memory after each fit at
+    10,000 articles. ``malloc_trim`` returns it in a few milliseconds."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc (musl, macOS): its allocator does its own thing
+        pass
 
 
 def top_indices(scores: np.ndarray, top: int) -> list[int]:
