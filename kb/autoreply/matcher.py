@@ -95,6 +95,7 @@ class Matcher:
     def fit(self, articles: Iterable[MatchArticle]) -> "Matcher":
         """Learn the vocabulary and weights of ``articles`` (replacing any earlier fit)."""
         articles = list(articles)
+        jieba_before = textproc.jieba_loaded()
         langs = [textproc.normalise_lang(a.lang) or textproc.detect_language(
             f"{a.title}\n{a.body[:1000]}", self.default_lang) for a in articles]
         # A query with no clue to its language is most likely in the language most articles use.
@@ -113,6 +114,11 @@ class Matcher:
         self.ids = [str(a.id) for a in articles]
         self.fingerprint = self.fitted = fingerprint(articles)
         self._examples = self._example_channel(articles, langs)
+        if not jieba_before and "zh" not in langs and textproc.jieba_loaded():
+            # A few CJK runs in articles that are not Chinese (quoted names, code samples) loaded
+            # jieba's 80 MB dictionary for this fit alone: their words are kept (textproc._segment),
+            # so the next refit needs no dictionary, and a Chinese email loads it again if one comes.
+            textproc.release_jieba()
         release_free_memory()
         return self.with_synonyms(self.synonyms, into=self)
 

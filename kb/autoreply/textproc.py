@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 import unicodedata
 from collections import Counter
@@ -75,8 +76,13 @@ ZH_STOP_WORDS = frozenset("的 了 是 我 你 他 她 我们 你们 在 吗 呢
 LETTER_HINTS = {"nb": "æøå", "pt": "ãõç", "de": "äöüß", "sv": "äöå", "da": "æøå"}
 
 MAX_CACHED_TERMS = 500_000
+# CJK runs whose segmentation is kept (in characters): enough for the few runs of a KB that is not
+# Chinese (quoted names, code samples), so that its refits need no dictionary (see release_jieba).
+MAX_SEGMENTED_CHARS = 200_000
 _jieba_lock = threading.Lock()
 _jieba_module = None
+_segmented: dict[str, tuple[str, ...]] = {}
+_segmented_chars = 0
 
 
 def has_cjk(text: str) -> bool:
@@ -171,6 +177,39 @@ def load_jieba() -> None:
     _jieba()
 
 
+def jieba_loaded() -> bool:
+    """True when jieba's dictionary is in memory (loaded by the matcher or by kb.search)."""
+    jieba = sys.modules.get("jieba")
+    return bool(jieba is not None and jieba.dt.initialized)
+
+
+def release_jieba() -> None:
+    """Drop jieba's dictionary (about 80 MB resident); the next text that needs it loads it again.
+
+    jieba keeps it in its default tokenizer, which kb.search shares: emptied, that tokenizer
+    loads it again by itself at its next use."""
+    global _jieba_module
+    with _jieba_lock:
+        jieba = sys.modules.get("jieba")
+        if jieba is not None:
+            with jieba.dt.lock:
+                jieba.dt.FREQ, jieba.dt.total, jieba.dt.initialized = {}, 0, False
+        _jieba_module = None
+
+
+def _segment(run: str) -> tuple[str, ...]:
+    """jieba's words of a CJK run, stop words dropped; a run seen before comes from memory,
+    without the dictionary, while the runs kept stay under MAX_SEGMENTED_CHARS."""
+    global _segmented_chars
+    found = _segmented.get(run)
+    if found is None:
+        found = tuple(word for word in _jieba().cut_for_search(run) if word not in ZH_STOP_WORDS)
+        if _segmented_chars + len(run) <= MAX_SEGMENTED_CHARS:
+            _segmented[run] = found
+            _segmented_chars += len(run)
+    return found
+
+
 def analyse(text: str, lang: str) -> list[tuple[str, str]]:
     """(term, word as written) pairs in order: stemmed, stop words dropped, CJK runs segmented."""
     text = text or ""
@@ -183,7 +222,7 @@ def analyse(text: str, lang: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for cjk, word in pieces:
         if cjk:
-            found.extend((w, w) for w in _jieba().cut_for_search(cjk) if w not in ZH_STOP_WORDS)
+            found.extend((w, w) for w in _segment(cjk))
             continue
         term = terms.get(word)
         if term is None:
