@@ -248,7 +248,20 @@ def _terms_of(lang: str) -> dict[str, str]:
 
 def words(text: str, lang: str) -> list[str]:
     """The terms of a text in order (see analyse)."""
-    return [term for term, _ in analyse(text, lang)]
+    text = text or ""
+    if has_cjk(text):
+        return [term for term, _ in analyse(text, lang)]
+    # analyse's terms without its pairs, looked up in C: a fit reads a million words or more.
+    terms = _terms_of(lang)
+    if len(terms) > MAX_CACHED_TERMS:
+        terms.clear()
+    pieces = ANY_WORD_RE.findall(text)
+    found = list(map(terms.get, pieces))
+    if None in found:
+        for i, term in enumerate(found):
+            if term is None:
+                found[i] = terms[pieces[i]] = _term(pieces[i], lang)
+    return list(filter(None, found))
 
 
 def with_bigrams(tokens: list[str]) -> list[str]:
@@ -258,5 +271,7 @@ def with_bigrams(tokens: list[str]) -> list[str]:
 
 def char_text(text: str) -> str:
     """Accent-folded, lowercased words joined by spaces: the input of the character n-grams."""
-    folded = COMBINING_RE.sub("", unicodedata.normalize("NFKD", (text or "").lower()))
+    text = (text or "").lower()
+    # ASCII has nothing to decompose or fold (and most articles are ASCII).
+    folded = text if text.isascii() else COMBINING_RE.sub("", unicodedata.normalize("NFKD", text))
     return " ".join(ANY_WORD_RE.findall(folded))
