@@ -63,6 +63,12 @@ _STOP_TEXT = {
         er var har havde kan kunne skal skulle vil ikke hvordan hvad hvor hvorfor når det den en et at""",
 }
 STOP_WORDS = {lang: frozenset(words.split()) for lang, words in _STOP_TEXT.items()}
+# The languages each stop word votes for: a text's words are looked up once each, not every
+# language's stop words in the text (800 lookups, a third of detect_language's time).
+_VOTERS: dict[str, tuple[str, ...]] = {}
+for _lang, _stops in STOP_WORDS.items():
+    for _word in _stops:
+        _VOTERS[_word] = (*_VOTERS.get(_word, ()), _lang)
 # The courtesy of support email (greetings, thanks, sign-offs): in every email, so it says
 # nothing about which article answers; left out of queries and articles alike.
 MAIL_FILLER = frozenset("""hi hello hey dear thanks thank thx regards cheers best kind please pls help
@@ -107,7 +113,10 @@ def detect_language(text: str, default: str = "en") -> str:
     if letters and len(CJK_RE.findall(text)) * 3 >= letters:
         return "zh"
     counts = Counter(WORD_RE.findall(text) if letters else ANY_WORD_RE.findall(text))
-    votes = {lang: sum(counts[word] for word in stops if word in counts) for lang, stops in STOP_WORDS.items()}
+    votes = dict.fromkeys(STOP_WORDS, 0)
+    for word in counts.keys() & _VOTERS.keys():
+        for lang in _VOTERS[word]:
+            votes[lang] += counts[word]
     for lang, letters_of_lang in LETTER_HINTS.items():
         votes[lang] += 0.5 * min(4, sum(text.count(ch) for ch in letters_of_lang))
     best = max(votes.values(), default=0)
