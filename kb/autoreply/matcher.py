@@ -198,16 +198,16 @@ class Matcher:
         order = sorted(range(len(terms)), key=terms.__getitem__)  # ties go to the first term alphabetically
         # Rows: the query's terms; columns: the chosen articles; cells: each term's share of the cosine.
         shares = self._term_shares(rows, values, best)[order]
-        terms = [terms[i] for i in order]
-        names = [" ".join(surface.get(part, part) for part in term.split(" ")) for term in terms]
         result = []
         for column in shares.T:
             why: list[str] = []
-            for row in np.argsort(-column, kind="stable"):
+            for row in np.argsort(-column, kind="stable").tolist():
                 if column[row] <= 0 or len(why) >= MAX_TERMS:
                     break
-                if names[row] not in why:
-                    why.append(names[row])
+                # Only the few terms shown get their written form (an email has a hundred or more).
+                name = " ".join(surface.get(part, part) for part in terms[order[row]].split(" "))
+                if name not in why:
+                    why.append(name)
             result.append(why)
         return result
 
