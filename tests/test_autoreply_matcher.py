@@ -76,6 +76,31 @@ def test_chinese_through_jieba():
     assert textproc.detect_language("我忘记了密码，怎么重置？") == "zh"
 
 
+def test_a_few_cjk_runs_in_other_languages_do_not_keep_jiebas_dictionary(monkeypatch):
+    textproc.release_jieba()  # an earlier test may have loaded it
+    monkeypatch.setattr(textproc, "_segmented", {})
+    articles = [*EN, MatchArticle("greet", "Greetings in other scripts", "Type 你好世界 to greet in Chinese.", "en")]
+    first = Matcher.from_articles(articles)
+    assert not textproc.jieba_loaded()  # only an English article held CJK: the dictionary went
+    loads = []
+    monkeypatch.setattr(textproc, "_jieba", lambda real=textproc._jieba: loads.append(1) or real())
+    again = Matcher.from_articles(articles)
+    assert loads == [] and not textproc.jieba_loaded()  # the refit took the run's words from memory
+    assert ids(again.match("你好世界")) == ids(first.match("你好世界")) == ["greet"]  # a run seen at the fit
+    assert not loads
+    assert ids(again.match("我想说你好世界")) == ["greet"]
+    assert loads and textproc.jieba_loaded()  # a new run loads the dictionary again
+    Matcher.from_articles(articles)
+    assert textproc.jieba_loaded()  # loaded before the fit (as kb.search may have): left alone
+
+
+def test_chinese_articles_keep_jiebas_dictionary(monkeypatch):
+    textproc.release_jieba()
+    monkeypatch.setattr(textproc, "_segmented", {})  # runs segmented by earlier tests
+    Matcher.from_articles([*EN, MatchArticle("zh-pw", "如何重置密码", "在登录页面点击忘记密码。", "zh")])
+    assert textproc.jieba_loaded()
+
+
 def test_norwegian_stemming():
     articles = [
         MatchArticle("nb-pw", "Tilbakestill passordet", "Trykk på glemt passord på innloggingssiden.", "nb"),

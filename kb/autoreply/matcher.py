@@ -27,7 +27,7 @@ from typing import Iterable
 import numpy as np
 
 from kb.autoreply import synonym_expansion, textproc
-from kb.autoreply.tfidf import Channel, char_counts, top_indices, word_ngrams
+from kb.autoreply.tfidf import Channel, Rows, char_counts, release_free_memory, top_indices, word_ngrams
 from kb.autoreply.example_channel import ExampleChannel, blend
 
 log = logging.getLogger("kb.autoreply")
@@ -95,6 +95,7 @@ class Matcher:
     def fit(self, articles: Iterable[MatchArticle]) -> "Matcher":
         """Learn the vocabulary and weights of ``articles`` (replacing any earlier fit)."""
         articles = list(articles)
+        jieba_before = textproc.jieba_loaded()
         langs = [textproc.normalise_lang(a.lang) or textproc.detect_language(
             f"{a.title}\n{a.body[:1000]}", self.default_lang) for a in articles]
         # A query with no clue to its language is most likely in the language most articles use.
@@ -113,6 +114,12 @@ class Matcher:
         self.ids = [str(a.id) for a in articles]
         self.fingerprint = self.fitted = fingerprint(articles)
         self._examples = self._example_channel(articles, langs)
+        if not jieba_before and "zh" not in langs and textproc.jieba_loaded():
+            # A few CJK runs in articles that are not Chinese (quoted names, code samples) loaded
+            # jieba's 80 MB dictionary for this fit alone: their words are kept (textproc._segment),
+            # so the next refit needs no dictionary, and a Chinese email loads it again if one comes.
+            textproc.release_jieba()
+        release_free_memory()
         return self.with_synonyms(self.synonyms, into=self)
 
     def with_synonyms(self, synonyms: synonym_expansion.Expansion, into: "Matcher | None" = None) -> "Matcher":
@@ -154,23 +161,24 @@ class Matcher:
         analysed = textproc.analyse(query, lang)
         surface = {term: word for term, word in reversed(analysed)}  # first spelling wins
         query_terms = textproc.with_bigrams([term for term, _ in analysed])
-        # Each channel's analysis runs once per email: the n-grams serve both character channels.
-        word_counts, gram_counts = Counter(query_terms), char_counts(textproc.char_text(query))
+        # Each channel's analysis runs once per email: the words serve both character channels.
+        word_counts, char_words = Counter(query_terms), textproc.char_text(query).split()
         size = len(self.ids)
         scores = np.zeros(size, dtype=np.float64)
-        word_vector = None
+        word_vector = word_rows = None
         if self._words is not None:
             word_vector = self._words.vector(word_counts)
-            scores += WORD_WEIGHT * self._words.scores(*word_vector[:2], size)
+            word_rows = self._words.rows(word_vector[0])  # kept for _why
+            scores += WORD_WEIGHT * self._words.scores(*word_vector[:2], size, word_rows)
         for weight, channel in self._chars:
-            scores += weight * channel.scores(*channel.vector(gram_counts)[:2], size)
+            scores += weight * channel.scores(*channel.word_vector(char_words), size)
         scores /= WORD_WEIGHT + TITLE_CHAR_WEIGHT + BODY_CHAR_WEIGHT
         nearest = None
         if self._examples is not None:
-            nearest = self._examples.nearest(word_counts, gram_counts)
+            nearest = self._examples.nearest(word_counts, char_counts(" ".join(char_words)))
             articles_only, scores = scores, blend(scores, nearest)
         best = top_indices(scores, top)
-        why = self._why(word_vector, best, surface)
+        why = self._why(word_vector, word_rows, best, surface)
         found = [Match(self.ids[i], round(float(scores[i]), 4), terms) for i, terms in zip(best, why)]
         if nearest is None:
             return found
@@ -181,38 +189,38 @@ class Matcher:
             explained.append(replace(match, example=example, example_score=close))
         return explained
 
-    def _why(self, word_vector, best: list[int], surface: dict[str, str]) -> list[list[str]]:
-        """Per article, the query terms with the largest share of its word-channel similarity."""
+    def _why(self, word_vector, rows: Rows | None, best: list[int], surface: dict[str, str]) -> list[list[str]]:
+        """Per article, the query terms with the largest share of its word-channel similarity
+        (``rows``: the word channel's postings of the query's terms, as scored)."""
         if word_vector is None or not len(word_vector[0]) or not best:
             return [[] for _ in best]
-        index, values, terms = word_vector
+        _, values, terms = word_vector
         order = sorted(range(len(terms)), key=terms.__getitem__)  # ties go to the first term alphabetically
-        index, values, terms = index[order], values[order], [terms[i] for i in order]
         # Rows: the query's terms; columns: the chosen articles; cells: each term's share of the cosine.
-        shares = self._term_shares(index, values, best)
-        names = [" ".join(surface.get(part, part) for part in term.split(" ")) for term in terms]
+        shares = self._term_shares(rows, values, best)[order]
         result = []
         for column in shares.T:
             why: list[str] = []
-            for row in np.argsort(-column, kind="stable"):
+            for row in np.argsort(-column, kind="stable").tolist():
                 if column[row] <= 0 or len(why) >= MAX_TERMS:
                     break
-                if names[row] not in why:
-                    why.append(names[row])
+                # Only the few terms shown get their written form (an email has a hundred or more).
+                name = " ".join(surface.get(part, part) for part in terms[order[row]].split(" "))
+                if name not in why:
+                    why.append(name)
             result.append(why)
         return result
 
-    def _term_shares(self, index: np.ndarray, values: np.ndarray, best: list[int]) -> np.ndarray:
+    def _term_shares(self, rows: Rows, values: np.ndarray, best: list[int]) -> np.ndarray:
         """Rows: the query's terms; columns: the ``best`` articles; cells: each term's share of
         the cosine. Read from the query's rows alone (selecting columns of the sparse matrix
         scanned all 10,000 articles: a tenth of an email's time)."""
-        rows = self._words.postings[index]
         column_of = np.full(len(self.ids), -1, dtype=np.int64)
         column_of[best] = np.arange(len(best))
         columns = column_of[rows.indices]
         hit = columns >= 0
-        shares = np.zeros((len(index), len(best)), dtype=np.float32)
-        shares[np.repeat(np.arange(len(index)), np.diff(rows.indptr))[hit], columns[hit]] = rows.data[hit]
+        shares = np.zeros((len(rows.indptr) - 1, len(best)), dtype=np.float32)
+        shares[np.repeat(np.arange(len(rows.indptr) - 1), np.diff(rows.indptr))[hit], columns[hit]] = rows.data[hit]
         return shares * values[:, None]
 
 
@@ -270,6 +278,7 @@ class ModelHolder:
             if fingerprint(articles) == self._matcher.fitted:
                 return False
             self.swap(Matcher.from_articles(articles, self.default_lang).with_synonyms(self.synonyms))
+            release_free_memory()  # the old model's memory, now that nothing holds it
             return True
 
     def use_synonyms(self, synonyms: synonym_expansion.Expansion) -> None:

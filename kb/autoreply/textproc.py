@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 import unicodedata
 from collections import Counter
@@ -62,6 +63,12 @@ _STOP_TEXT = {
         er var har havde kan kunne skal skulle vil ikke hvordan hvad hvor hvorfor når det den en et at""",
 }
 STOP_WORDS = {lang: frozenset(words.split()) for lang, words in _STOP_TEXT.items()}
+# The languages each stop word votes for: a text's words are looked up once each, not every
+# language's stop words in the text (800 lookups, a third of detect_language's time).
+_VOTERS: dict[str, tuple[str, ...]] = {}
+for _lang, _stops in STOP_WORDS.items():
+    for _word in _stops:
+        _VOTERS[_word] = (*_VOTERS.get(_word, ()), _lang)
 # The courtesy of support email (greetings, thanks, sign-offs): in every email, so it says
 # nothing about which article answers; left out of queries and articles alike.
 MAIL_FILLER = frozenset("""hi hello hey dear thanks thank thx regards cheers best kind please pls help
@@ -75,8 +82,13 @@ ZH_STOP_WORDS = frozenset("的 了 是 我 你 他 她 我们 你们 在 吗 呢
 LETTER_HINTS = {"nb": "æøå", "pt": "ãõç", "de": "äöüß", "sv": "äöå", "da": "æøå"}
 
 MAX_CACHED_TERMS = 500_000
+# CJK runs whose segmentation is kept (in characters): enough for the few runs of a KB that is not
+# Chinese (quoted names, code samples), so that its refits need no dictionary (see release_jieba).
+MAX_SEGMENTED_CHARS = 200_000
 _jieba_lock = threading.Lock()
 _jieba_module = None
+_segmented: dict[str, tuple[str, ...]] = {}
+_segmented_chars = 0
 
 
 def has_cjk(text: str) -> bool:
@@ -101,7 +113,10 @@ def detect_language(text: str, default: str = "en") -> str:
     if letters and len(CJK_RE.findall(text)) * 3 >= letters:
         return "zh"
     counts = Counter(WORD_RE.findall(text) if letters else ANY_WORD_RE.findall(text))
-    votes = {lang: sum(counts[word] for word in stops if word in counts) for lang, stops in STOP_WORDS.items()}
+    votes = dict.fromkeys(STOP_WORDS, 0)
+    for word in counts.keys() & _VOTERS.keys():
+        for lang in _VOTERS[word]:
+            votes[lang] += counts[word]
     for lang, letters_of_lang in LETTER_HINTS.items():
         votes[lang] += 0.5 * min(4, sum(text.count(ch) for ch in letters_of_lang))
     best = max(votes.values(), default=0)
@@ -171,6 +186,39 @@ def load_jieba() -> None:
     _jieba()
 
 
+def jieba_loaded() -> bool:
+    """True when jieba's dictionary is in memory (loaded by the matcher or by kb.search)."""
+    jieba = sys.modules.get("jieba")
+    return bool(jieba is not None and jieba.dt.initialized)
+
+
+def release_jieba() -> None:
+    """Drop jieba's dictionary (about 80 MB resident); the next text that needs it loads it again.
+
+    jieba keeps it in its default tokenizer, which kb.search shares: emptied, that tokenizer
+    loads it again by itself at its next use."""
+    global _jieba_module
+    with _jieba_lock:
+        jieba = sys.modules.get("jieba")
+        if jieba is not None:
+            with jieba.dt.lock:
+                jieba.dt.FREQ, jieba.dt.total, jieba.dt.initialized = {}, 0, False
+        _jieba_module = None
+
+
+def _segment(run: str) -> tuple[str, ...]:
+    """jieba's words of a CJK run, stop words dropped; a run seen before comes from memory,
+    without the dictionary, while the runs kept stay under MAX_SEGMENTED_CHARS."""
+    global _segmented_chars
+    found = _segmented.get(run)
+    if found is None:
+        found = tuple(word for word in _jieba().cut_for_search(run) if word not in ZH_STOP_WORDS)
+        if _segmented_chars + len(run) <= MAX_SEGMENTED_CHARS:
+            _segmented[run] = found
+            _segmented_chars += len(run)
+    return found
+
+
 def analyse(text: str, lang: str) -> list[tuple[str, str]]:
     """(term, word as written) pairs in order: stemmed, stop words dropped, CJK runs segmented."""
     text = text or ""
@@ -183,7 +231,7 @@ def analyse(text: str, lang: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for cjk, word in pieces:
         if cjk:
-            found.extend((w, w) for w in _jieba().cut_for_search(cjk) if w not in ZH_STOP_WORDS)
+            found.extend((w, w) for w in _segment(cjk))
             continue
         term = terms.get(word)
         if term is None:
@@ -209,7 +257,20 @@ def _terms_of(lang: str) -> dict[str, str]:
 
 def words(text: str, lang: str) -> list[str]:
     """The terms of a text in order (see analyse)."""
-    return [term for term, _ in analyse(text, lang)]
+    text = text or ""
+    if has_cjk(text):
+        return [term for term, _ in analyse(text, lang)]
+    # analyse's terms without its pairs, looked up in C: a fit reads a million words or more.
+    terms = _terms_of(lang)
+    if len(terms) > MAX_CACHED_TERMS:
+        terms.clear()
+    pieces = ANY_WORD_RE.findall(text)
+    found = list(map(terms.get, pieces))
+    if None in found:
+        for i, term in enumerate(found):
+            if term is None:
+                found[i] = terms[pieces[i]] = _term(pieces[i], lang)
+    return list(filter(None, found))
 
 
 def with_bigrams(tokens: list[str]) -> list[str]:
@@ -219,5 +280,7 @@ def with_bigrams(tokens: list[str]) -> list[str]:
 
 def char_text(text: str) -> str:
     """Accent-folded, lowercased words joined by spaces: the input of the character n-grams."""
-    folded = COMBINING_RE.sub("", unicodedata.normalize("NFKD", (text or "").lower()))
+    text = (text or "").lower()
+    # ASCII has nothing to decompose or fold (and most articles are ASCII).
+    folded = text if text.isascii() else COMBINING_RE.sub("", unicodedata.normalize("NFKD", text))
     return " ".join(ANY_WORD_RE.findall(folded))
