@@ -157,6 +157,16 @@ def test_rebuild_equals_what_the_commits_wrote(app):
     assert documents(app) == before_docs and vocabulary(app) == before_words
 
 
+def test_a_rebuild_leaves_the_planner_statistics_of_its_rows(app):
+    for n in range(7):
+        publish(app, f"Kayak {n}", f"Paddle kayak number {n} across the fjord.")
+    assert search.rebuild(app) == 7
+    with get_db(app).engine.connect() as conn:
+        estimated = dict(conn.execute(sa.text(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN ('search_documents', 'search_heads')")).all())
+    assert estimated == {"search_documents": 7, "search_heads": 7}  # ANALYZE ran on the new rows
+
+
 def test_start_rebuilds_documents_that_differ_from_the_articles(request, app, app_factory):
     article_id = publish(app, "Compass", "Find north with a compass.")
     with get_db(app).engine.begin() as conn:

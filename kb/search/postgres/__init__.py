@@ -154,7 +154,10 @@ class PostgresSearch(backend.SearchBackend):
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Rewrite every document and the vocabulary from the published articles, in one transaction."""
         with session_scope(self.app) as session:
-            return writes.rebuild(session, progress)
+            indexed = writes.rebuild(session, progress)
+        with session_scope(self.app) as session:  # after the commit: the statistics of the new rows
+            writes.analyze(session)
+        return indexed
 
     def lag_seconds(self) -> float:
         """Always 0: a change is searchable when its transaction commits."""
