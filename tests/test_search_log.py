@@ -163,3 +163,21 @@ def test_a_row_that_waited_past_the_retention_period_is_written_blanked(app):
     finally:
         buffer.close()
     assert logged(app) == [("", "en", 0, "", ""), ("refund", "en", 2, "", "refund")]
+
+
+def test_a_row_the_database_always_refuses_is_dropped_and_the_rows_behind_it_are_written(app, caplog):
+    buffer = logbuffer.LogBuffer(lambda: get_db(app).engine, 60, 365)
+    try:
+        now = utcnow()
+        buffer.add("before", "en", 1, now)
+        buffer.add("poison", "en", 2**70, now)  # no database column holds it: refused every time
+        buffer.add("x" * 100_000, "en", 3, now)  # huge: cut to the column's bound when added
+        buffer.add("after", "en", 4, now)
+        with caplog.at_level(logging.WARNING, logger="kb.insights.logbuffer"):
+            assert buffer.flush() == 3
+        assert buffer.rows == [] and "poison" not in caplog.text
+    finally:
+        buffer.close()
+    rows = logged(app)
+    assert [(q[:6], n) for q, _lang, n, *_rest in rows] == [("before", 1), ("xxxxxx", 3), ("after", 4)]
+    assert len(rows[1][0]) == searchlog.MAX_QUERY

@@ -87,15 +87,42 @@ class LogBuffer:
             if not rows:
                 return 0
             try:
-                with self.engine().begin() as conn:
-                    conn.execute(sa.insert(SearchLog.__table__), [self._values(row) for row in rows])
+                self._write(rows)
                 return len(rows)
             except Exception:  # noqa: BLE001 - analytics never fail the process: keep the rows, try again
+                if self._answers():  # the database is up, so some row is the problem: write the others
+                    return self._write_each(rows)
                 log.warning("could not write %d search-log rows; trying again later", len(rows), exc_info=True)
                 with self.lock:
                     lost = max(0, len(rows) + len(self.rows) - MAX_ROWS)  # the newest rows are kept
                     self.rows[:0], self.dropped = rows[lost:], self.dropped + lost
                 return 0
+
+    def _write(self, rows: list[tuple[str, str, int, datetime]]) -> None:
+        """Insert ``rows`` in one transaction."""
+        with self.engine().begin() as conn:
+            conn.execute(sa.insert(SearchLog.__table__), [self._values(row) for row in rows])
+
+    def _answers(self) -> bool:
+        """Whether the database takes a trivial statement: a refused batch is then the rows' fault, not its."""
+        try:
+            with self.engine().connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - down, locked or gone: the caller keeps the rows
+            return False
+
+    def _write_each(self, rows: list[tuple[str, str, int, datetime]]) -> int:
+        """Write the rows one transaction each, dropping (with a warning) any the database refuses on its own."""
+        refused = 0
+        for row in rows:
+            try:
+                self._write([row])
+            except Exception:  # noqa: BLE001 - one bad row must not hold back every search behind it
+                refused += 1
+                log.warning("dropped a search-log row (lang %r, %r results) the database refuses", row[1], row[2],
+                            exc_info=True)  # never the query: customer text stays out of logs
+        return len(rows) - refused
 
     def _values(self, row: tuple[str, str, int, datetime]) -> dict[str, Any]:
         """The row's columns; a row past the retention period blanked as kb.retention would."""
