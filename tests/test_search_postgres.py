@@ -167,6 +167,17 @@ def test_a_rebuild_leaves_the_planner_statistics_of_its_rows(app):
     assert estimated == {"search_documents": 7, "search_heads": 7}  # ANALYZE ran on the new rows
 
 
+def test_a_failing_analyze_leaves_the_rebuild_standing(app, monkeypatch, caplog):
+    publish(app, "Canoe", "Paddle the canoe.")
+
+    def refuse(_session):
+        raise sa.exc.OperationalError("ANALYZE", {}, Exception("canceling statement due to lock timeout"))
+
+    monkeypatch.setattr(writes, "analyze", refuse)
+    assert search.rebuild(app) == 1
+    assert found(app, "canoe") and "could not ANALYZE" in caplog.text
+
+
 def test_start_rebuilds_documents_that_differ_from_the_articles(request, app, app_factory):
     article_id = publish(app, "Compass", "Find north with a compass.")
     with get_db(app).engine.begin() as conn:

@@ -155,8 +155,11 @@ class PostgresSearch(backend.SearchBackend):
         """Rewrite every document and the vocabulary from the published articles, in one transaction."""
         with session_scope(self.app) as session:
             indexed = writes.rebuild(session, progress)
-        with session_scope(self.app) as session:  # after the commit: the statistics of the new rows
-            writes.analyze(session)
+        try:  # after the commit: the statistics of the new rows; the rebuild stands without them
+            with session_scope(self.app) as session:
+                writes.analyze(session)
+        except sa.exc.SQLAlchemyError:
+            log.warning("could not ANALYZE the search tables after the rebuild; autovacuum will", exc_info=True)
         return indexed
 
     def lag_seconds(self) -> float:
