@@ -139,9 +139,9 @@ def terms(group: str, text: str) -> list[str]:
 def term_spans(group: str, text: str, wanted: set[str] | None = None) -> list[tuple[str, int, int]]:
     """(term, start char, end char) of each term ``text`` becomes in ``group`` (only those in ``wanted`` if given).
 
-    The same terms and characters as the analyzer with chars=True gives. For a plain chain (every group but zh) the steps run on lists, as ``fast_index`` does: a
-    snippet asks this of every result it shows, and Whoosh's token-by-token generators cost most
-    of a snippet's time.
+    The same terms and characters as the analyzer with chars=True gives. For a plain chain (every
+    group but zh) the steps run on lists, as ``fast_index`` does: a snippet asks this of every
+    result it shows, and Whoosh's token-by-token generators cost most of a snippet's time.
     """
     chain = _plain_chain(group)
     if chain is None:
@@ -171,12 +171,18 @@ def _plain_chain(group: str):
     Each filter of a plain chain works on one word at a time, so a word's term never depends on
     its neighbours and can be kept.
     """
-    chain = analyzer(group)
+    plain = _plain(analyzer(group))
+    return None if plain is None else (*plain, {})
+
+
+def _plain(chain) -> tuple | None:
+    """(the tokenizer's finditer, the filters) of a regex tokenizer followed by lowercasing, stop words
+    and stemming only, the chains whose steps can run on lists; None for any other analyzer."""
     items = getattr(chain, "items", [chain])
     if type(items[0]) is not RegexTokenizer or items[0].gaps or any(
             type(item) not in (LowercaseFilter, StopFilter, StemFilter) for item in items[1:]):
         return None
-    return items[0].expression.finditer, tuple(items[1:]), {}
+    return items[0].expression.finditer, tuple(items[1:])
 
 
 def segment(text: str) -> list[str]:
@@ -201,14 +207,11 @@ def fast_index(field):
     analyzer here but jieba's), the same steps on lists give the same terms, positions, weights and
     encoded values (tests/test_reindex_analysis.py holds them equal).
     """
-    analyzer, fmt = getattr(field, "analyzer", None), getattr(field, "format", None)
-    items = getattr(analyzer, "items", [analyzer])
-    tokenizer = items[0]
-    if (type(tokenizer) is not RegexTokenizer or tokenizer.gaps or type(fmt) not in (Positions, Frequency)
-            or any(type(item) not in (LowercaseFilter, StopFilter, StemFilter) for item in items[1:])):
+    fmt = getattr(field, "format", None)
+    plain = _plain(getattr(field, "analyzer", None))
+    if plain is None or type(fmt) not in (Positions, Frequency):
         return None
-    filters, positions, boost = items[1:], type(fmt) is Positions, fmt.field_boost
-    finditer = tokenizer.expression.finditer
+    (finditer, filters), positions, boost = plain, type(fmt) is Positions, fmt.field_boost
 
     def index(value, **kwargs):
         if not isinstance(value, str):  # a list of ready tokens: Whoosh's own path
