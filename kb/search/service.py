@@ -253,10 +253,10 @@ def _ranked(searcher, plan, asked: Asked) -> tuple[list[ranking.Ranked], int]:
     wanted = (And(filters) if len(filters) > 1 else filters[0]) if filters else None
     unwanted = Term("id", str(asked.exclude)) if asked.exclude is not None else None
     limit = max(FETCH_PLANNED if plan.others else FETCH, 2 * asked.page * asked.per_page)
-    results, terms_of = topk.search(searcher, plan.query, limit, wanted, unwanted, plan.others)
-    ranked, floor = ranking.rank(results, plan, terms_of)
-    fetched = results.scored_length()
-    last = results[fetched - 1] if fetched else None
+    hits, terms_of = topk.search(searcher, plan.query, limit, wanted, unwanted, plan.others)
+    ranked, floor = ranking.rank(hits, plan, terms_of)
+    fetched = len(hits)
+    last = hits[-1] if fetched else None
     if fetched < limit or last.score < floor or last.docnum not in {r.hit.docnum for r in ranked}:
         return ranked, len(ranked)  # every hit that could be a result was fetched (or the tail is cut)
     return ranked, len(ranked) + int(len(ranked) / fetched * max(plan.min_matches - fetched, 0))

@@ -1,13 +1,39 @@
-"""Whoosh's top-k search, also noting which terms each of the best hits matched.
+"""One top-k search, also noting which terms each of the best hits matched.
 
-Ranking (kb.search.ranking) needs the query words each hit matched. Whoosh's ``terms=True`` asks
-every term matcher about every matching document; here only a document entering the top k is
-asked, and the search keeps Whoosh's top-k shortcuts (block quality, no full sort, no count).
+Ranking (kb.search.ranking) needs the query words each hit matched. A plain OR of terms (nearly
+every query) is scored a term at a time (kb.search.termwise), which knows each hit's terms; any
+other query goes through Whoosh, whose ``terms=True`` would ask every term matcher about every
+matching document: here only a document entering the top k is asked, and the search keeps Whoosh's
+top-k shortcuts (block quality, no full sort, no count).
 """
 
 from __future__ import annotations
 
 from whoosh.collectors import FilterCollector, TopCollector
+
+from kb.search import termwise
+
+
+class Hit:
+    """One of the best hits: its score, document number and (read when asked) stored fields."""
+
+    __slots__ = ("score", "docnum", "_reader", "_fields")
+
+    def __init__(self, reader, score: float, docnum: int):
+        self._reader, self.score, self.docnum, self._fields = reader, score, docnum, None
+
+    def fields(self) -> dict:
+        """The hit's stored fields."""
+        if self._fields is None:
+            self._fields = self._reader.stored_fields(self.docnum)
+        return self._fields
+
+    def __getitem__(self, name: str):
+        return self.fields()[name]
+
+    def get(self, name: str, default=None):
+        """A stored field, or ``default``."""
+        return self.fields().get(name, default)
 
 
 class TopTerms(TopCollector):
@@ -32,19 +58,26 @@ class TopTerms(TopCollector):
         return super()._collect(global_docnum, score)
 
 
-def search(searcher, query, limit: int, wanted=None, unwanted=None, others=()):
-    """(Whoosh Results of the best ``limit`` hits, {docnum: matched (field, term) pairs}).
+def search(searcher, query, limit: int, wanted=None, unwanted=None, others=()) -> tuple[list[Hit], dict]:
+    """(the best ``limit`` hits, best first, {docnum: matched (field, term) pairs}).
 
     ``others`` are (field, term) pairs left out of ``query``: each best hit's postings are checked
     for them, so they count as matched all the same.
     """
+    found = termwise.search(searcher, query, limit, wanted, unwanted)
+    top, terms_of = found if found is not None else _whoosh(searcher, query, limit, wanted, unwanted)
+    reader = searcher.reader()
+    if others:
+        _note(reader, [docnum for _score, docnum in top], others, terms_of)
+    return [Hit(reader, score, docnum) for score, docnum in top], terms_of
+
+
+def _whoosh(searcher, query, limit: int, wanted, unwanted) -> tuple[list[tuple[float, int]], dict]:
+    """Whoosh's own top-k search of ``query``, for queries ``termwise`` does not score."""
     top = TopTerms(limit=limit)
     collector = FilterCollector(top, wanted, unwanted) if wanted is not None or unwanted is not None else top
     searcher.search_with_collector(query, collector)
-    results = collector.results()
-    if others:
-        _note(searcher.reader(), [docnum for _score, docnum in results.top_n], others, top.terms_of)
-    return results, top.terms_of
+    return list(collector.results().top_n), top.terms_of
 
 
 def _note(reader, docnums: list[int], others, terms_of: dict) -> None:
@@ -57,11 +90,7 @@ def _note(reader, docnums: list[int], others, terms_of: dict) -> None:
         for name, text in others:
             if (name, text) not in leaf:
                 continue
-            postings, key = leaf.postings(name, text), (name, text.encode("utf-8"))
-            for docnum in local:
-                if postings.id() < docnum:
-                    postings.skip_to(docnum)
-                if not postings.is_active():
-                    break
-                if postings.id() == docnum:
-                    terms_of.setdefault(docnum + offset, []).append(key)
+            key = (name, text.encode("utf-8"))
+            ids = termwise.postings(leaf, name, key[1])[0]
+            for docnum in termwise.holding(ids, local):
+                terms_of.setdefault(docnum + offset, []).append(key)

@@ -1,0 +1,239 @@
+"""Whoosh's BM25F top-k for a plain OR of terms, scored a term at a time in numpy.
+
+Whoosh scores a document at a time through a tree of matchers, some microseconds a posting in
+Python (more after publishes: each posting of a segment with deletions goes through one more
+wrapper). Our queries are nearly always an OR of boosted terms (kb.search.querying), and for those
+the score of a document is the sum over the terms it holds of boost x BM25F(weight, field length),
+so here each term's postings are read a block at a time and scored as arrays. The statistics (idf,
+average field length, B, K1) come from Whoosh's own scorer, the field lengths from Whoosh's own
+length column, and the order is Whoosh's (score, then document number): the same hits in the same
+order, with scores equal to Whoosh's up to the last bit of rounding. A segment never changes, so
+its decoded postings (up to CACHED_POSTINGS) and field lengths are kept while it is in use.
+Anything else (phrases, AND, another weighting) returns None: the caller asks Whoosh.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import NamedTuple
+
+import numpy as np
+from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.matching.wrappers import FilterMatcher
+from whoosh.query import And, Or, Term
+from whoosh.scoring import BM25FScorer, WeightScorer
+
+CACHED_POSTINGS = 2_000_000  # postings kept decoded, all segments together (8 bytes each: 16 MB)
+MAX_LENGTH_ARRAYS = 64  # (segment, field) length arrays kept
+
+
+class Weighted(NamedTuple):
+    """One term of the OR: its field, its text as indexed, and the product of the boosts above it."""
+
+    fieldname: str
+    btext: bytes
+    boost: float
+
+
+def flat_terms(query, schema, boost: float = 1.0) -> list[Weighted] | None:
+    """The terms of an OR-of-terms tree with their boosts, or None for any other kind of query."""
+    if isinstance(query, Term):
+        if query.fieldname not in schema or query.minquality:
+            return None
+        btext = schema[query.fieldname].to_bytes(query.text)
+        return [Weighted(query.fieldname, btext, boost * query.boost)]
+    if type(query) is Or and not query.scale and not query.minmatch:
+        found: list[Weighted] = []
+        for sub in query.subqueries:
+            terms = flat_terms(sub, schema, boost * query.boost)
+            if terms is None:
+                return None
+            found += terms
+        return found
+    return None
+
+
+def filter_terms(query) -> list[tuple[str, str]] | None:
+    """The (field, text) terms a filter query requires all of, or None if it is not a term or an AND of terms."""
+    if query is None:
+        return []
+    if isinstance(query, Term):
+        return [(query.fieldname, query.text)]
+    if type(query) is And and all(isinstance(q, Term) for q in query.subqueries):
+        return [(q.fieldname, q.text) for q in query.subqueries]
+    return None
+
+
+class _Cache:
+    """An LRU of decoded arrays, bounded by their total length."""
+
+    def __init__(self, budget: int):
+        self.budget, self.used = budget, 0
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key, value, size: int) -> None:
+        with self.lock:
+            if key in self.items or size > self.budget:
+                return
+            self.items[key] = (value, size)
+            self.used += size
+            while self.used > self.budget:
+                _key, (_value, dropped) = self.items.popitem(last=False)
+                self.used -= dropped
+
+
+_postings = _Cache(CACHED_POSTINGS)
+_lengths = _Cache(MAX_LENGTH_ARRAYS)
+
+
+def postings(leaf, fieldname: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(document numbers, weights) of one term in one segment, deleted documents included."""
+    key = (leaf.segment().segment_id(), fieldname, btext)
+    found = _postings.get(key)
+    if found is not None:
+        return found[0]
+    matcher = leaf.postings(fieldname, btext)
+    if isinstance(matcher, FilterMatcher):  # the deleted documents' filter: applied by the caller
+        matcher = matcher.child
+    ids, weights = [], []
+    if type(matcher) is W3LeafMatcher:
+        # A block at a time (private to whoosh3's codec, pinned exactly in pyproject.toml).
+        while matcher.is_active():
+            matcher._read_ids()
+            matcher._read_weights()
+            ids += matcher._ids
+            weights += matcher._weights
+            matcher._next_block()
+    else:
+        while matcher.is_active():
+            ids.append(matcher.id())
+            weights.append(matcher.weight())
+            matcher.next()
+    value = (np.array(ids, dtype=np.int32), np.array(weights, dtype=np.float32))
+    _postings.put(key, value, len(ids))
+    return value
+
+
+def lengths(leaf, fieldname: str) -> np.ndarray:
+    """Every document's length of ``fieldname`` in one segment, as Whoosh's scorer reads it."""
+    key = (leaf.segment().segment_id(), fieldname)
+    found = _lengths.get(key)
+    if found is not None:
+        return found[0]
+    value = np.array([leaf.doc_field_length(d, fieldname, 1) or 1 for d in range(leaf.doc_count_all())],
+                     dtype=np.float64)
+    _lengths.put(key, value, 1)
+    return value
+
+
+def _scorers(searcher, terms: list[Weighted]) -> list | None:
+    """Whoosh's scorer of each term (None when a term's scorer is not BM25F's or a plain weight)."""
+    scorers = []
+    for term in terms:
+        scorer = searcher.weighting.scorer(searcher, term.fieldname, term.btext)
+        if type(scorer) not in (BM25FScorer, WeightScorer):
+            return None
+        scorers.append(scorer)
+    return scorers
+
+
+def _score(scorer, weights: np.ndarray, leaf, fieldname: str, ids: np.ndarray) -> np.ndarray:
+    """BM25F (whoosh.scoring.bm25) of one term's postings ``ids``, in the same order of operations."""
+    weights = weights.astype(np.float64)  # as Whoosh does it: float32 weights, float64 sums
+    if type(scorer) is WeightScorer:
+        return weights
+    k1, b, length = scorer.K1, scorer.B, lengths(leaf, fieldname)[ids]
+    return scorer.idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * length / scorer.avgfl)))
+
+
+def _allowed(leaf, required: list[tuple[str, str]], excluded: list[tuple[str, str]]) -> np.ndarray | None:
+    """A mask of the segment's documents holding every ``required`` term and no ``excluded`` one (None: all)."""
+    if not required and not excluded:
+        return None
+    n = leaf.doc_count_all()
+    mask = np.ones(n, dtype=bool)
+    for fieldname, text in required:
+        keep = np.zeros(n, dtype=bool)
+        if (fieldname, text) in leaf:
+            keep[postings(leaf, fieldname, leaf.schema[fieldname].to_bytes(text))[0]] = True
+        mask &= keep
+    for fieldname, text in excluded:
+        if (fieldname, text) in leaf:
+            mask[postings(leaf, fieldname, leaf.schema[fieldname].to_bytes(text))[0]] = False
+    return mask
+
+
+def search(searcher, query, limit: int, wanted=None, unwanted=None):
+    """([(score, docnum)] of the best ``limit`` hits, best first, {docnum: matched (field, term) pairs}), or None.
+
+    None when ``query`` (or a filter) is not something this module scores exactly as Whoosh does.
+    """
+    schema = searcher.schema
+    terms, required, excluded = flat_terms(query, schema), filter_terms(wanted), filter_terms(unwanted)
+    if terms is None or required is None or excluded is None:
+        return None
+    scorers = _scorers(searcher, terms)
+    if scorers is None:
+        return None
+    found_scores, found_docs, per_leaf = [], [], []
+    for leaf, offset in searcher.reader().leaf_readers():
+        n = leaf.doc_count_all()
+        scores, hit = np.zeros(n), np.zeros(n, dtype=bool)
+        held = []
+        for term, scorer in zip(terms, scorers):
+            if (term.fieldname, term.btext) not in leaf:
+                continue
+            ids, weights = postings(leaf, term.fieldname, term.btext)
+            scores[ids] += _score(scorer, weights, leaf, term.fieldname, ids) * term.boost
+            hit[ids] = True
+            held.append((term, ids))
+        deleted = leaf.deleted_docs_set
+        if deleted:
+            hit[np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
+        allowed = _allowed(leaf, required, excluded)
+        if allowed is not None:
+            hit &= allowed
+        local = np.flatnonzero(hit)
+        found_scores.append(scores[local])
+        found_docs.append(local + offset)
+        per_leaf.append((offset, n, held))
+    return _top(found_scores, found_docs, limit, per_leaf)
+
+
+def _top(found_scores, found_docs, limit: int, per_leaf) -> tuple[list[tuple[float, int]], dict]:
+    """The best ``limit`` of the hits by (score descending, docnum ascending), and the terms each matched."""
+    scores = np.concatenate(found_scores) if found_scores else np.zeros(0)
+    docs = np.concatenate(found_docs) if found_docs else np.zeros(0, dtype=np.int64)
+    if len(scores) > limit:  # everything scoring at least the limit-th best, ties included, then sorted
+        cut = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+        keep = scores >= cut
+        scores, docs = scores[keep], docs[keep]
+    order = np.lexsort((docs, -scores))[:limit]
+    top = [(float(scores[i]), int(docs[i])) for i in order]
+    terms_of: dict[int, list] = {docnum: [] for _score, docnum in top}
+    for offset, n, held in per_leaf:
+        local = np.array(sorted(d - offset for _s, d in top if offset <= d < offset + n), dtype=np.int64)
+        if not len(local):
+            continue
+        for term, ids in held:
+            for docnum in holding(ids, local):
+                terms_of[docnum + offset].append((term.fieldname, term.btext))
+    return top, terms_of
+
+
+def holding(ids: np.ndarray, docnums) -> list[int]:
+    """Those of the sorted ``docnums`` that are in the sorted posting ``ids``."""
+    docnums = np.asarray(docnums, dtype=np.int64)
+    if not len(ids) or not len(docnums):
+        return []
+    at = np.minimum(np.searchsorted(ids, docnums), len(ids) - 1)
+    return [int(d) for d in docnums[ids[at] == docnums]]

@@ -1,0 +1,88 @@
+"""The term-at-a-time scorer (kb.search.termwise) gives Whoosh's own top k, and falls back when it cannot."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from whoosh.query import And, Term
+
+from kb import search
+from kb.articles import ArticleDraft, create_article, update_article
+from kb.db import session_scope
+from kb.models import Article
+from kb.search import termwise, topk
+from kb.search.analysis import GROUPS, group_for
+from kb.search.querying import build
+
+WORDS = ("refund order parcel delivery invoice account password reset login payment card shipping return "
+         "exchange warranty broken screen battery charger cable tracking number address").split()
+QUERIES = ["refund", "password reset", "parcel tracking number", "refnd of my ordr",  # typos: corrections join the OR
+           "how do I get a refund for a broken screen that came with the wrong charger cable",  # planned: others
+           "invoice card payment warranty address exchange battery login shipping return"]
+
+
+@pytest.fixture
+def app(app_factory):
+    """Forty articles of mixed words in several segments, some of them edited (so deleted documents remain)."""
+    app = app_factory()
+    rng = random.Random(5)
+    ids = []
+    for k in range(40):
+        with session_scope(app) as session:
+            title = " ".join(rng.sample(WORDS, 3))
+            body = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(5, 60)))
+            article = create_article(session, ArticleDraft(f"{title} {k}", body, category="billing" if k % 3 else "help"),
+                                     status="published")
+            session.flush()
+            ids.append(article.id)
+        if k % 10 == 9:
+            search.process_outbox(app)  # a segment per ten articles
+    for article_id in ids[::7]:
+        with session_scope(app) as session:
+            article = session.get(Article, article_id)
+            update_article(session, article, ArticleDraft(article.title, article.body_md + " refund refund",
+                                                          category=article.category))
+        search.process_outbox(app)
+    return app
+
+
+def _held(reader, docnum: int, terms) -> set:
+    """The (field, term) pairs of ``terms`` that the document really holds, read from Whoosh's postings."""
+    held = set()
+    for name, btext in terms:
+        if (name, btext) in reader and docnum in set(reader.postings(name, btext).all_ids()):
+            held.add((name, btext))
+    return held
+
+
+@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("limit, wanted, unwanted", [(30, None, None), (5, None, None),
+                                                     (30, Term("category", "billing"), None),
+                                                     (30, And([Term("lang", "en"), Term("category", "help")]), Term("id", "3"))])
+def test_same_top_k_and_scores_as_whoosh(app, query, limit, wanted, unwanted):
+    service = app.extensions["kb.search"]
+    with service.store.searcher() as (_gen, searcher):
+        reader = searcher.reader()
+        assert len(reader.leaf_readers()) > 1 and any(leaf.has_deletions() for leaf, _o in reader.leaf_readers())
+        plan = build(reader, query, list(GROUPS), group_for("en"))
+        ours = termwise.search(searcher, plan.query, limit, wanted, unwanted)
+        assert ours is not None
+        theirs, _terms = topk._whoosh(searcher, plan.query, limit, wanted, unwanted)
+        assert [d for _s, d in ours[0]] == [d for _s, d in theirs] and theirs
+        assert [s for s, _d in ours[0]] == pytest.approx([s for s, _d in theirs], rel=1e-12)
+        asked = {(t.fieldname, t.btext) for t in termwise.flat_terms(plan.query, searcher.schema)}
+        for _score, docnum in ours[0]:
+            assert set(ours[1][docnum]) == _held(reader, docnum, asked) != set()
+            assert not reader.is_deleted(docnum)
+
+
+def test_phrases_and_other_queries_go_to_whoosh(app):
+    service = app.extensions["kb.search"]
+    with service.store.searcher() as (_gen, searcher):
+        plan = build(searcher.reader(), '"password reset" login', list(GROUPS), group_for("en"))
+        assert termwise.search(searcher, plan.query, 10) is None
+        hits, terms_of = topk.search(searcher, plan.query, 10)
+        assert hits and all(terms_of[hit.docnum] for hit in hits)
+        assert {"password", "reset", "login"} & set(hits[0]["plain"].split()) and hits[0].get("no such field", 7) == 7
+        assert termwise.search(searcher, Term("title_en", "refund"), 10, wanted=Term("id", "1") | Term("id", "2")) is None
