@@ -71,18 +71,30 @@ def test_same_top_k_and_scores_as_whoosh(app, query, limit, wanted, unwanted):
         theirs, _terms = topk._whoosh(searcher, plan.query, limit, wanted, unwanted)
         assert [d for _s, d in ours[0]] == [d for _s, d in theirs] and theirs
         assert [s for s, _d in ours[0]] == pytest.approx([s for s, _d in theirs], rel=1e-12)
-        asked = {(t.fieldname, t.btext) for t in termwise.flat_terms(plan.query, searcher.schema)}
+        asked = {(t.fieldname, t.btext) for t in termwise.split(plan.query, searcher.schema)[0]}
         for _score, docnum in ours[0]:
             assert set(ours[1][docnum]) == _held(reader, docnum, asked) != set()
             assert not reader.is_deleted(docnum)
 
 
-def test_phrases_and_other_queries_go_to_whoosh(app):
+@pytest.mark.parametrize("query", ['"password reset" login', And([Term("body_en", "refund"), Term("title_en", "card")])])
+def test_phrases_and_and_queries_score_as_in_whoosh(app, query):
     service = app.extensions["kb.search"]
     with service.store.searcher() as (_gen, searcher):
-        plan = build(searcher.reader(), '"password reset" login', list(GROUPS), group_for("en"))
-        assert termwise.search(searcher, plan.query, 10) is None
-        hits, terms_of = topk.search(searcher, plan.query, 10)
-        assert hits and all(terms_of[hit.docnum] for hit in hits)
-        assert {"password", "reset", "login"} & set(hits[0]["plain"].split()) and hits[0].get("no such field", 7) == 7
-        assert termwise.search(searcher, Term("title_en", "refund"), 10, wanted=Term("id", "1") | Term("id", "2")) is None
+        if isinstance(query, str):
+            query = build(searcher.reader(), query, list(GROUPS), group_for("en")).query
+        ours = termwise.search(searcher, query, 10)
+        theirs, terms_of = topk._whoosh(searcher, query, 10, None, None)
+        assert [d for _s, d in ours[0]] == [d for _s, d in theirs] and theirs
+        assert [s for s, _d in ours[0]] == pytest.approx([s for s, _d in theirs], rel=1e-12)
+        assert {d: set(t) for d, t in ours[1].items()} == {d: set(terms_of[d]) for _s, d in theirs}
+
+
+def test_other_filters_go_to_whoosh(app):
+    service = app.extensions["kb.search"]
+    with service.store.searcher() as (_gen, searcher):
+        either = Term("id", "1") | Term("id", "2")
+        assert termwise.search(searcher, Term("body_en", "refund"), 10, wanted=either) is None
+        hits, terms_of = topk.search(searcher, Term("body_en", "refund"), 10, wanted=either)
+        assert 1 <= len(hits) <= 2 and {hit["id"] for hit in hits} <= {"1", "2"} and hits[0].get("nothing", 7) == 7
+        assert all(terms_of[hit.docnum] == [("body_en", b"refund")] for hit in hits)

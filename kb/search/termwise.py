@@ -9,7 +9,8 @@ average field length, B, K1) come from Whoosh's own scorer, the field lengths fr
 length column, and the order is Whoosh's (score, then document number): the same hits in the same
 order, with scores equal to Whoosh's up to the last bit of rounding. A segment never changes, so
 its decoded postings (up to CACHED_POSTINGS) and field lengths are kept while it is in use.
-Anything else (phrases, AND, another weighting) returns None: the caller asks Whoosh.
+The other parts of a query (phrases, AND: rare and sparse) are scored through Whoosh's own
+matchers, a segment at a time; another weighting or filter returns None: the caller asks Whoosh.
 """
 
 from __future__ import annotations
@@ -36,22 +37,19 @@ class Weighted(NamedTuple):
     boost: float
 
 
-def flat_terms(query, schema, boost: float = 1.0) -> list[Weighted] | None:
-    """The terms of an OR-of-terms tree with their boosts, or None for any other kind of query."""
-    if isinstance(query, Term):
-        if query.fieldname not in schema or query.minquality:
-            return None
-        btext = schema[query.fieldname].to_bytes(query.text)
-        return [Weighted(query.fieldname, btext, boost * query.boost)]
-    if type(query) is Or and not query.scale and not query.minmatch:
-        found: list[Weighted] = []
+def split(query, schema, boost: float = 1.0, terms=None, rest=None) -> tuple[list[Weighted], list]:
+    """The terms of an OR tree with the product of the boosts above them, and its other parts as (query, boost)."""
+    terms = [] if terms is None else terms
+    rest = [] if rest is None else rest
+    if isinstance(query, Term) and not query.minquality:
+        if query.fieldname in schema:  # else Whoosh matches nothing either
+            terms.append(Weighted(query.fieldname, schema[query.fieldname].to_bytes(query.text), boost * query.boost))
+    elif type(query) is Or and not query.scale and not query.minmatch:
         for sub in query.subqueries:
-            terms = flat_terms(sub, schema, boost * query.boost)
-            if terms is None:
-                return None
-            found += terms
-        return found
-    return None
+            split(sub, schema, boost * query.boost, terms, rest)
+    else:
+        rest.append((query, boost))
+    return terms, rest
 
 
 def filter_terms(query) -> list[tuple[str, str]] | None:
@@ -175,17 +173,17 @@ def _allowed(leaf, required: list[tuple[str, str]], excluded: list[tuple[str, st
 def search(searcher, query, limit: int, wanted=None, unwanted=None):
     """([(score, docnum)] of the best ``limit`` hits, best first, {docnum: matched (field, term) pairs}), or None.
 
-    None when ``query`` (or a filter) is not something this module scores exactly as Whoosh does.
+    None when a filter is not a term or an AND of terms, or a term's scorer is not BM25F's.
     """
-    schema = searcher.schema
-    terms, required, excluded = flat_terms(query, schema), filter_terms(wanted), filter_terms(unwanted)
-    if terms is None or required is None or excluded is None:
-        return None
+    terms, rest = split(query, searcher.schema)
+    required, excluded = filter_terms(wanted), filter_terms(unwanted)
     scorers = _scorers(searcher, terms)
-    if scorers is None:
+    if scorers is None or required is None or excluded is None:
         return None
+    context = searcher.context(needs_current=True)
     found_scores, found_docs, per_leaf = [], [], []
-    for leaf, offset in searcher.reader().leaf_readers():
+    for sub, offset in searcher.leaf_searchers():
+        leaf = sub.reader()
         n = leaf.doc_count_all()
         scores, hit = np.zeros(n), np.zeros(n, dtype=bool)
         held = []
@@ -196,6 +194,7 @@ def search(searcher, query, limit: int, wanted=None, unwanted=None):
             scores[ids] += _score(scorer, weights, leaf, term.fieldname, ids) * term.boost
             hit[ids] = True
             held.append((term, ids))
+        extra = _rest(sub, context, rest, scores, hit)
         deleted = leaf.deleted_docs_set
         if deleted:
             hit[np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
@@ -205,8 +204,27 @@ def search(searcher, query, limit: int, wanted=None, unwanted=None):
         local = np.flatnonzero(hit)
         found_scores.append(scores[local])
         found_docs.append(local + offset)
-        per_leaf.append((offset, n, held))
+        per_leaf.append((offset, n, held, extra))
     return _top(found_scores, found_docs, limit, per_leaf)
+
+
+def _rest(sub, context, rest: list, scores: np.ndarray, hit: np.ndarray) -> dict[int, list]:
+    """Add the other parts' (phrases, AND) scores in one segment through Whoosh's matchers; the terms each hit matched.
+
+    They are rare (a quoted phrase, a synonym phrase), and their matchers skip to the documents
+    holding all their words, so a document at a time costs little here.
+    """
+    matched: dict[int, list] = {}
+    for query, boost in rest:
+        matcher = query.matcher(sub, context)
+        while matcher.is_active():
+            docnum = matcher.id()
+            scores[docnum] += matcher.score() * boost
+            hit[docnum] = True
+            matched.setdefault(docnum, []).extend(
+                m.term() for m in matcher.term_matchers() if m.is_active() and m.id() == docnum)
+            matcher.next()
+    return matched
 
 
 def _top(found_scores, found_docs, limit: int, per_leaf) -> tuple[list[tuple[float, int]], dict]:
@@ -220,10 +238,12 @@ def _top(found_scores, found_docs, limit: int, per_leaf) -> tuple[list[tuple[flo
     order = np.lexsort((docs, -scores))[:limit]
     top = [(float(scores[i]), int(docs[i])) for i in order]
     terms_of: dict[int, list] = {docnum: [] for _score, docnum in top}
-    for offset, n, held in per_leaf:
+    for offset, n, held, extra in per_leaf:
         local = np.array(sorted(d - offset for _s, d in top if offset <= d < offset + n), dtype=np.int64)
         if not len(local):
             continue
+        for docnum in local:
+            terms_of[int(docnum) + offset] += extra.get(int(docnum), [])
         for term, ids in held:
             for docnum in holding(ids, local):
                 terms_of[docnum + offset].append((term.fieldname, term.btext))
