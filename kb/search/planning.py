@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 from whoosh.query import Or, Query, Term
 
+from kb.search.lexicon import doc_frequency
+
 # Postings the choosing words may walk; and from how many clauses a question counts as long.
 SEARCH_BUDGET = 2500
 MIN_CHOOSERS = 3
@@ -37,7 +39,7 @@ class Planned(NamedTuple):
 def lean(query: Query, reader) -> tuple[Query | None, int]:
     """``query`` without the terms no document holds (None if nothing is left), and its postings."""
     if isinstance(query, Term):
-        frequency = reader.doc_frequency(query.fieldname, query.text)
+        frequency = doc_frequency(reader, query.fieldname, query.text)
         return (query, frequency) if frequency else (None, 0)
     if isinstance(query, Or):
         kept, cost = [], 0
@@ -50,7 +52,7 @@ def lean(query: Query, reader) -> tuple[Query | None, int]:
             return None, 0
         return (kept[0] if len(kept) == 1 else Or(kept, boost=query.boost)), cost
     # Phrases and synonym phrases: rare, and dropping one would change scores; priced by their terms.
-    return query, sum(reader.doc_frequency(name, text) for name, text in query.iter_all_terms())
+    return query, sum(doc_frequency(reader, name, text) for name, text in query.iter_all_terms())
 
 
 def plan_query(clauses: list[Query], carriers: set[int], bonuses: list[Query], reader) -> Planned:
@@ -84,4 +86,4 @@ def _or(queries: list[Query]) -> Query:
 
 def _largest(query: Query, reader) -> int:
     """The document frequency of the query's most frequent term."""
-    return max((reader.doc_frequency(name, text) for name, text in query.iter_all_terms()), default=0)
+    return max((doc_frequency(reader, name, text) for name, text in query.iter_all_terms()), default=0)

@@ -24,6 +24,7 @@ from whoosh.query.spans import SpanNear2
 from kb.search import spelling
 from kb.search.analysis import CJK, SPELL_WORD, analyzer, has_cjk, segment, terms
 from kb.search.generic import is_generic, is_stop
+from kb.search.lexicon import doc_frequency
 from kb.search.planning import plan_query
 from kb.search.schema import field
 
@@ -233,9 +234,9 @@ def _needs_correction(reader, word: str, parts: list[Query], groups: list[str]) 
     """A Latin word of 4+ letters that the index knows in no form and no language."""
     if len(word) < 4 or has_cjk(word) or any(ch.isdigit() for ch in word):
         return False
-    if any(reader.doc_frequency(field("spell", g), word) for g in groups):
+    if any(doc_frequency(reader, field("spell", g), word) for g in groups):
         return False
-    return not any(reader.doc_frequency(p.fieldname, p.text) for p in parts)
+    return not any(doc_frequency(reader, p.fieldname, p.text) for p in parts)
 
 
 def corrections(reader, word: str, fields: list[str], limit: int = 3) -> list[tuple[str, int]]:
@@ -247,7 +248,7 @@ def corrections(reader, word: str, fields: list[str], limit: int = 3) -> list[tu
             # Distance 2 keeps the first letter: far cheaper, and first letters are rarely mistyped.
             for candidate in terms_within(reader, name, word, distance, distance - 1):
                 if candidate != word and candidate not in found:
-                    near[candidate] = near.get(candidate, 0) + reader.doc_frequency(name, candidate)
+                    near[candidate] = near.get(candidate, 0) + doc_frequency(reader, name, candidate)
         for candidate in sorted(near, key=lambda w: (-near[w], w)):
             found[candidate] = distance
         if found:  # distance 2 (3x slower) only when no word is one edit away
@@ -272,7 +273,7 @@ def terms_within(reader, fieldname: str, word: str, distance: int, prefix: int) 
             found.update(c for c in spelling.edits(word, alphabet) if c in vocabulary and c[:prefix] == word[:prefix])
         else:
             found.update(leaf.terms_within(fieldname, word, distance, prefix=prefix))
-    return {term for term in found if reader.doc_frequency(fieldname, term)}  # not only in deleted documents
+    return {term for term in found if doc_frequency(reader, fieldname, term)}  # not only in deleted documents
 
 
 def _confident(word: str, fix: str, distance: int) -> bool:

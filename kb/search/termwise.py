@@ -23,7 +23,9 @@ import numpy as np
 from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.query import And, Or, Term
-from whoosh.scoring import BM25FScorer, WeightScorer
+from whoosh.scoring import BM25F
+
+from kb.search.lexicon import segment_frequency
 
 CACHED_POSTINGS = 2_000_000  # postings kept decoded, all segments together (8 bytes each: 16 MB)
 MAX_LENGTH_ARRAYS = 64  # (segment, field) length arrays kept
@@ -133,23 +135,37 @@ def lengths(leaf, fieldname: str) -> np.ndarray:
     return value
 
 
-def _scorers(searcher, terms: list[Weighted]) -> list | None:
-    """Whoosh's scorer of each term (None when a term's scorer is not BM25F's or a plain weight)."""
+class Scorer(NamedTuple):
+    """What Whoosh's BM25F scorer of one term reads (``k1`` None: the field is not scored, a hit weighs its weight)."""
+
+    idf: float
+    avgfl: float
+    b: float
+    k1: float | None
+
+
+def _scorers(searcher, terms: list[Weighted]) -> list[Scorer] | None:
+    """The figures of Whoosh's scorer of each term (whoosh.scoring.BM25F.scorer), or None for another weighting."""
+    weighting = searcher.weighting
+    if type(weighting) is not BM25F:
+        return None
     scorers = []
     for term in terms:
-        scorer = searcher.weighting.scorer(searcher, term.fieldname, term.btext)
-        if type(scorer) not in (BM25FScorer, WeightScorer):
-            return None
-        scorers.append(scorer)
+        if not searcher.schema[term.fieldname].scorable:
+            scorers.append(Scorer(0.0, 1.0, 0.0, None))
+            continue
+        # The same calls as BM25FScorer's: the idf is the searcher's (cached there), B may be per field.
+        scorers.append(Scorer(searcher.idf(term.fieldname, term.btext), searcher.avg_field_length(term.fieldname) or 1,
+                              weighting._field_B.get(term.fieldname, weighting.B), weighting.K1))
     return scorers
 
 
-def _score(scorer, weights: np.ndarray, leaf, fieldname: str, ids: np.ndarray) -> np.ndarray:
+def _score(scorer: Scorer, weights: np.ndarray, leaf, fieldname: str, ids: np.ndarray) -> np.ndarray:
     """BM25F (whoosh.scoring.bm25) of one term's postings ``ids``, in the same order of operations."""
     weights = weights.astype(np.float64)  # as Whoosh does it: float32 weights, float64 sums
-    if type(scorer) is WeightScorer:
+    if scorer.k1 is None:
         return weights
-    k1, b, length = scorer.K1, scorer.B, lengths(leaf, fieldname)[ids]
+    k1, b, length = scorer.k1, scorer.b, lengths(leaf, fieldname)[ids]
     return scorer.idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * length / scorer.avgfl)))
 
 
@@ -161,11 +177,11 @@ def _allowed(leaf, required: list[tuple[str, str]], excluded: list[tuple[str, st
     mask = np.ones(n, dtype=bool)
     for fieldname, text in required:
         keep = np.zeros(n, dtype=bool)
-        if (fieldname, text) in leaf:
+        if segment_frequency(leaf, fieldname, text):
             keep[postings(leaf, fieldname, leaf.schema[fieldname].to_bytes(text))[0]] = True
         mask &= keep
     for fieldname, text in excluded:
-        if (fieldname, text) in leaf:
+        if segment_frequency(leaf, fieldname, text):
             mask[postings(leaf, fieldname, leaf.schema[fieldname].to_bytes(text))[0]] = False
     return mask
 
@@ -173,7 +189,7 @@ def _allowed(leaf, required: list[tuple[str, str]], excluded: list[tuple[str, st
 def search(searcher, query, limit: int, wanted=None, unwanted=None):
     """([(score, docnum)] of the best ``limit`` hits, best first, {docnum: matched (field, term) pairs}), or None.
 
-    None when a filter is not a term or an AND of terms, or a term's scorer is not BM25F's.
+    None when a filter is not a term or an AND of terms, or the weighting is not BM25F.
     """
     terms, rest = split(query, searcher.schema)
     required, excluded = filter_terms(wanted), filter_terms(unwanted)
@@ -188,7 +204,7 @@ def search(searcher, query, limit: int, wanted=None, unwanted=None):
         scores, hit = np.zeros(n), np.zeros(n, dtype=bool)
         held = []
         for term, scorer in zip(terms, scorers):
-            if (term.fieldname, term.btext) not in leaf:
+            if not segment_frequency(leaf, term.fieldname, term.btext):
                 continue
             ids, weights = postings(leaf, term.fieldname, term.btext)
             scores[ids] += _score(scorer, weights, leaf, term.fieldname, ids) * term.boost

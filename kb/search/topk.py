@@ -12,6 +12,7 @@ from __future__ import annotations
 from whoosh.collectors import FilterCollector, TopCollector
 
 from kb.search import termwise
+from kb.search.lexicon import segment_frequency
 
 
 class Hit:
@@ -88,7 +89,7 @@ def _note(reader, docnums: list[int], others, terms_of: dict) -> None:
         if not local:
             continue
         for name, text in others:
-            if (name, text) not in leaf:
+            if not segment_frequency(leaf, name, text):
                 continue
             key = (name, text.encode("utf-8"))
             ids = termwise.postings(leaf, name, key[1])[0]
