@@ -254,12 +254,14 @@ def _top(found_scores, found_docs, limit: int, per_leaf) -> tuple[list[tuple[flo
     order = np.lexsort((docs, -scores))[:limit]
     top = [(float(scores[i]), int(docs[i])) for i in order]
     terms_of: dict[int, list] = {docnum: [] for _score, docnum in top}
+    chosen = np.sort(docs[order])
     for offset, n, held, extra in per_leaf:
-        local = np.array(sorted(d - offset for _s, d in top if offset <= d < offset + n), dtype=np.int64)
+        local = chosen[(chosen >= offset) & (chosen < offset + n)] - offset
         if not len(local):
             continue
-        for docnum in local:
-            terms_of[int(docnum) + offset] += extra.get(int(docnum), [])
+        for docnum, matched in extra.items():
+            if docnum + offset in terms_of:
+                terms_of[docnum + offset] += matched
         for term, ids in held:
             for docnum in holding(ids, local):
                 terms_of[docnum + offset].append((term.fieldname, term.btext))

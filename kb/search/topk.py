@@ -9,6 +9,7 @@ top-k shortcuts (block quality, no full sort, no count).
 
 from __future__ import annotations
 
+import numpy as np
 from whoosh.collectors import FilterCollector, TopCollector
 
 from kb.search import termwise
@@ -83,15 +84,13 @@ def _whoosh(searcher, query, limit: int, wanted, unwanted) -> tuple[list[tuple[f
 
 def _note(reader, docnums: list[int], others, terms_of: dict) -> None:
     """Add to ``terms_of`` which of the ``others`` terms each of ``docnums`` holds, segment by segment."""
+    chosen = np.sort(np.asarray(docnums, dtype=np.int64))
+    keys = [(name, text, text.encode("utf-8")) for name, text in others]
     for leaf, offset in reader.leaf_readers():
-        end = offset + leaf.doc_count_all()
-        local = sorted(d - offset for d in docnums if offset <= d < end)
-        if not local:
+        local = chosen[(chosen >= offset) & (chosen < offset + leaf.doc_count_all())] - offset
+        if not len(local):
             continue
-        for name, text in others:
-            if not segment_frequency(leaf, name, text):
-                continue
-            key = (name, text.encode("utf-8"))
-            ids = termwise.postings(leaf, name, key[1])[0]
-            for docnum in termwise.holding(ids, local):
-                terms_of.setdefault(docnum + offset, []).append(key)
+        for name, text, btext in keys:
+            if segment_frequency(leaf, name, text):
+                for docnum in termwise.holding(termwise.postings(leaf, name, btext)[0], local):
+                    terms_of.setdefault(docnum + offset, []).append((name, btext))
