@@ -67,7 +67,8 @@ def search():
     popular = [] if result.total else catalog.popular(session, current_language(), HOME_LIST_SIZE)
     return render_template("portal/search.html", q=q, result=result, content_lang=content_lang,
                            category=category, category_slug=category_slug if category else "",
-                           categories=listings.categories(session, content_lang), popular=popular,
+                           topic_options=listings.topic_options(session, content_lang, category_slug if category else ""),
+                           popular=popular,
                            last_page=last_page, pages=page_numbers(result.page, last_page))
 
 
