@@ -138,6 +138,16 @@ def test_a_click_records_its_position_once_for_the_same_visitor_and_never_for_bo
     assert session.scalar(sa.select(sa.func.count()).where(PortalVisit.searched.is_(True))) == 2
 
 
+def test_a_new_visitors_search_and_visit_are_found_by_their_next_search(app, session):
+    # The first page makes the visitor and skips looking for their rows: the next page must find them.
+    client = app.test_client()
+    client.get("/en/search?q=refu")
+    client.get("/en/search?q=refund")  # typing on within the window: the same search
+    visitor = session.scalar(sa.select(SearchLog.visitor))
+    assert visitor and rows(session) == [(visitor, "refund", 3)]
+    assert session.execute(sa.select(PortalVisit.visitor, PortalVisit.searched)).all() == [(visitor, True)]
+
+
 def test_the_counter_counts_views_per_day_and_the_visit(app, session):
     article = session.scalar(sa.select(Article).order_by(Article.id))
     for reader in (app.test_client(), app.test_client()):

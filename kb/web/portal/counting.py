@@ -85,7 +85,7 @@ def record_vote(article: Article, helpful: bool, comment: str, *, reason: str = 
 
 
 def note_visit(visitor: str | None, **flags: bool) -> None:
-    """Record the visitor's day on the portal (searched, viewed...); a failure never fails the page."""
+    """Record the visitor's day on the portal (searched, viewed... new_visitor); a failure never fails the page."""
     session = get_session()
     try:
         searchlog.record_visit(session, visitor, current_language(), **flags)
