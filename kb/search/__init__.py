@@ -113,13 +113,11 @@ def query_index(q: str, *, lang: str | None = None, category: str | None = None,
 
 
 def search_articles(session: so.Session, q: str, *, lang: str | None = None, category: str | None = None,
-                    page: int = 1, per_page: int = 10, log: bool = True, visitor: str | None = None,
-                    new_visitor: bool = False) -> SearchPage:
+                    page: int = 1, per_page: int = 10, log: bool = True, visitor: str | None = None) -> SearchPage:
     """Search and load the published articles in rank order; logs (and commits) the search.
 
     ``visitor`` is the portal's random visitor-cookie value: a visitor's typing collapses into one
-    logged search (kb.insights.searchlog); a ``new_visitor`` (made by this request) has no earlier
-    search to collapse into. The API passes none, so its searches never collapse.
+    logged search (kb.insights.searchlog). The API passes none, so its searches never collapse.
     """
     found = query_index(q, lang=lang, category=category, page=page, per_page=per_page)
     building = _service().building()
@@ -128,13 +126,12 @@ def search_articles(session: so.Session, q: str, *, lang: str | None = None, cat
     results = [SearchResult(rows[h.article_id], h.score, h.snippet_html) for h in found.hits if h.article_id in rows]
     total = max(found.total - (len(found.hits) - len(results)), len(results))
     page, per_page = paging(page, per_page)
-    search_id = _log_search(session, q, found.lang, total, visitor, page, new_visitor) if log else None
+    search_id = _log_search(session, q, found.lang, total, visitor, page) if log else None
     return SearchPage(str(q or ""), total, page, per_page, found.lang, found.suggestion, results, found.corrected,
                       search_id, building)
 
 
-def _log_search(session: so.Session, q: str, lang: str, total: int, visitor: str | None, page: int,
-                new_visitor: bool = False) -> int | None:
+def _log_search(session: so.Session, q: str, lang: str, total: int, visitor: str | None, page: int) -> int | None:
     """Record the search for analytics and return its id; a failure to log never fails the search.
 
     A search without a visitor has no id to return: its row waits in the app's buffer
@@ -145,7 +142,7 @@ def _log_search(session: so.Session, q: str, lang: str, total: int, visitor: str
         return None
     try:
         search_id = searchlog.log_search(session, visitor=visitor, query=str(q or ""), lang=lang, results=total,
-                                         settings=current_app.config, page=page, new_visitor=new_visitor)
+                                         settings=current_app.config, page=page)
         session.commit()
         return search_id
     except Exception:  # noqa: BLE001 - analytics, whatever breaks in them, never fail a customer's search
