@@ -138,6 +138,33 @@ def test_a_click_records_its_position_once_for_the_same_visitor_and_never_for_bo
     assert session.scalar(sa.select(sa.func.count()).where(PortalVisit.searched.is_(True))) == 2
 
 
+def test_a_new_visitors_search_and_visit_are_found_by_their_next_search(app, session):
+    # The first page makes the visitor and skips looking for their rows: the next page must find them.
+    client = app.test_client()
+    client.get("/en/search?q=refu")
+    client.get("/en/search?q=refund")  # typing on within the window: the same search
+    visitor = session.scalar(sa.select(SearchLog.visitor))
+    assert visitor and rows(session) == [(visitor, "refund", 3)]
+    assert session.execute(sa.select(PortalVisit.visitor, PortalVisit.searched)).all() == [(visitor, True)]
+
+
+@pytest.mark.postgres
+def test_a_portal_search_its_visit_and_its_click_are_logged_on_postgresql(app_factory, pg_database_url):
+    pg_app = app_factory(DATABASE_URL=pg_database_url)
+    with session_scope(pg_app) as pg:
+        kb_articles.create_article(pg, kb_articles.ArticleDraft(title="Refund a card payment", body_md="How."),
+                                   status="published")
+        pg.commit()
+    search.process_outbox(pg_app)
+    client = pg_app.test_client()
+    slug, search_id, pos = result_links(client.get("/en/search?q=refund").get_data(as_text=True))[0]
+    assert client.get(f"/en/articles/{slug}?search={search_id}&pos={pos}").status_code == 200
+    with session_scope(pg_app) as pg:
+        row = pg.get(SearchLog, search_id)
+        assert (row.query, row.click_position, bool(row.visitor)) == ("refund", 1, True)
+        assert pg.execute(sa.select(PortalVisit.visitor, PortalVisit.searched)).all() == [(row.visitor, True)]
+
+
 def test_the_counter_counts_views_per_day_and_the_visit(app, session):
     article = session.scalar(sa.select(Article).order_by(Article.id))
     for reader in (app.test_client(), app.test_client()):

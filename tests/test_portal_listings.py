@@ -51,3 +51,12 @@ def test_a_topic_filter_finds_a_category_published_after_the_list_was_kept(clien
     make_article("Password for returns", category="Returns", body_md="Print the label.")
     assert client.get("/en/search?q=password&category=returns").status_code == 200
     assert client.get("/en/categories/returns").status_code == 200
+
+
+def test_the_kept_topic_options_escape_names_and_mark_only_the_chosen_topic(client, make_article, shop):
+    make_article("Password <b>tricks</b>", category="Tips & <Tricks>", body_md="Use a manager.")
+    html = client.get("/en/search", query_string={"q": "password", "category": "account"}).get_data(as_text=True)
+    assert "Tips &amp; &lt;Tricks&gt; (1)</option>" in html and "<Tricks>" not in html
+    assert re.findall(r'<option value="([^"]+)" selected>', html) == ["account"]
+    html = client.get("/en/search", query_string={"q": "password"}).get_data(as_text=True)
+    assert re.findall(r'<option value="([^"]+)" selected>', html) == []

@@ -8,6 +8,7 @@ in the code (the source language, which needs no catalog); each other language i
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -67,6 +68,8 @@ def _locale(code: str) -> Locale | None:
         return None
 
 
+# Kept: a search page names a language per result (Locale.parse and CLDR each time); CLDR data never changes.
+@functools.lru_cache(maxsize=256)
 def language_name(code: str) -> str:
     """The language's own name (English, 中文, Norsk bokmål), from CLDR; an unknown code is itself."""
     locale = _locale(code)
@@ -74,6 +77,7 @@ def language_name(code: str) -> str:
     return name[:1].upper() + name[1:] if name else code
 
 
+@functools.lru_cache(maxsize=256)
 def text_direction(code: str) -> str:
     """``ltr`` or ``rtl``, for the page's dir attribute."""
     locale = _locale(code)

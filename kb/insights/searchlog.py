@@ -53,21 +53,24 @@ def _previous(session: so.Session, visitor: str, since: datetime) -> SearchLog |
 
 
 def log_search(session: so.Session, *, visitor: str | None, query: str, lang: str, results: int,
-               settings: Mapping[str, Any], now: datetime | None = None, page: int = 1) -> int:
+               settings: Mapping[str, Any], now: datetime | None = None, page: int = 1,
+               new_visitor: bool = False) -> int:
     """Log a search once and return its row id: typing that extends the previous query updates its row.
 
     Only a visitor's own searches collapse (API searches without a visitor never do), and never
     into a search whose result was already opened. Page 2 and later of the same query reuse the
-    search page 1 logged. The caller commits.
+    search page 1 logged. A ``new_visitor`` (made by this request) has no earlier search to look
+    for. The caller commits.
     """
     now = now or utcnow()
     visitor, text = str(visitor or "")[:64], str(query or "")[:MAX_QUERY]
     wanted = normalise(text)
-    if visitor and page > 1:
+    known = bool(visitor) and not new_visitor  # a new visitor has no search of theirs to reuse or collapse into
+    if known and page > 1:
         before = _previous(session, visitor, now - PAGE_REUSE)
         if before is not None and normalise(before.query) == wanted:
             return before.id
-    if visitor:
+    if known:
         window = timedelta(seconds=float(settings.get("SEARCH_COLLAPSE_SECONDS") or 0))
         before = _previous(session, visitor, now - window) if window else None
         if before is not None and before.click_position is None and _is_extension(normalise(before.query), wanted):
@@ -118,12 +121,19 @@ def _add_view(session: so.Session, article_id: int, day: date) -> bool:
 
 
 def record_visit(session: so.Session, visitor: str | None, lang: str = "", *, searched: bool = False,
-                 viewed: bool = False, contacted: bool = False) -> None:
-    """Note that this visitor searched, viewed an article or used the contact form today. The caller commits."""
+                 viewed: bool = False, contacted: bool = False, new_visitor: bool = False) -> None:
+    """Note that this visitor searched, viewed an article or used the contact form today. The caller commits.
+
+    A ``new_visitor`` (made by this request, so no other request can know it yet) has no row to
+    look for or race for: its row is simply added.
+    """
     if not visitor:
         return
     day = utcnow().date()
     flags = {name: True for name, on in (("searched", searched), ("viewed", viewed), ("contacted", contacted)) if on}
+    if new_visitor:
+        session.add(PortalVisit(visitor=visitor, day=day, lang=lang, **flags))
+        return
     visit = session.scalar(sa.select(PortalVisit).where(PortalVisit.visitor == visitor, PortalVisit.day == day))
     if visit is None:
         try:

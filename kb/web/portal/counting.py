@@ -21,6 +21,7 @@ from kb.db import get_session
 from kb.followup import sources
 from kb.insights import searchlog
 from kb.models import Article, parse_id, parse_whole
+from kb.search import SearchPage
 from kb.web.portal import bp
 from kb.web.i18n import current_language
 from kb.web.params import arg
@@ -84,15 +85,26 @@ def record_vote(article: Article, helpful: bool, comment: str, *, reason: str = 
     return outcome
 
 
-def note_visit(visitor: str | None, **flags: bool) -> None:
-    """Record the visitor's day on the portal (searched, viewed...); a failure never fails the page."""
-    session = get_session()
+def note_search(result: SearchPage) -> int | None:
+    """Log a portal search and the visitor's day (searched) in one commit; the log row's id, None if logging failed.
+
+    The visitor is the random visitor-cookie value (never an address): their typing collapses into
+    one logged search (kb.insights.searchlog). One made by this request has no rows yet, so none
+    are looked for. Analytics: whatever breaks in them never fails the customer's search.
+    """
+    known = visitor_id()
+    visitor, session = visitor_id(create=True), get_session()
     try:
-        searchlog.record_visit(session, visitor, current_language(), **flags)
+        search_id = searchlog.log_search(session, visitor=visitor, query=result.query, lang=result.lang,
+                                         results=result.total, settings=current_app.config, page=result.page,
+                                         new_visitor=known is None)
+        searchlog.record_visit(session, visitor, current_language(), searched=True, new_visitor=known is None)
         session.commit()
-    except sa.exc.SQLAlchemyError:
+        return search_id
+    except Exception:  # noqa: BLE001 - as kb.search's own log: never fail a search for its analytics
         session.rollback()
-        log.warning("could not record the portal visit", exc_info=True)
+        log.warning("could not write the search log", exc_info=True)
+        return None
 
 
 def record_click(article: Article) -> None:

@@ -6,6 +6,10 @@ with a topic filter. Every change to an article adds a row to the change feed in
 (kb.articles.enqueue_index), so the feed's head says when a kept list is out of date: one small
 indexed query instead of the scan. On PostgreSQL the head counts settled rows only, so a count may
 change some moments after the publish, never later than the open transactions before it end.
+
+The search page's topic filter is kept too, as HTML: escaping a few hundred topic names and counts
+on every request cost more than the page's search when the result cache answered
+(benchmarks/load.py). Its options are made again only when the kept list they were made from changes.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import threading
 
 import sqlalchemy.orm as so
 from flask import current_app
+from markupsafe import Markup
 
 from kb import catalog
 from kb.search import feed
@@ -26,6 +31,8 @@ class Listings:
 
     def __init__(self):
         self.kept: dict[str | None, tuple[feed.Position, list[catalog.Category]]] = {}
+        # per language, the kept list the options were made from (compared by identity) and its options
+        self.options: dict[str | None, tuple[list[catalog.Category], list[Markup], Markup]] = {}
         self.lock = threading.Lock()
 
     def categories(self, session: so.Session, lang: str | None) -> list[catalog.Category]:
@@ -40,6 +47,27 @@ class Listings:
             self.kept[lang] = (head, found)
         return found
 
+    def topic_options(self, session: so.Session, lang: str | None, selected: str = "") -> Markup:
+        """The ``<option>`` of every category in ``categories(session, lang)``, ``selected`` (a slug) chosen."""
+        found = self.categories(session, lang)
+        with self.lock:
+            kept = self.options.get(lang)
+        if kept is None or kept[0] is not found:
+            each = [_option(category) for category in found]
+            kept = (found, each, Markup("").join(each))
+            with self.lock:
+                self.options[lang] = kept
+        if not selected:
+            return kept[2]
+        return Markup("").join(_option(category, True) if category.slug == selected else option
+                               for category, option in zip(found, kept[1]))
+
+
+def _option(category: catalog.Category, selected: bool = False) -> Markup:
+    """One topic of the search page's filter, as search.html showed it: "Name (count)"."""
+    return Markup('\n      <option value="{}"{}>{} ({})</option>').format(
+        category.slug, Markup(" selected") if selected else "", category.name, category.count)
+
 
 def _listings() -> Listings:
     """This app's lists (made on first use)."""
@@ -52,6 +80,11 @@ def _listings() -> Listings:
 def categories(session: so.Session, lang: str | None = None) -> list[catalog.Category]:
     """Categories that have published articles (in ``lang`` if given), with their counts; see the module."""
     return _listings().categories(session, lang)
+
+
+def topic_options(session: so.Session, lang: str | None = None, selected: str = "") -> Markup:
+    """The search page's topic filter options for ``categories(session, lang)``; see the module."""
+    return _listings().topic_options(session, lang, selected)
 
 
 def category_by_slug(session: so.Session, slug: str) -> str | None:

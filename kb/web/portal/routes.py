@@ -59,15 +59,15 @@ def search():
     if category_slug and category is None:
         abort(400, description=_("There is no topic \"%(topic)s\". Search again and choose a topic from the list, "
                                  "or search all topics.", topic=category_slug[:50]))
-    visitor = visitor_id(create=True)  # the search log's visitor: a random value, never an address
     result = kb_search.search_articles(session, q, lang=content_lang, category=category, page=page,
-                                       per_page=current_app.config["SEARCH_PAGE_SIZE"], visitor=visitor)
-    counting.note_visit(visitor, searched=True)
+                                       per_page=current_app.config["SEARCH_PAGE_SIZE"], log=False)
+    result.search_id = counting.note_search(result)  # its id goes into the result links, for click tracking
     last_page = max(1, result.pages)
     popular = [] if result.total else catalog.popular(session, current_language(), HOME_LIST_SIZE)
     return render_template("portal/search.html", q=q, result=result, content_lang=content_lang,
                            category=category, category_slug=category_slug if category else "",
-                           categories=listings.categories(session, content_lang), popular=popular,
+                           topic_options=listings.topic_options(session, content_lang, category_slug if category else ""),
+                           popular=popular,
                            last_page=last_page, pages=page_numbers(result.page, last_page))
 
 
