@@ -113,11 +113,11 @@ def query_index(q: str, *, lang: str | None = None, category: str | None = None,
 
 
 def search_articles(session: so.Session, q: str, *, lang: str | None = None, category: str | None = None,
-                    page: int = 1, per_page: int = 10, log: bool = True, visitor: str | None = None) -> SearchPage:
-    """Search and load the published articles in rank order; logs (and commits) the search.
+                    page: int = 1, per_page: int = 10, log: bool = True) -> SearchPage:
+    """Search and load the published articles in rank order; logs the search without a visitor (the API's).
 
-    ``visitor`` is the portal's random visitor-cookie value: a visitor's typing collapses into one
-    logged search (kb.insights.searchlog). The API passes none, so its searches never collapse.
+    The portal passes ``log=False`` and logs the search with its visitor and visit itself
+    (kb.web.portal.counting.note_search): its links need the row's id.
     """
     found = query_index(q, lang=lang, category=category, page=page, per_page=per_page)
     building = _service().building()
@@ -126,22 +126,22 @@ def search_articles(session: so.Session, q: str, *, lang: str | None = None, cat
     results = [SearchResult(rows[h.article_id], h.score, h.snippet_html) for h in found.hits if h.article_id in rows]
     total = max(found.total - (len(found.hits) - len(results)), len(results))
     page, per_page = paging(page, per_page)
-    search_id = _log_search(session, q, found.lang, total, visitor, page) if log else None
+    search_id = _log_search(session, q, found.lang, total, page) if log else None
     return SearchPage(str(q or ""), total, page, per_page, found.lang, found.suggestion, results, found.corrected,
                       search_id, building)
 
 
-def _log_search(session: so.Session, q: str, lang: str, total: int, visitor: str | None, page: int) -> int | None:
-    """Record the search for analytics and return its id; a failure to log never fails the search.
+def _log_search(session: so.Session, q: str, lang: str, total: int, page: int) -> int | None:
+    """Record a search without a visitor for analytics; a failure to log never fails the search.
 
-    A search without a visitor has no id to return: its row waits in the app's buffer
-    (kb.insights.logbuffer), so the request neither writes nor commits.
+    Its row waits in the app's buffer (kb.insights.logbuffer), so the request neither writes nor
+    commits and there is no id to return; without a buffer it is written here and its id returned.
     """
     buffer = current_app.extensions.get("kb.search.log")
-    if not visitor and buffer is not None and buffer.add(str(q or ""), lang, total, utcnow()):
+    if buffer is not None and buffer.add(str(q or ""), lang, total, utcnow()):
         return None
     try:
-        search_id = searchlog.log_search(session, visitor=visitor, query=str(q or ""), lang=lang, results=total,
+        search_id = searchlog.log_search(session, visitor=None, query=str(q or ""), lang=lang, results=total,
                                          settings=current_app.config, page=page)
         session.commit()
         return search_id
