@@ -1,4 +1,5 @@
-"""The term-at-a-time scorer (kb.search.termwise) gives Whoosh's own top k, and falls back when it cannot."""
+"""The term-at-a-time scorer (kb.search.termwise) gives Whoosh's own top k, and falls back when it cannot;
+related articles read as arrays (kb.search.alike) are those a walk of Whoosh's postings finds."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from kb import search
 from kb.articles import ArticleDraft, create_article, update_article
 from kb.db import session_scope
 from kb.models import Article
-from kb.search import termwise, topk
+from kb.render_cache import article_text
+from kb.search import alike, likeness, termwise, topk
 from kb.search.analysis import GROUPS, group_for
 from kb.search.querying import build
+from kb.search.schema import field
 
 WORDS = ("refund order parcel delivery invoice account password reset login payment card shipping return "
          "exchange warranty broken screen battery charger cable tracking number address").split()
@@ -98,3 +101,36 @@ def test_other_filters_go_to_whoosh(app):
         hits, terms_of = topk.search(searcher, Term("body_en", "refund"), 10, wanted=either)
         assert 1 <= len(hits) <= 2 and {hit["id"] for hit in hits} <= {"1", "2"} and hits[0].get("nothing", 7) == 7
         assert all(terms_of[hit.docnum] == [("body_en", b"refund")] for hit in hits)
+
+
+def _walked(reader, source: likeness.Source, limit: int) -> list[int]:
+    """Related documents the plain way: Whoosh's matchers a posting at a time, every document's stored fields."""
+    group, documents = group_for(source.lang), max(reader.doc_count(), 1)
+    found = likeness.pieces(source, lambda words: {w: reader.doc_frequency(field("spell", group), w) for w in words},
+                            documents)
+    priced = [(p, reader.doc_frequency(field(p.kind, group), p.term)) for p in found]
+    scores: dict[int, float] = {}
+    for piece, _count, worth in likeness.chosen(priced, documents):
+        postings = reader.postings(field(piece.kind, group), piece.term)
+        while postings.is_active():
+            weight = postings.weight()
+            scores[postings.id()] = scores.get(postings.id(), 0.0) + worth * weight / (weight + alike.TF_SATURATION)
+            postings.next()
+    ranked = sorted(scores, key=lambda d: (-scores[d], d))
+    kept = [d for d in ranked if reader.stored_fields(d)["lang"] == source.lang
+            and reader.stored_fields(d)["id"] != str(source.id)][:limit]
+    return likeness.strong(scores, kept)
+
+
+@pytest.mark.parametrize("limit", [1, 3, 5])
+def test_related_arrays_find_what_a_posting_walk_finds(app, limit):
+    service = app.extensions["kb.search"]
+    with session_scope(app) as session:
+        sources = [likeness.Source(a.id, a.lang, a.title, tuple(a.tags or ()), article_text(a))
+                   for a in session.query(Article).filter(Article.status == "published")]
+    with service.store.searcher() as (_gen, searcher):
+        reader = searcher.reader()
+        assert len(reader.leaf_readers()) > 1 and any(leaf.has_deletions() for leaf, _o in reader.leaf_readers())
+        found = {s.id: alike.related(reader, s, limit) for s in sources}
+        assert found == {s.id: _walked(reader, s, limit) for s in sources}
+        assert sum(map(len, found.values())) >= len(sources)  # not all empty: the comparison says something

@@ -12,8 +12,8 @@ from whoosh.query import And, Term
 from kb.db import get_db
 from kb.errors import ConfigError
 from kb.models import IndexChange
-from kb.search.schema import document, field
-from kb.search import freshness, indexer, likeness, ranking, topk
+from kb.search.schema import document
+from kb.search import alike, freshness, indexer, likeness, ranking, topk
 from kb.search.cache import VersionedCache
 from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
 from kb.search.backend import Asked, IndexHit, IndexPage, SearchBackend, rebuild_at_start
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 # article on page 1: 72 of 100 with 30 for both, 88 with these, as before planning).
 FETCH = 30
 FETCH_PLANNED = 200
-TF_SATURATION = 1.2  # a word said more often counts more, up to twice (BM25's k1)
 
 
 class SearchService(SearchBackend):
@@ -179,31 +178,12 @@ class SearchService(SearchBackend):
         raise AssertionError("unreachable")
 
     def _related(self, source: likeness.Source, limit: int) -> list[int]:
-        """The articles sharing most of ``source``'s rarest words (kb.search.likeness), read straight from the postings.
-
-        No query tree: Whoosh's union of a dozen terms costs about 5 microseconds a posting in
-        Python, a plain walk of each term's postings a tenth of that.
-        """
-        group = group_for(source.lang)
+        """The articles sharing most of ``source``'s rarest words (kb.search.alike), read straight from the postings."""
         with self.store.searcher() as (_gen, searcher):
             if searcher is None:
                 return []
-            reader, documents = searcher.reader(), max(searcher.doc_count(), 1)
-            spell = field("spell", group)
-            found = likeness.pieces(source, lambda words: {w: reader.doc_frequency(spell, w) for w in words}, documents)
-            priced = [(p, reader.doc_frequency(field(p.kind, group), p.term)) for p in found]
-            scores: dict[int, float] = {}
-            for piece, _count, worth in likeness.chosen(priced, documents):
-                postings = reader.postings(field(piece.kind, group), piece.term)  # deleted documents left out
-                while postings.is_active():
-                    docnum, frequency = postings.id(), postings.weight()
-                    scores[docnum] = scores.get(docnum, 0.0) + worth * frequency / (frequency + TF_SATURATION)
-                    postings.next()
-            for wanted in (3 * limit, len(scores)):  # the best few nearly always hold enough of the language
-                kept = _others(reader, likeness.best(scores, wanted), source, limit)
-                if len(kept) == limit or wanted >= len(scores):
-                    return [int(reader.stored_fields(d)["id"]) for d in likeness.strong(scores, kept)]
-            return []
+            reader = searcher.reader()
+            return [int(reader.stored_fields(d)["id"]) for d in alike.related(reader, source, limit)]
 
     def _run(self, gen, searcher, asked: Asked) -> IndexPage:
         """Plan, search, rank and cut, and make the page's snippets, through the result cache."""
@@ -226,18 +206,6 @@ class SearchService(SearchBackend):
         found = IndexPage(hits, total, plan.suggestion, asked.detected, corrected)
         self.cache.put(version, asked, found)
         return found
-
-
-def _others(reader, docnums: list[int], source: likeness.Source, limit: int) -> list[int]:
-    """Those of ``docnums`` in ``source``'s language, the source itself left out, at most ``limit``."""
-    kept: list[int] = []
-    for docnum in docnums:
-        stored = reader.stored_fields(docnum)
-        if stored.get("lang") == source.lang and stored.get("id") != str(source.id):
-            kept.append(docnum)
-            if len(kept) == limit:
-                break
-    return kept
 
 
 def _ranked(searcher, plan, asked: Asked) -> tuple[list[ranking.Ranked], int]:

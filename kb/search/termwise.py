@@ -169,7 +169,7 @@ def _score(scorer: Scorer, weights: np.ndarray, leaf, fieldname: str, ids: np.nd
     return scorer.idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * length / scorer.avgfl)))
 
 
-def _allowed(leaf, required: list[tuple[str, str]], excluded: list[tuple[str, str]]) -> np.ndarray | None:
+def allowed(leaf, required: list[tuple[str, str]], excluded: list[tuple[str, str]]) -> np.ndarray | None:
     """A mask of the segment's documents holding every ``required`` term and no ``excluded`` one (None: all)."""
     if not required and not excluded:
         return None
@@ -214,9 +214,9 @@ def search(searcher, query, limit: int, wanted=None, unwanted=None):
         deleted = leaf.deleted_docs_set
         if deleted:
             hit[np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
-        allowed = _allowed(leaf, required, excluded)
-        if allowed is not None:
-            hit &= allowed
+        mask = allowed(leaf, required, excluded)
+        if mask is not None:
+            hit &= mask
         local = np.flatnonzero(hit)
         found_scores.append(scores[local])
         found_docs.append(local + offset)
@@ -245,16 +245,9 @@ def _rest(sub, context, rest: list, scores: np.ndarray, hit: np.ndarray) -> dict
 
 def _top(found_scores, found_docs, limit: int, per_leaf) -> tuple[list[tuple[float, int]], dict]:
     """The best ``limit`` of the hits by (score descending, docnum ascending), and the terms each matched."""
-    scores = np.concatenate(found_scores) if found_scores else np.zeros(0)
-    docs = np.concatenate(found_docs) if found_docs else np.zeros(0, dtype=np.int64)
-    if len(scores) > limit:  # everything scoring at least the limit-th best, ties included, then sorted
-        cut = np.partition(scores, len(scores) - limit)[len(scores) - limit]
-        keep = scores >= cut
-        scores, docs = scores[keep], docs[keep]
-    order = np.lexsort((docs, -scores))[:limit]
-    top = [(float(scores[i]), int(docs[i])) for i in order]
+    top = best(found_scores, found_docs, limit)
     terms_of: dict[int, list] = {docnum: [] for _score, docnum in top}
-    chosen = np.sort(docs[order])
+    chosen = np.sort(np.array([docnum for _score, docnum in top], dtype=np.int64))
     for offset, n, held, extra in per_leaf:
         local = chosen[(chosen >= offset) & (chosen < offset + n)] - offset
         if not len(local):
@@ -266,6 +259,18 @@ def _top(found_scores, found_docs, limit: int, per_leaf) -> tuple[list[tuple[flo
             for docnum in holding(ids, local):
                 terms_of[docnum + offset].append((term.fieldname, term.btext))
     return top, terms_of
+
+
+def best(found_scores: list[np.ndarray], found_docs: list[np.ndarray], limit: int) -> list[tuple[float, int]]:
+    """The best ``limit`` (score, docnum) of the segments' hits, by score descending, then docnum ascending."""
+    scores = np.concatenate(found_scores) if found_scores else np.zeros(0)
+    docs = np.concatenate(found_docs) if found_docs else np.zeros(0, dtype=np.int64)
+    if len(scores) > limit:  # everything scoring at least the limit-th best, ties included, then sorted
+        cut = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+        keep = scores >= cut
+        scores, docs = scores[keep], docs[keep]
+    order = np.lexsort((docs, -scores))[:limit]
+    return [(float(scores[i]), int(docs[i])) for i in order]
 
 
 def holding(ids: np.ndarray, docnums) -> list[int]:
