@@ -110,18 +110,21 @@ def most_viewed(session: so.Session, lang: str | None = None, limit: int = 5, *,
 
 def recently_updated(session: so.Session, lang: str | None = None, limit: int = 5, *,
                      other_than: str | None = None) -> list[Article]:
-    """The published articles changed last, newest first."""
+    """The published articles changed last, newest first (ties: the newest article first, in the index's order)."""
     stmt = _published(sa.select(Article), lang, other_than)
-    return list(session.scalars(stmt.order_by(Article.updated_at.desc(), Article.id).limit(limit)))
+    return list(session.scalars(stmt.order_by(Article.updated_at.desc(), Article.id.desc()).limit(limit)))
 
 
 def most_helpful(session: so.Session, lang: str | None = None, limit: int = 5, *,
                  other_than: str | None = None) -> list[Article]:
     """Published articles with the most "helpful" votes, ties broken by the share of yes votes."""
+    # The votes are counted first (from their covering index), then joined: grouping the joined
+    # rows walked every published article (10 ms a list at 10,000).
     yes = sa.func.sum(sa.case((Vote.helpful.is_(True), 1), else_=0))
-    stmt = (_published(sa.select(Article), lang, other_than).join(Vote, Vote.article_id == Article.id)
-            .group_by(Article.id).having(yes > 0)
-            .order_by(yes.desc(), (yes * 1.0 / sa.func.count(Vote.id)).desc(), Article.title)
+    tally = (sa.select(Vote.article_id, yes.label("yes"), sa.func.count(Vote.id).label("votes"))
+             .group_by(Vote.article_id).having(yes > 0).subquery())
+    stmt = (_published(sa.select(Article).join(tally, tally.c.article_id == Article.id), lang, other_than)
+            .order_by(tally.c.yes.desc(), (tally.c.yes * 1.0 / tally.c.votes).desc(), Article.title)
             .limit(limit))
     return list(session.scalars(stmt))
 

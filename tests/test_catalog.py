@@ -69,3 +69,34 @@ def test_sitemap_entries_cover_public_pages_only(session, make_article):
 
 def test_language_names_are_native():
     assert [language_name(c) for c in ("en", "zh", "nb", "de", "xx")] == ["English", "中文", "Norsk bokmål", "Deutsch", "xx"]
+
+
+def _query_plans(session, call) -> list[str]:
+    """SQLite's plan of each statement ``call`` runs (kb's own SQL, caught as it is sent)."""
+    sent = []
+    engine = session.get_bind()
+
+    def catch(_conn, _cursor, statement, parameters, _context, _many):
+        sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", catch)
+    try:
+        call()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", catch)
+    connection = session.connection()
+    return [" / ".join(row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)) for s, p in sent]
+
+
+def test_the_portal_lists_read_an_index_not_every_article(session, make_article):
+    for k in range(30):
+        make_article(f"Article {k}", category=f"Topic {k % 4}", lang="en" if k % 3 else "nb")
+    session.commit()
+    for call in (lambda: catalog.most_viewed(session, "en"), lambda: catalog.recently_updated(session, "en"),
+                 lambda: catalog.most_helpful(session, "en"), lambda: catalog.topics(session, "en")):
+        plans = _query_plans(session, call)
+        assert plans and all("SCAN articles" not in p for p in plans), plans
+    recent, = _query_plans(session, lambda: catalog.recently_updated(session, "en"))
+    assert "TEMP B-TREE" not in recent, recent  # read in index order: no sort of the language's articles
+    topics, = _query_plans(session, lambda: catalog.topics(session, "en"))
+    assert "COVERING INDEX" in topics, topics  # the counts never read the wide rows
