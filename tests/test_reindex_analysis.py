@@ -8,6 +8,7 @@ import pytest
 
 from kb.search.analysis import GROUPS, analyzer, fast_index, term_spans
 from kb.search.schema import make_schema
+from kb.search.spans import hit_spans
 
 TEXTS = [
     "", "   ", "the a an of", "The password is reset. THE PASSWORD!",
@@ -57,3 +58,21 @@ def test_the_snippets_term_spans_are_the_analyzers_terms_and_characters(group):
         assert term_spans(group, text, {"refund", "退款"}) == [
             (t.text, t.startchar, t.endchar) for t in chain(text, chars=True) if t.text in {"refund", "退款"}]
     assert term_spans("en", "Refunds, the REFUNDED") == [("refund", 0, 7), ("refund", 13, 21)]
+
+
+def dense_texts(count: int, seed: int = 14) -> list[str]:
+    """Words glued by dots, stars, underscores and nothing: tokens inside tokens, dotted tokens, edges."""
+    rng = random.Random(seed)
+    words = ["refund", "Refunds", "REFUNDED", "e", "g", "3", "5", "v2", "0", "x", "pass", "password", "the", "é",
+             "kunder", "退款", "ß", "a"]
+    glue = ["", ".", "..", " ", "*", "_", "-", ". ", " .", "'"]
+    return ["".join(rng.choice(words) + rng.choice(glue) for _ in range(rng.randint(0, 12))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_the_snippets_quick_hits_are_the_analyzers_wanted_terms(group):
+    texts = TEXTS + random_texts(300, seed=15) + dense_texts(600)
+    for wanted in ({"refund"}, {"refund", "pass", "password", "g", "a", "退款"}, {"3.5", "e.g", "refund"},
+                   {"kunder", "kund", "é", "ß", "ss"}, {"the", "a"}, set()):
+        for text in texts:
+            assert hit_spans(group, text, wanted) == term_spans(group, text, wanted), (text, wanted)

@@ -155,13 +155,18 @@ def term_spans(group: str, text: str, wanted: set[str] | None = None) -> list[tu
         word = match.group(0)
         term = memo.get(word, "")
         if term == "":  # not seen yet (no word analyses to ""): lowercase, stop and stem it once
-            words, _poses = [word], [0]
-            for item in filters:
-                words, _poses = _apply(item, words, _poses, False)
-            term = memo[word] = words[0] if words else None
+            term = memo[word] = word_term(filters, word)
         if term is not None and (wanted is None or term in wanted):
             spans.append((term, match.start(), match.end()))
     return spans
+
+
+def word_term(filters: tuple, word: str) -> str | None:
+    """The term one word becomes through a plain chain's filters; None for a stop word."""
+    words, poses = [word], [0]
+    for item in filters:
+        words, poses = _apply(item, words, poses, False)
+    return words[0] if words else None
 
 
 @lru_cache(maxsize=None)

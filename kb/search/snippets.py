@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from kb.search.analysis import term_spans
+from kb.search.spans import hit_spans
 from kb.textblocks import SEPARATOR
 
 SNIPPET_SCAN = 8000
@@ -16,7 +16,7 @@ BOUNDARY = re.compile(r"[.!?;:…]\s+|[。！？；：]|\s—\s")
 def snippet(plain: str, group: str, wanted: set[str], width: int = 200) -> str:
     """About ``width`` characters of ``plain`` around the best cluster of hits, hits in <mark>."""
     # Only the start of a long article is scanned: a snippet from its first pages is enough.
-    spans = _merge([(start, end) for _term, start, end in term_spans(group, plain[:SNIPPET_SCAN], wanted)])
+    spans = _merge([(start, end) for _term, start, end in hit_spans(group, plain[:SNIPPET_SCAN], wanted)])
     start, end = _window(plain, spans, width)
     out, pos = ["…" if start > 0 else ""], start
     for s, e in spans:
