@@ -33,8 +33,9 @@ def related(reader, source: likeness.Source, limit: int) -> list[int]:
         scores = _scores(leaf, chosen)
         mask = termwise.allowed(leaf, [("lang", source.lang)], [("id", str(source.id))])
         scores[~mask] = 0.0
-        if leaf.deleted_docs_set:
-            scores[np.fromiter(leaf.deleted_docs_set, dtype=np.int64)] = 0.0
+        gone = termwise.deleted(leaf)
+        if gone is not None:
+            scores[gone] = 0.0
         local = np.flatnonzero(scores)
         found_scores.append(scores[local])
         found_docs.append(local + offset)

@@ -169,6 +169,12 @@ def _score(scorer: Scorer, weights: np.ndarray, leaf, fieldname: str, ids: np.nd
     return scorer.idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * length / scorer.avgfl)))
 
 
+def deleted(leaf) -> np.ndarray | None:
+    """The segment's deleted document numbers (still in its postings until a merge), or None."""
+    gone = leaf.deleted_docs_set
+    return np.fromiter(gone, dtype=np.int64, count=len(gone)) if gone else None
+
+
 def allowed(leaf, required: list[tuple[str, str]], excluded: list[tuple[str, str]]) -> np.ndarray | None:
     """A mask of the segment's documents holding every ``required`` term and no ``excluded`` one (None: all)."""
     if not required and not excluded:
@@ -211,9 +217,9 @@ def search(searcher, query, limit: int, wanted=None, unwanted=None):
             hit[ids] = True
             held.append((term, ids))
         extra = _rest(sub, context, rest, scores, hit)
-        deleted = leaf.deleted_docs_set
-        if deleted:
-            hit[np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = False
+        gone = deleted(leaf)
+        if gone is not None:
+            hit[gone] = False
         mask = allowed(leaf, required, excluded)
         if mask is not None:
             hit &= mask
