@@ -22,6 +22,7 @@ from kb.search.analysis import MEMO_WORDS, _plain_chain, term_spans, word_term
 # a run inside a dotted token is no hit, which the whole-token check turns away.
 RUN = re.compile(r"[\w\*]+")
 TOKEN_CHAR = re.compile(r"[\w\*]")
+RUN_REST = re.compile(r"[\w\*]*")
 
 
 def hit_spans(group: str, text: str, wanted: set[str]) -> list[tuple[str, int, int]]:
@@ -52,9 +53,10 @@ def _whole_tokens(text: str, word: str):
         end = at + len(word)
         if _starts(text, at) and _ends(text, end):
             yield at
-            at = text.find(word, end)
-        else:
-            at = text.find(word, at + 1)
+            after = end
+        else:  # inside a longer run, where every later start has a token character before it: skip the run
+            after = RUN_REST.match(text, at + 1).end()
+        at = text.find(word, after)
 
 
 def _starts(text: str, at: int) -> bool:
