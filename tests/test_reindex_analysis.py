@@ -77,3 +77,11 @@ def test_the_snippets_quick_hits_are_the_analyzers_wanted_terms(group):
                    {"kunder", "kund", "é", "ß", "ss"}, {"the", "a"}, set()):
         for text in texts:
             assert hit_spans(group, text, wanted) == term_spans(group, text, wanted), (text, wanted)
+
+
+def test_the_quick_hits_hold_when_the_word_memo_starts_again(monkeypatch):
+    from kb.search import spans
+    monkeypatch.setattr(spans, "MEMO_WORDS", 4)  # start again at nearly every text
+    texts = [f"Refund {n} refunds the invoice, then another refund of {n * 7} and refunded" for n in range(50)]
+    for text in texts + dense_texts(100, seed=16):
+        assert hit_spans("en", text, {"refund", "invoic"}) == term_spans("en", text, {"refund", "invoic"}), text

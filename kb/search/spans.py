@@ -23,6 +23,7 @@ from kb.search.analysis import MEMO_WORDS, _plain_chain, term_spans, word_term
 RUN = re.compile(r"[\w\*]+")
 TOKEN_CHAR = re.compile(r"[\w\*]")
 RUN_REST = re.compile(r"[\w\*]*")
+NONE: frozenset[str] = frozenset()
 
 
 def hit_spans(group: str, text: str, wanted: set[str]) -> list[tuple[str, int, int]]:
@@ -36,12 +37,15 @@ def hit_spans(group: str, text: str, wanted: set[str]) -> list[tuple[str, int, i
     words = set(RUN.findall(text))
     new = words.difference(memo)  # C-level: only words never seen in this process are analysed
     if new:
+        if len(memo) + len(new) > MEMO_WORDS:  # bounded: start again, with all of this text's words
+            memo.clear()
+            by_term.clear()
+            new = words
         _learn(group, new, memo, by_term)
-    known = set().union(*(by_term.get(term, ()) for term in wanted))
-    hits = words & known
-    if not hits:
-        return []
-    spans = [(memo[word], start, start + len(word)) for word in hits for start in _whole_tokens(text, word)]
+    # Terms from by_term alone (never memo[word]): another thread starting again can cost a
+    # highlight, never an error.
+    hits = [(term, word) for term in wanted for word in by_term.get(term, NONE) & words]
+    spans = [(term, start, start + len(word)) for term, word in hits for start in _whole_tokens(text, word)]
     spans.sort(key=lambda span: span[1])
     return spans
 
@@ -79,9 +83,6 @@ def _ends(text: str, end: int) -> bool:
 
 def _learn(group: str, words: set[str], memo: dict, by_term: dict) -> None:
     """Analyse each word once: its term (None for a stop word) into ``memo``, the word under its term."""
-    if len(memo) + len(words) > MEMO_WORDS:  # bounded: start again, as term_spans does
-        memo.clear()
-        by_term.clear()
     filters = _plain_chain(group)[1]
     for word in words:
         term = memo[word] = word_term(filters, word)
