@@ -147,37 +147,47 @@ def term_spans(group: str, text: str, wanted: set[str] | None = None) -> list[tu
     if chain is None:
         return [(t.text, t.startchar, t.endchar) for t in analyzer(group)(text, chars=True)
                 if wanted is None or t.text in wanted]
-    finditer, filters, memo = chain
+    finditer, _filters, memo, _by_term = chain
     if len(memo) > MEMO_WORDS:
-        memo.clear()
+        forget_words(chain)
     spans = []
     for match in finditer(text):
         word = match.group(0)
         term = memo.get(word, "")
         if term == "":  # not seen yet (no word analyses to ""): lowercase, stop and stem it once
-            term = memo[word] = word_term(filters, word)
+            term = learn_word(chain, word)
         if term is not None and (wanted is None or term in wanted):
             spans.append((term, match.start(), match.end()))
     return spans
 
 
-def word_term(filters: tuple, word: str) -> str | None:
-    """The term one word becomes through a plain chain's filters; None for a stop word."""
+def learn_word(chain: tuple, word: str) -> str | None:
+    """Analyse one word through a plain chain's filters and keep it: its term, None for a stop word."""
+    _finditer, filters, memo, by_term = chain
     words, poses = [word], [0]
     for item in filters:
         words, poses = _apply(item, words, poses, False)
-    return words[0] if words else None
+    term = memo[word] = words[0] if words else None
+    if term is not None:
+        by_term.setdefault(term, set()).add(word)
+    return term
+
+
+def forget_words(chain: tuple) -> None:
+    """Start a plain chain's kept words again (they are bounded by MEMO_WORDS)."""
+    chain[2].clear()
+    chain[3].clear()
 
 
 @lru_cache(maxsize=None)
 def _plain_chain(group: str):
-    """(the tokenizer's finditer, the filters, {word: term or None}) for a plain chain, else None.
+    """(the tokenizer's finditer, the filters, {word: term or None}, {term: its words}) for a plain chain, else None.
 
     Each filter of a plain chain works on one word at a time, so a word's term never depends on
-    its neighbours and can be kept.
+    its neighbours and can be kept; snippets (kb.search.spans) find a term's words again from the last.
     """
     plain = _plain(analyzer(group))
-    return None if plain is None else (*plain, {})
+    return None if plain is None else (*plain, {}, {})
 
 
 def _plain(chain) -> tuple | None:

@@ -2,9 +2,9 @@
 
 ``analysis.term_spans`` analyses each word of the text in turn, a Python step per word; a snippet
 needs only the words whose term the query asked for. Here the text's distinct words come from
-one C-level ``findall``, each new word is analysed once per process, and a word learnt for a term
-is found again by set intersection; only the hits are then located, with ``str.find`` and a check
-that the match is a whole token. Same spans as ``term_spans`` (tested against it), several times
+one C-level ``findall``, each new word is analysed once per process (into the words ``term_spans``
+keeps), and a word learnt for a term is found again by set intersection; only the hits are then
+located, with ``str.find`` and a check that the match is a whole token. Same spans as ``term_spans`` (tested against it), several times
 faster; any tokenizer other than Whoosh's default (the zh group's jieba) takes ``term_spans``.
 """
 
@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from whoosh.analysis.tokenizers import default_pattern
 
-from kb.search.analysis import MEMO_WORDS, _plain_chain, term_spans, word_term
+from kb.search.analysis import MEMO_WORDS, _plain_chain, forget_words, learn_word, term_spans
 
 # Whoosh's default tokens are runs of word characters or "*" joined by single dots. A token
 # without a dot is one run, so the runs (a simpler pattern, faster to scan) hold every such token;
@@ -28,20 +28,20 @@ NONE: frozenset[str] = frozenset()
 
 def hit_spans(group: str, text: str, wanted: set[str]) -> list[tuple[str, int, int]]:
     """``term_spans(group, text, wanted)``: (term, start, end) of each word of ``text`` whose term is wanted."""
-    learnt = _learnt(group)
+    chain = _quick_chain(group)
     # A dotted token's term keeps its dot (filters lowercase, drop and cut letters, never a dot), so
     # only a wanted term with a dot can be a dotted token: those few queries take the long way.
-    if learnt is None or any("." in term for term in wanted):
+    if chain is None or any("." in term for term in wanted):
         return term_spans(group, text, wanted)
-    memo, by_term = learnt
+    _finditer, _filters, memo, by_term = chain  # the words term_spans keeps too
     words = set(RUN.findall(text))
     new = words.difference(memo)  # C-level: only words never seen in this process are analysed
     if new:
         if len(memo) + len(new) > MEMO_WORDS:  # bounded: start again, with all of this text's words
-            memo.clear()
-            by_term.clear()
+            forget_words(chain)
             new = words
-        _learn(group, new, memo, by_term)
+        for word in new:
+            learn_word(chain, word)
     # Terms from by_term alone (never memo[word]): another thread starting again can cost a
     # highlight, never an error.
     hits = [(term, word) for term in wanted for word in by_term.get(term, NONE) & words]
@@ -81,19 +81,10 @@ def _ends(text: str, end: int) -> bool:
     return not (text[end] == "." and TOKEN_CHAR.match(text, end + 1))
 
 
-def _learn(group: str, words: set[str], memo: dict, by_term: dict) -> None:
-    """Analyse each word once: its term (None for a stop word) into ``memo``, the word under its term."""
-    filters = _plain_chain(group)[1]
-    for word in words:
-        term = memo[word] = word_term(filters, word)
-        if term is not None:
-            by_term.setdefault(term, set()).add(word)
-
-
 @lru_cache(maxsize=None)
-def _learnt(group: str) -> tuple[dict, dict] | None:
-    """({word: term or None}, {term: its words}) of a group on Whoosh's default tokenizer, else None."""
+def _quick_chain(group: str) -> tuple | None:
+    """The group's plain chain (kb.search.analysis) if its tokenizer is Whoosh's default, else None."""
     chain = _plain_chain(group)
     if chain is None or chain[0].__self__.pattern != default_pattern.pattern:
         return None
-    return {}, {}
+    return chain
