@@ -127,10 +127,10 @@ class LogBuffer:
     def _values(self, row: tuple[str, str, int, datetime]) -> dict[str, Any]:
         """The row's columns; a row past the retention period blanked as kb.retention would."""
         query, lang, results, created = row
-        expired = created < utcnow() - self.retention
-        return {"query": "" if expired else query, "lang": lang, "results": results, "visitor": "",
-                "group_key": "" if expired else searchlog.group_key(query, lang), "created_at": created,
-                "updated_at": created, "contacted": False}
+        values = searchlog.row_values(query, lang, results, "", created)
+        if created < utcnow() - self.retention:
+            values.update(query="", group_key="")
+        return values
 
     def close(self) -> None:
         """Write what waits and stop the thread (``add`` refuses rows from then on)."""
