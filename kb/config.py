@@ -7,6 +7,7 @@ file, then ``KB_<NAME>`` environment variables, then the mapping passed to
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import tempfile
@@ -292,7 +293,13 @@ def _documented_default(default: Any) -> str:
 def configured_languages(config: Mapping[str, Any]) -> list[str]:
     """The content language codes of the LANGUAGES setting, in order."""
     languages = config.get("LANGUAGES", SETTINGS_BY_NAME["LANGUAGES"].default)  # unset: the documented default
-    return [code.strip() for code in str(languages).split(",") if code.strip()]
+    return list(_language_codes(str(languages)))
+
+
+@functools.lru_cache(maxsize=16)
+def _language_codes(languages: str) -> tuple[str, ...]:
+    """The codes of a LANGUAGES value; kept, since every portal URL that url_for builds asks for them."""
+    return tuple(code.strip() for code in languages.split(",") if code.strip())
 
 
 def ensure_secret_key(config: dict[str, Any]) -> str:

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 import pytest
+from flask import url_for
+from werkzeug.routing import BuildError
 
 from kb import articles as kb_articles
 from kb import search
@@ -310,3 +312,18 @@ def test_sitemap_index_lists_one_sitemap_per_language(app_factory):
     assert english[f"{base}/en/categories/returns-refunds"][1] == {
         "en": f"{base}/en/categories/returns-refunds", "zh": f"{base}/zh/categories/returns-refunds"}
     assert english[f"{base}/en/articles/public"][1] == {}
+
+
+def test_url_for_adds_the_language_to_a_route_added_after_it_built_others(app_factory):
+    # has_language keeps its answer per endpoint: a route added later must still get its language.
+    app = app_factory(LANGUAGES="en,zh")
+    with app.test_request_context("/zh/search?q=x"):
+        assert (url_for("portal.home"), url_for("static", filename="site.css")) == ("/zh/", "/static/site.css")
+        with pytest.raises(BuildError):  # asked before it exists: no language, and no such route yet
+            url_for("late")
+    app.add_url_rule("/<lang:lang_code>/late", "late", lambda lang_code: lang_code)
+    app.add_url_rule("/plain", "plain", lambda: "")
+    with app.test_request_context("/zh/search?q=x"):
+        assert (url_for("late"), url_for("plain"), url_for("portal.home")) == ("/zh/late", "/plain", "/zh/")
+    with app.test_request_context("/en/search?q=x"):
+        assert url_for("late", q="a b") == "/en/late?q=a+b"

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 Gettext = Callable[..., str]  # _("Hello %(name)s,", name=...) -> the sentence in one language
 
 
+@functools.lru_cache(maxsize=1024)  # bounded: the tags come from browsers; url_for asks for the page's at every link
 def language_tag(tag: str | None) -> str:
     """kb's code for a language tag: ``zh-Hans-CN`` is ``zh``, ``nb_NO`` and ``no`` are ``nb``."""
     primary = str(tag or "").strip().lower().replace("_", "-").split("-")[0]

@@ -21,6 +21,7 @@ from kb.i18n import SOURCE_LANGUAGE, check_languages, ensure_compiled, language_
 
 LANGUAGE_COOKIE = "kb_lang"
 LANGUAGE_ARG = "lang_code"  # the URL part of every portal rule: /<lang:lang_code>/...
+LANGUAGE_ENDPOINTS = "kb.i18n.language_endpoints"  # app.extensions: (route count, {endpoint: has_language})
 # Pages whose text is not in the catalogs yet stay in the source language, so that a page's
 # lang attribute never claims a language its text is not in.
 UNTRANSLATED_PATHS = ("/agent",)
@@ -106,7 +107,17 @@ def current_language() -> str:
 
 def has_language(endpoint: str | None) -> bool:
     """Whether the endpoint's address starts with a language (``/<lang>/...``)."""
-    return endpoint in current_app.view_functions and current_app.url_map.is_endpoint_expecting(endpoint, LANGUAGE_ARG)
+    # Kept per app for url_for's sake (a search page builds some 30 URLs); made again if a route is added.
+    app = current_app._get_current_object()  # type: ignore[attr-defined] # one proxy lookup, not five
+    routes, known = app.extensions.get(LANGUAGE_ENDPOINTS, (None, {}))
+    if routes != len(app.view_functions):
+        routes, known = len(app.view_functions), {}
+        app.extensions[LANGUAGE_ENDPOINTS] = (routes, known)
+    found = known.get(endpoint)
+    if found is None:
+        found = known[endpoint] = endpoint in app.view_functions and \
+            app.url_map.is_endpoint_expecting(endpoint, LANGUAGE_ARG)
+    return found
 
 
 def _add_language(endpoint: str, values: dict) -> None:
