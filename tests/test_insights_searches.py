@@ -148,6 +148,50 @@ def test_a_new_visitors_search_and_visit_are_found_by_their_next_search(app, ses
     assert session.execute(sa.select(PortalVisit.visitor, PortalVisit.searched)).all() == [(visitor, True)]
 
 
+def visits(session):
+    """(visitor, searched, viewed, contacted) of every visit row, oldest first."""
+    return [tuple(r) for r in session.execute(sa.select(
+        PortalVisit.visitor, PortalVisit.searched, PortalVisit.viewed, PortalVisit.contacted).order_by(PortalVisit.id))]
+
+
+def test_a_visit_is_one_row_a_day_whose_flags_only_ever_turn_on(session):
+    searchlog.record_visit(session, "v1", "en", searched=True)
+    searchlog.record_visit(session, "v1", "en", viewed=True)
+    searchlog.record_visit(session, "v2", "nb", contacted=True, new_visitor=True)
+    searchlog.record_visit(session, None, "en", searched=True)  # no cookie: no visit
+    session.commit()
+    assert visits(session) == [("v1", True, True, False), ("v2", False, False, True)]
+    statements, engine = [], session.get_bind()
+
+    def note(_conn, _cursor, statement, *_rest):
+        statements.append(statement.split()[0])
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        searchlog.record_visit(session, "v1", "en", viewed=True, searched=True)  # both noted already
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)
+    assert statements == ["SELECT"]  # a visit's later pages write nothing
+
+
+def test_a_visit_another_tab_adds_between_the_look_and_the_insert_still_gets_the_flag(app, session):
+    engine, tabs = session.get_bind(), []
+
+    def other_tab(_conn, _cursor, statement, *_rest):
+        """Right after this request looked and found no visit, another tab of the visitor writes one."""
+        if statement.startswith("SELECT") and "portal_visits" in statement and not tabs:
+            tabs.append("viewed")
+            with session_scope(app) as tab:
+                searchlog.record_visit(tab, "v1", "en", viewed=True)
+                tab.commit()
+    sa.event.listen(engine, "after_cursor_execute", other_tab)
+    try:
+        searchlog.record_visit(session, "v1", "en", searched=True)  # its insert loses to the unique (visitor, day)
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", other_tab)
+    session.commit()
+    assert visits(session) == [("v1", True, True, False)]
+
+
 @pytest.mark.postgres
 def test_a_portal_search_its_visit_and_its_click_are_logged_on_postgresql(app_factory, pg_database_url):
     pg_app = app_factory(DATABASE_URL=pg_database_url)

@@ -23,6 +23,9 @@ PAGE_REUSE = timedelta(hours=1)
 MAX_QUERY = 500  # SearchLog.query's length
 MAX_KEY = 200  # SearchLog.group_key's length
 MAX_POSITION = 100_000  # a click position past any page kb shows is a forged link
+# Searches and visits are written with Core statements on the session's transaction: the ORM's unit
+# of work (objects, flushes, identity map) cost a portal search as much as the rest of its logging.
+LOG, VISITS = SearchLog.__table__, PortalVisit.__table__
 
 
 def normalise(query: str) -> str:
@@ -46,10 +49,11 @@ def _is_extension(before: str, after: str) -> bool:
     return bool(before and after) and (before.startswith(after) or after.startswith(before))
 
 
-def _previous(session: so.Session, visitor: str, since: datetime) -> SearchLog | None:
-    """The visitor's latest search touched since ``since`` (index visitor, updated_at)."""
-    return session.scalar(sa.select(SearchLog).where(SearchLog.visitor == visitor, SearchLog.updated_at >= since)
-                          .order_by(SearchLog.updated_at.desc(), SearchLog.id.desc()).limit(1))
+def _previous(session: so.Session, visitor: str, since: datetime):
+    """(id, query, click_position) of the visitor's latest search touched since ``since``, or None."""
+    return session.execute(sa.select(LOG.c.id, LOG.c.query, LOG.c.click_position)
+                           .where(LOG.c.visitor == visitor, LOG.c.updated_at >= since)
+                           .order_by(LOG.c.updated_at.desc(), LOG.c.id.desc()).limit(1)).first()
 
 
 def log_search(session: so.Session, *, visitor: str | None, query: str, lang: str, results: int,
@@ -74,13 +78,10 @@ def log_search(session: so.Session, *, visitor: str | None, query: str, lang: st
         window = timedelta(seconds=float(settings.get("SEARCH_COLLAPSE_SECONDS") or 0))
         before = _previous(session, visitor, now - window) if window else None
         if before is not None and before.click_position is None and _is_extension(normalise(before.query), wanted):
-            before.query, before.lang, before.results = text, lang, results
-            before.group_key, before.updated_at = group_key(text, lang), now
-            session.flush()
+            session.execute(sa.update(LOG).where(LOG.c.id == before.id).values(
+                query=text, lang=lang, results=results, group_key=group_key(text, lang), updated_at=now))
             return before.id
-    # A Core insert on the session's transaction: the ORM's unit of work cost as much as the rest of logging.
-    return session.execute(sa.insert(SearchLog.__table__), row_values(text, lang, results, visitor, now)) \
-        .inserted_primary_key[0]
+    return session.execute(sa.insert(LOG), row_values(text, lang, results, visitor, now)).inserted_primary_key[0]
 
 
 def row_values(query: str, lang: str, results: int, visitor: str, now: datetime) -> dict[str, Any]:
@@ -135,19 +136,22 @@ def record_visit(session: so.Session, visitor: str | None, lang: str = "", *, se
         return
     day = utcnow().date()
     flags = {name: True for name, on in (("searched", searched), ("viewed", viewed), ("contacted", contacted)) if on}
-    if new_visitor:  # a Core insert, as log_search's: no object for the unit of work to track
-        session.execute(sa.insert(PortalVisit.__table__), {"visitor": visitor, "day": day, "lang": lang, **flags})
+    if new_visitor:
+        session.execute(sa.insert(VISITS), {"visitor": visitor, "day": day, "lang": lang, **flags})
         return
-    visit = session.scalar(sa.select(PortalVisit).where(PortalVisit.visitor == visitor, PortalVisit.day == day))
+    today = sa.select(VISITS.c.id, *(VISITS.c[name] for name in flags)).where(VISITS.c.visitor == visitor,
+                                                                              VISITS.c.day == day)
+    visit = session.execute(today).first()
     if visit is None:
         try:
             with session.begin_nested():  # two tabs at once: the unique (visitor, day) decides
-                session.add(PortalVisit(visitor=visitor, day=day, lang=lang, **flags))
+                session.execute(sa.insert(VISITS), {"visitor": visitor, "day": day, "lang": lang, **flags})
             return
         except sa.exc.IntegrityError:
-            visit = session.scalar(sa.select(PortalVisit).where(PortalVisit.visitor == visitor, PortalVisit.day == day))
-    for name in flags:
-        setattr(visit, name, True)
+            visit = session.execute(today).first()
+    unset = {name: True for name in flags if not getattr(visit, name)}
+    if unset:  # a flag already set is not written again: a visit's later pages change nothing
+        session.execute(sa.update(VISITS).where(VISITS.c.id == visit.id).values(unset))
 
 
 def mark_contacted(session: so.Session, visitor: str | None) -> int:
