@@ -136,8 +136,9 @@ def record_visit(session: so.Session, visitor: str | None, lang: str = "", *, se
         return
     day = utcnow().date()
     flags = {name: True for name, on in (("searched", searched), ("viewed", viewed), ("contacted", contacted)) if on}
+    new = {"visitor": visitor, "day": day, "lang": lang, **flags}  # the row, if this visitor has none today
     if new_visitor:
-        session.execute(sa.insert(VISITS), {"visitor": visitor, "day": day, "lang": lang, **flags})
+        session.execute(sa.insert(VISITS), new)
         return
     today = sa.select(VISITS.c.id, *(VISITS.c[name] for name in flags)).where(VISITS.c.visitor == visitor,
                                                                               VISITS.c.day == day)
@@ -145,7 +146,7 @@ def record_visit(session: so.Session, visitor: str | None, lang: str = "", *, se
     if visit is None:
         try:
             with session.begin_nested():  # two tabs at once: the unique (visitor, day) decides
-                session.execute(sa.insert(VISITS), {"visitor": visitor, "day": day, "lang": lang, **flags})
+                session.execute(sa.insert(VISITS), new)
             return
         except sa.exc.IntegrityError:
             visit = session.execute(today).first()

@@ -143,7 +143,7 @@ def term_spans(group: str, text: str, wanted: set[str] | None = None) -> list[tu
     group but zh) the steps run on lists, as ``fast_index`` does: a snippet asks this of every
     result it shows, and Whoosh's token-by-token generators cost most of a snippet's time.
     """
-    chain = _plain_chain(group)
+    chain = plain_chain(group)
     if chain is None:
         return [(t.text, t.startchar, t.endchar) for t in analyzer(group)(text, chars=True)
                 if wanted is None or t.text in wanted]
@@ -180,7 +180,7 @@ def forget_words(chain: tuple) -> None:
 
 
 @lru_cache(maxsize=None)
-def _plain_chain(group: str):
+def plain_chain(group: str):
     """(the tokenizer's finditer, the filters, {word: term or None}, {term: its words}) for a plain chain, else None.
 
     Each filter of a plain chain works on one word at a time, so a word's term never depends on

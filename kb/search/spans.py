@@ -4,8 +4,9 @@
 needs only the words whose term the query asked for. Here the text's distinct words come from
 one C-level ``findall``, each new word is analysed once per process (into the words ``term_spans``
 keeps), and a word learnt for a term is found again by set intersection; only the hits are then
-located, with ``str.find`` and a check that the match is a whole token. Same spans as ``term_spans`` (tested against it), several times
-faster; any tokenizer other than Whoosh's default (the zh group's jieba) takes ``term_spans``.
+located, with ``str.find`` and a check that the match is a whole token. Same spans as
+``term_spans`` (tested against it), several times faster; any tokenizer other than Whoosh's
+default (the zh group's jieba) takes ``term_spans``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import lru_cache
 
 from whoosh.analysis.tokenizers import default_pattern
 
-from kb.search.analysis import MEMO_WORDS, _plain_chain, forget_words, learn_word, term_spans
+from kb.search.analysis import MEMO_WORDS, forget_words, learn_word, plain_chain, term_spans
 
 # Whoosh's default tokens are runs of word characters or "*" joined by single dots. A token
 # without a dot is one run, so the runs (a simpler pattern, faster to scan) hold every such token;
@@ -84,7 +85,7 @@ def _ends(text: str, end: int) -> bool:
 @lru_cache(maxsize=None)
 def _quick_chain(group: str) -> tuple | None:
     """The group's plain chain (kb.search.analysis) if its tokenizer is Whoosh's default, else None."""
-    chain = _plain_chain(group)
+    chain = plain_chain(group)
     if chain is None or chain[0].__self__.pattern != default_pattern.pattern:
         return None
     return chain
