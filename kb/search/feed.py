@@ -18,6 +18,7 @@ missed deleted changes and rebuilds.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Mapping
 
 import sqlalchemy as sa
@@ -46,7 +47,12 @@ def _xmin():
 
 def order(session: so.Session) -> list:
     """The feed's order: (txid, id) on PostgreSQL, id on SQLite."""
-    return [IndexChange.txid, IndexChange.id] if _postgres(session) else [IndexChange.id]
+    return _order(_postgres(session))
+
+
+def _order(postgres: bool) -> list:
+    """The feed's order on PostgreSQL or SQLite."""
+    return [IndexChange.txid, IndexChange.id] if postgres else [IndexChange.id]
 
 
 def after(session: so.Session, position: Position) -> sa.ColumnElement[bool]:
@@ -58,7 +64,12 @@ def after(session: so.Session, position: Position) -> sa.ColumnElement[bool]:
 
 def settled(session: so.Session) -> sa.ColumnElement[bool]:
     """Rows no later commit can appear before (all visible rows on SQLite; txid below xmin on PostgreSQL)."""
-    return IndexChange.txid < _xmin() if _postgres(session) else sa.true()
+    return _settled(_postgres(session))
+
+
+def _settled(postgres: bool) -> sa.ColumnElement[bool]:
+    """``settled`` on PostgreSQL or SQLite."""
+    return IndexChange.txid < _xmin() if postgres else sa.true()
 
 
 def position_of(row) -> Position:
@@ -74,10 +85,21 @@ def read(session: so.Session, position: Position, limit: int) -> list:
 
 
 def head(session: so.Session) -> Position:
-    """The position of the newest settled row (START if none): a rebuild's cursor, read before the articles."""
-    row = session.execute(sa.select(IndexChange.id, IndexChange.txid).where(settled(session))
-                          .order_by(*(column.desc() for column in order(session))).limit(1)).first()
+    """The position of the newest settled row (START if none): a rebuild's cursor, read before the articles.
+
+    Public pages read it on every view (kb.search.content_version), so the statement is built once
+    per database kind and runs on the session's connection, without the ORM's per-statement work.
+    """
+    postgres = _postgres(session)
+    row = session.connection().execute(_head_statement(postgres)).first()
     return position_of(row) if row is not None else START
+
+
+@lru_cache(maxsize=2)
+def _head_statement(postgres: bool) -> sa.Select:
+    """The select of the newest settled row on PostgreSQL or SQLite."""
+    return (sa.select(IndexChange.id, IndexChange.txid).where(_settled(postgres))
+            .order_by(*(column.desc() for column in _order(postgres))).limit(1))
 
 
 def gap(session: so.Session, position: Position) -> bool:
