@@ -9,8 +9,8 @@ The articles are benchmarks/corpus.py's real prose, loaded with benchmarks/bulk.
 ``kb.web:create_app()`` on a free port of 127.0.0.1 and the client threads of this process (stdlib
 http.client, one connection each, reopened when the server closes it) send a fixed number of GETs per
 scenario, each scenario also bounded in time. Distinct scenarios run with the result cache off
-(SEARCH_CACHE_SIZE=0) and every request asks something not asked before; the repeated mix runs
-on a restarted server with the cache on. The clients share the machine's cores with the server:
+and the page cache off (SEARCH_CACHE_SIZE=0, PAGE_CACHE_SIZE=0) and every request asks something not
+asked before; the repeated mix runs on a restarted server with both on (their defaults). The clients share the machine's cores with the server:
 their CPU time is printed beside the server's.
 """
 
@@ -111,14 +111,16 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 @contextmanager
-def gunicorn(folder: Path, workers: int, cache_size: int):
-    """A gunicorn serving the site on a free port of 127.0.0.1; yields (port, arbiter pid)."""
+def gunicorn(folder: Path, workers: int, caches: bool):
+    """A gunicorn serving the site on a free port of 127.0.0.1, kb's caches on (their defaults) or off; yields (port, arbiter pid)."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
     env |= {f"KB_{k}": v for k, v in settings(folder).items()}
-    env |= {"KB_SEARCH_CACHE_SIZE": str(cache_size), "KB_BASE_URL": f"http://{HOST}:{port}"}
+    env |= {"KB_BASE_URL": f"http://{HOST}:{port}"}
+    if not caches:  # the result cache and the page cache (kb.web.pagecache)
+        env |= {"KB_SEARCH_CACHE_SIZE": "0", "KB_PAGE_CACHE_SIZE": "0"}
     log = open(folder / "gunicorn.log", "ab")
     proc = subprocess.Popen([str(GUNICORN), "-w", str(workers), "-b", f"{HOST}:{port}", "--timeout", "60",
                              "kb.web:create_app()"], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
@@ -290,7 +292,7 @@ def main(argv=None) -> None:
         labels = {"api": "/api/search, distinct queries", "search": "portal search page, distinct queries",
                   "article": "article page, distinct articles"}
         distinct = [name for name in ("api", "search", "article") if name in only]
-        with gunicorn(folder, args.workers, cache_size=0) if distinct else nullcontext((0, 0)) as (port, arbiter):
+        with gunicorn(folder, args.workers, caches=False) if distinct else nullcontext((0, 0)) as (port, arbiter):
             for name in distinct:
                 if name in only:
                     print(f"... {labels[name]}", file=sys.stderr, flush=True)
@@ -299,7 +301,7 @@ def main(argv=None) -> None:
                     runs.append((run, GOALS[name]))
         if "mix" in only:
             mix = zipf_mix(site["queries"], site["slugs"], args.mix_requests + 300)
-            with gunicorn(folder, args.workers, cache_size=512) as (port, arbiter):
+            with gunicorn(folder, args.workers, caches=True) as (port, arbiter):
                 print("... repeated mix", file=sys.stderr, flush=True)
                 drive(port, mix[:300], args.mix_clients, args.seconds, "warm-up", arbiter)
                 runs.append((drive(port, mix[300:], args.mix_clients, args.seconds,

@@ -29,7 +29,7 @@ from kb.search.likeness import Source
 from kb.search.related import RelatedCache
 
 __all__ = ["MAX_PAGE", "MAX_PER_PAGE", "IndexHit", "IndexPage", "SearchPage", "SearchResult", "init_app", "add_to_index",
-           "remove_from_index", "query_index", "search_articles", "suggest_titles",
+           "remove_from_index", "query_index", "search_articles", "log_search", "content_version", "suggest_titles",
            "related_articles", "process_outbox", "flush_log", "rebuild", "skipped_articles", "no_rebuild_at_start", "building"]
 log = logging.getLogger(__name__)
 
@@ -126,12 +126,12 @@ def search_articles(session: so.Session, q: str, *, lang: str | None = None, cat
     results = [SearchResult(rows[h.article_id], h.score, h.snippet_html) for h in found.hits if h.article_id in rows]
     total = max(found.total - (len(found.hits) - len(results)), len(results))
     page, per_page = paging(page, per_page)
-    search_id = _log_search(session, q, found.lang, total, page) if log else None
+    search_id = log_search(session, q, found.lang, total, page) if log else None
     return SearchPage(str(q or ""), total, page, per_page, found.lang, found.suggestion, results, found.corrected,
                       search_id, building)
 
 
-def _log_search(session: so.Session, q: str, lang: str, total: int, page: int) -> int | None:
+def log_search(session: so.Session, q: str, lang: str, total: int, page: int) -> int | None:
     """Record a search without a visitor for analytics; a failure to log never fails the search.
 
     Its row waits in the app's buffer (kb.insights.logbuffer), so the request neither writes nor
@@ -149,6 +149,16 @@ def _log_search(session: so.Session, q: str, lang: str, total: int, page: int) -
         session.rollback()
         log.warning("could not write the search log", exc_info=True)
         return None
+
+
+def content_version(session: so.Session):
+    """What public pages are made of, as one value: the search version and the change feed's head; None: never keep pages.
+
+    Every article change adds a feed row in its own transaction (kb.articles.enqueue_index), so a
+    page kept at this value shows what a render would, until the value moves.
+    """
+    version = _service().version()
+    return None if version is None else (version, feed.head(session))
 
 
 def suggest_titles(session: so.Session, prefix: str, *, lang: str | None = None, limit: int = 8) -> list[Article]:

@@ -26,6 +26,7 @@ from kb import search as kb_search
 from kb.config import configured_languages
 from kb.db import get_session
 from kb.models import Article
+from kb.web import pagecache
 from kb.web.api import bp
 from kb.web.i18n import offered_language
 from kb.web.params import arg, one_of_args, whole_arg
@@ -67,6 +68,11 @@ def search():
     if not q:
         return {"query": "", "total": 0, "page": page, "per_page": per_page, "pages": 0, "results": [],
                 "suggestion": None, "corrected": False}
+    where = pagecache.entry(personal=False)
+    kept = pagecache.get(where)
+    if kept is not None:  # the same address at the same version: the same answer, logged again
+        kb_search.log_search(get_session(), *kept.facts)
+        return kept.body
     found = kb_search.search_articles(get_session(), q, lang=lang, page=page, per_page=per_page)
     results = [{"slug": r.article.slug, "title": r.article.title, "url": article_url(r.article),
                 "snippet": r.snippet_html, "score": float(r.score), "lang": r.article.lang,
@@ -75,6 +81,8 @@ def search():
               "pages": found.pages, "results": results, "suggestion": found.suggestion, "corrected": found.corrected}
     if found.building:
         answer["notice"] = building_notice()
+    else:
+        pagecache.keep(where, answer, (q, found.lang, int(found.total), found.page))
     return answer
 
 

@@ -21,7 +21,6 @@ from kb.db import get_session
 from kb.followup import sources
 from kb.insights import searchlog
 from kb.models import Article, parse_id, parse_whole
-from kb.search import SearchPage
 from kb.web.portal import bp
 from kb.web.i18n import current_language
 from kb.web.params import arg
@@ -85,7 +84,7 @@ def record_vote(article: Article, helpful: bool, comment: str, *, reason: str = 
     return outcome
 
 
-def note_search(result: SearchPage) -> int | None:
+def note_search(query: str, lang: str, results: int, page: int) -> int | None:
     """Log a portal search and the visitor's day (searched) in one commit; the log row's id, None if logging failed.
 
     The visitor is the random visitor-cookie value (never an address): their typing collapses into
@@ -95,9 +94,8 @@ def note_search(result: SearchPage) -> int | None:
     known = visitor_id()
     visitor, session = visitor_id(create=True), get_session()
     try:
-        search_id = searchlog.log_search(session, visitor=visitor, query=result.query, lang=result.lang,
-                                         results=result.total, settings=current_app.config, page=result.page,
-                                         new_visitor=known is None)
+        search_id = searchlog.log_search(session, visitor=visitor, query=query, lang=lang, results=results,
+                                         settings=current_app.config, page=page, new_visitor=known is None)
         searchlog.record_visit(session, visitor, current_language(), searched=True, new_visitor=known is None)
         session.commit()
         return search_id

@@ -19,6 +19,7 @@ from kb.followup import sources
 from kb.followup.models import VOTE_REASONS
 from kb.web.i18n import LANGUAGE_ARG, current_language, offered_language
 from kb.web.params import arg, whole_arg
+from kb.web import pagecache
 from kb.web.portal import bp
 from kb.web.portal import counting, listings
 from kb.web.portal.context import canonical_article_url, layout_context, page_numbers, visitor_id
@@ -51,6 +52,12 @@ def search():
     q = " ".join(arg("q").replace("\x00", " ").split())
     if not q:
         return redirect(url_for("portal.home"))
+    where = pagecache.entry()
+    kept = pagecache.get(where)
+    if kept is not None:  # this address at this version: only the logging and the links' search id are new
+        search_id = counting.note_search(*kept.facts)
+        if search_id is not None:
+            return pagecache.fill(kept.body, search_id)
     session = get_session()
     content_lang = offered_language(arg("lang"))  # only when this search asks for it
     page = whole_arg("page", 1, 1, kb_search.MAX_PAGE)
@@ -61,14 +68,19 @@ def search():
                                  "or search all topics.", topic=category_slug[:50]))
     result = kb_search.search_articles(session, q, lang=content_lang, category=category, page=page,
                                        per_page=current_app.config["SEARCH_PAGE_SIZE"], log=False)
-    result.search_id = counting.note_search(result)  # its id goes into the result links, for click tracking
+    facts = (result.query, result.lang, result.total, result.page)
+    search_id = counting.note_search(*facts)  # its id goes into the result links, for click tracking
+    result.search_id = pagecache.SEARCH_ID_HOLE if search_id is not None else None
     last_page = max(1, result.pages)
     popular = [] if result.total else catalog.popular(session, current_language(), HOME_LIST_SIZE)
-    return render_template("portal/search.html", q=q, result=result, content_lang=content_lang,
+    body = render_template("portal/search.html", q=q, result=result, content_lang=content_lang,
                            category=category, category_slug=category_slug if category else "",
                            topic_options=listings.topic_options(session, content_lang, category_slug if category else ""),
                            popular=popular,
                            last_page=last_page, pages=page_numbers(result.page, last_page))
+    if search_id is not None and result.total and not result.building:  # "popular" follows views: not kept
+        pagecache.keep(where, body, facts)
+    return pagecache.fill(body, search_id)
 
 
 @bp.get(PAGE + "/categories/<slug>")
@@ -95,19 +107,25 @@ def _published_or_404(slug: str, *, follow: bool = False):
     return article
 
 
-def _article_page(art, *, form=None, errors=None, status: int = 200):
-    """The article page; ``form`` and ``errors`` re-show a refused vote with the message at its field."""
+def _article_page(art, *, form=None, errors=None, status: int = 200, where: pagecache.Entry | None = None):
+    """The article page; ``form`` and ``errors`` re-show a refused vote with the message at its field.
+
+    A new visitor's plain page is kept at ``where`` (kb.web.pagecache).
+    """
     session = get_session()
     body_html = render_cache.article_html(session, art)  # cached: a page view does not render Markdown
     session.commit()
     # A visitor whose id this page creates cannot have voted: no query (most first views, every script).
     known, _created = visitor_id(), visitor_id(create=True)
-    return render_template("portal/article.html", article=art, body_html=body_html,
+    body = render_template("portal/article.html", article=art, body_html=body_html,
                            canonical_url=canonical_article_url(art),
                            category_slug=catalog.category_slug(art.category) if art.category else "",
                            related=kb_search.related_articles(session, art, limit=5),
                            voted=feedback.has_voted(session, art, known),
-                           vote_reasons=vote_reason_labels(), form=form or {}, errors=errors or {}), status
+                           vote_reasons=vote_reason_labels(), form=form or {}, errors=errors or {})
+    if known is None and form is None and status == 200:
+        pagecache.keep(where, body)
+    return body, status
 
 
 def vote_reason_labels() -> list[tuple[str, str]]:
@@ -124,9 +142,15 @@ def article(slug: str):
     The view is counted by the page's counter image (kb.web.portal.counting), not here; a link
     from the search page (``?search=<id>&pos=<n>``) records which result the visitor opened.
     """
+    # A click from the search page is recorded, and a returning visitor may see their vote: both rendered.
+    where = pagecache.entry() if not request.args and visitor_id() is None else None
+    kept = pagecache.get(where)
+    if kept is not None:
+        visitor_id(create=True)  # as a render would: the page's vote form is this new visitor's
+        return pagecache.fill(kept.body)
     art = _published_or_404(slug)
     counting.record_click(art)
-    return _article_page(art)
+    return _article_page(art, where=where)
 
 
 @bp.post(PAGE + "/articles/<slug>/vote")

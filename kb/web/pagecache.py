@@ -1,0 +1,93 @@
+"""Public pages and API answers kept whole per process, with holes for what is each visitor's own.
+
+A repeated search or a popular article costs a full render (a search, rows, snippets, a template)
+though the page is the same for everyone who has nothing personal on it. So the portal's search
+and article pages and the API's search answers are kept, keyed on their address and on the
+content version (``kb.search.content_version``: the search version and the change feed's head),
+which moves with every article change, index commit and synonym change and empties the cache.
+
+What differs per visitor is left as a hole and filled on each serve: the CSRF token of a form
+(made for this visitor's session, as a render would) and the search log's id in result links
+(each search is still logged, so its clicks are counted). A visitor with anything else in their
+session (an agent, a message to flash) always gets a fresh render, and a page is only kept when
+the view says nothing in it depends on more than the address and the version (``keep``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g, request, session
+from flask_wtf.csrf import generate_csrf
+
+from kb import search as kb_search
+from kb.db import get_session
+from kb.search.cache import VersionedCache
+
+KEY = "kb.web.pagecache"
+# Per process, random: no article, query or address can contain them by chance.
+CSRF_HOLE = f"kb-csrf-{secrets.token_hex(12)}"
+SEARCH_ID_HOLE = f"kb-search-{secrets.token_hex(12)}"
+# Session keys every anonymous portal visitor has; anything else may show on a page.
+ANONYMOUS_KEYS = frozenset({"visitor", "csrf_token"})
+# Longer addresses are rendered each time: a flood of made-up long ones must not fill memory.
+MAX_KEPT_QUERY_STRING = 1000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where this request's page would be kept: the content version and the key under it."""
+
+    version: object
+    key: tuple
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A kept page (with holes) or API answer, and what the view needs to log it again."""
+
+    body: object
+    facts: tuple = ()
+
+
+def init_app(app: Flask) -> None:
+    """Make this app's cache of PAGE_CACHE_SIZE entries (0 turns it off)."""
+    app.extensions[KEY] = VersionedCache(int(app.config["PAGE_CACHE_SIZE"]))
+
+
+def entry(*, personal: bool = True) -> Entry | None:
+    """Where this request's page is kept, or None if it is not to be (cache off, no version, a personal session).
+
+    ``personal``: the page can show the session's contents (portal pages); API answers cannot.
+    """
+    cache: VersionedCache = current_app.extensions[KEY]
+    if cache.size <= 0 or len(request.query_string) > MAX_KEPT_QUERY_STRING:
+        return None
+    if personal and not ANONYMOUS_KEYS.issuperset(session.keys()):
+        return None
+    version = kb_search.content_version(get_session())
+    return None if version is None else Entry(version, (request.path, request.query_string))
+
+
+def get(where: Entry | None) -> Kept | None:
+    """The page kept at ``where``, or None."""
+    return None if where is None else current_app.extensions[KEY].get(where.version, where.key)
+
+
+def keep(where: Entry | None, body, facts: tuple = ()) -> None:
+    """Keep a rendered page (its CSRF token made a hole) or an API answer at ``where`` (None: don't)."""
+    if where is None:
+        return
+    if isinstance(body, str) and g.get("csrf_token"):
+        body = body.replace(g.csrf_token, CSRF_HOLE)
+    current_app.extensions[KEY].put(where.version, where.key, Kept(body, facts))
+
+
+def fill(body: str, search_id: int | None = None) -> str:
+    """A kept or just-rendered page with this visitor's values in its holes."""
+    if search_id is not None:
+        body = body.replace(SEARCH_ID_HOLE, str(search_id))
+    if CSRF_HOLE in body:
+        body = body.replace(CSRF_HOLE, generate_csrf())
+    return body
