@@ -46,6 +46,8 @@ SECRET = "load-benchmark-secret-key-0123456789-abcdefgh"
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 GOALS = {"api": 300, "search": 300, "article": 300, "mix": 1500}  # req/s, issue 12
 MIX_P95_GOAL_MS = 100
+# --only names of the warm runs: one kind of the mix's requests (by path prefix), or /healthz, the floor
+WARM = {"warm-api": "/api/search", "warm-search": "/en/search", "warm-article": "/en/articles", "healthz": "/healthz"}
 START_SECONDS = 180
 
 
@@ -269,7 +271,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mix-clients", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=90, help="time bound of each scenario")
-    parser.add_argument("--only", default="api,search,article,mix", help="scenarios to run, comma-separated")
+    parser.add_argument("--only", default="api,search,article,mix",
+                        help="scenarios to run, comma-separated; also warm-api, warm-search, warm-article (one kind of "
+                             "the mix's requests, sent once before to fill every worker's caches) and healthz (the floor)")
     parser.add_argument("--data", type=Path, help="folder to keep (and reuse) the database and index in")
     args = parser.parse_args(argv)
     if min(args.articles, args.requests, args.mix_requests, args.clients, args.mix_clients, args.workers) < 1:
@@ -306,10 +310,27 @@ def main(argv=None) -> None:
                 drive(port, mix[:300], args.mix_clients, args.seconds, "warm-up", arbiter)
                 runs.append((drive(port, mix[300:], args.mix_clients, args.seconds,
                                    "repeated mix (Zipf), cache on", arbiter), GOALS["mix"]))
+        warm = [name for name in WARM if name in only]
+        if warm:
+            runs += warm_runs(site, args, folder, warm)
     finally:
         if args.data is None:
             shutil.rmtree(folder, ignore_errors=True)
     report(args, runs)
+
+
+def warm_runs(site: dict, args, folder: Path, names: list[str]) -> list[tuple[Run, float]]:
+    """Each kind of the mix's requests on its own, every worker's caches filled first (all sent once before)."""
+    mix = zipf_mix(site["queries"], site["slugs"], args.mix_requests)
+    runs = []
+    with gunicorn(folder, args.workers, caches=True) as (port, arbiter):
+        for name in names:
+            paths = ["/healthz"] * args.mix_requests if name == "healthz" else [p for p in mix if p.startswith(WARM[name])]
+            print(f"... {name}, warm", file=sys.stderr, flush=True)
+            drive(port, paths, args.mix_clients, args.seconds, "warm-up", arbiter)
+            label = "healthz: the floor (no page work)" if name == "healthz" else f"{name}: the mix's, caches warm"
+            runs.append((drive(port, paths, args.mix_clients, args.seconds, label, arbiter), GOALS["mix"]))
+    return runs
 
 
 def report(args, runs: list[tuple[Run, float]]) -> None:
@@ -328,7 +349,7 @@ def report(args, runs: list[tuple[Run, float]]) -> None:
     for run, _goal in runs:
         if run.first_error:
             print(f"first error in {run.name}: {run.first_error}")
-        if run.done < args.requests and not run.name.startswith("repeated"):
+        if run.done < args.requests and not run.name.startswith(("repeated", "warm", "healthz")):
             print(f"{run.name}: stopped by the {args.seconds:.0f} s bound after {run.done:,} requests")
 
 

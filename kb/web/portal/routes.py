@@ -17,9 +17,9 @@ from kb.db import get_session
 from kb.errors import ValidationError
 from kb.followup import sources
 from kb.followup.models import VOTE_REASONS
+from kb.web import pagecache
 from kb.web.i18n import LANGUAGE_ARG, current_language, offered_language
 from kb.web.params import arg, whole_arg
-from kb.web import pagecache
 from kb.web.portal import bp
 from kb.web.portal import counting, listings
 from kb.web.portal.context import canonical_article_url, layout_context, page_numbers, visitor_id
@@ -58,6 +58,7 @@ def search():
         search_id = counting.note_search(*kept.facts)
         if search_id is not None:
             return pagecache.fill(kept.body, search_id)
+    # Not kept, or its logging failed: made as ever (logging is tried once more; links without an id if it fails).
     session = get_session()
     content_lang = offered_language(arg("lang"))  # only when this search asks for it
     page = whole_arg("page", 1, 1, kb_search.MAX_PAGE)
