@@ -152,13 +152,12 @@ def log_search(session: so.Session, q: str, lang: str, total: int, page: int) ->
 
 
 def content_version(session: so.Session):
-    """What public pages are made of, as one value: the search version and the change feed's head; None: never keep pages.
+    """What public pages are made of, as one value: the search version and the change feed's head (each backend's); None: never keep pages.
 
     Every article change adds a feed row in its own transaction (kb.articles.enqueue_index), so a
     page kept at this value shows what a render would, until the value moves.
     """
-    version = _service().version()
-    return None if version is None else (version, feed.head(session))
+    return _service().content_version(session)
 
 
 def suggest_titles(session: so.Session, prefix: str, *, lang: str | None = None, limit: int = 8) -> list[Article]:

@@ -15,6 +15,7 @@ from typing import Callable
 
 from kb.articles import normalise_lang
 from kb.errors import ValidationError
+from kb.search import feed
 from kb.search.querying import clean_query, detect_language
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,14 @@ class SearchBackend:
     def version(self):
         """A cheap value that changes whenever what searches find may change; None if there is none (never cache)."""
         return None
+
+    def content_version(self, session):
+        """What public pages are made of (kb.web.pagecache): this version and the change feed's head read on ``session``.
+
+        None when there is no version: then no page is kept.
+        """
+        version = self.version()
+        return None if version is None else (version, feed.head(session))
 
     def query(self, q: str, *, lang: str | None = None, category: str | None = None,
               page: int = 1, per_page: int = 10, exclude: int | None = None) -> IndexPage:

@@ -172,9 +172,13 @@ class PostgresSearch(backend.SearchBackend):
         The head counts settled rows only (kb.search.feed), so a change may show some moments late,
         while an older transaction is still open, but always shows.
         """
-        epoch, _synonyms = self.synonyms.current()
         with session_scope(self.app) as session:
-            return (epoch, feed.head(session))
+            return self.content_version(session)
+
+    def content_version(self, session):
+        """The version, read on the caller's session: it already holds the feed's head, so pages need nothing more."""
+        epoch, _synonyms = self.synonyms.current()
+        return (epoch, feed.head(session))
 
     def _related(self, source, limit: int) -> list[int]:
         """The articles most like ``source`` (kb.search.postgres.alike)."""

@@ -124,8 +124,7 @@ def _article_page(art, *, form=None, errors=None, status: int = 200, where: page
                            related=kb_search.related_articles(session, art, limit=5),
                            voted=feedback.has_voted(session, art, known),
                            vote_reasons=vote_reason_labels(), form=form or {}, errors=errors or {})
-    if known is None and form is None and status == 200:
-        pagecache.keep(where, body)
+    pagecache.keep(where, body)  # given only for a new visitor's plain page (the view decides)
     return body, status
 
 
