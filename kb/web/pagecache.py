@@ -11,12 +11,15 @@ What differs per visitor is left as a hole and filled on each serve: the CSRF to
 (each search is still logged, so its clicks are counted). A visitor with anything else in their
 session (an agent, a message to flash) always gets a fresh render, and a page is only kept when
 the view says nothing in it depends on more than the address and the version (``keep``).
+The processes of one host share what they keep through a file (kb.web.pagestore), so a page is
+rendered about once per host rather than once per worker.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask, current_app, g, request, session
 from flask_wtf.csrf import generate_csrf
@@ -24,8 +27,10 @@ from flask_wtf.csrf import generate_csrf
 from kb import search as kb_search
 from kb.db import get_session
 from kb.search.cache import VersionedCache
+from kb.web import pagestore
 
 KEY = "kb.web.pagecache"
+SHARED_KEY = "kb.web.pagestore"
 # Per process, random: no article, query or address can contain them by chance.
 CSRF_HOLE = f"kb-csrf-{secrets.token_hex(12)}"
 SEARCH_ID_HOLE = f"kb-search-{secrets.token_hex(12)}"
@@ -52,8 +57,15 @@ class Kept:
 
 
 def init_app(app: Flask) -> None:
-    """Make this app's cache of PAGE_CACHE_SIZE entries (0 turns it off)."""
-    app.extensions[KEY] = VersionedCache(int(app.config["PAGE_CACHE_SIZE"]))
+    """Make this app's cache of PAGE_CACHE_SIZE entries (0 turns it off), and its host's file if PAGE_CACHE_SHARED."""
+    size = int(app.config["PAGE_CACHE_SIZE"])
+    app.extensions[KEY] = VersionedCache(size)
+    shared = None
+    if size > 0 and app.config["PAGE_CACHE_SHARED"]:
+        shared = pagestore.PageStore(Path(app.config["INSTANCE_DIR"]) / pagestore.FILE_NAME, size,
+                                     pagestore.stamp(app.config, Path(__file__).resolve().parent.parent))
+        shared.clear()
+    app.extensions[SHARED_KEY] = shared
 
 
 def entry(*, personal: bool = True) -> Entry | None:
@@ -71,8 +83,23 @@ def entry(*, personal: bool = True) -> Entry | None:
 
 
 def get(where: Entry | None) -> Kept | None:
-    """The page kept at ``where``, or None."""
-    return None if where is None else current_app.extensions[KEY].get(where.version, where.key)
+    """The page kept at ``where`` in this process or, failing that, by another process of this host; or None."""
+    if where is None:
+        return None
+    cache: VersionedCache = current_app.extensions[KEY]
+    kept = cache.get(where.version, where.key)
+    shared: pagestore.PageStore | None = current_app.extensions[SHARED_KEY]
+    if kept is not None or shared is None:
+        return kept
+    value = shared.get(where.version, where.key)
+    if value is None:
+        return None
+    body = value["body"]
+    if isinstance(body, str):  # another process's holes become this one's
+        body = body.replace(value["holes"][0], CSRF_HOLE).replace(value["holes"][1], SEARCH_ID_HOLE)
+    kept = Kept(body, tuple(value["facts"]))
+    cache.put(where.version, where.key, kept)
+    return kept
 
 
 def keep(where: Entry | None, body, facts: tuple = ()) -> None:
@@ -82,6 +109,9 @@ def keep(where: Entry | None, body, facts: tuple = ()) -> None:
     if isinstance(body, str) and g.get("csrf_token"):
         body = body.replace(g.csrf_token, CSRF_HOLE)
     current_app.extensions[KEY].put(where.version, where.key, Kept(body, facts))
+    shared: pagestore.PageStore | None = current_app.extensions[SHARED_KEY]
+    if shared is not None:
+        shared.put(where.version, where.key, {"body": body, "facts": list(facts), "holes": [CSRF_HOLE, SEARCH_ID_HOLE]})
 
 
 def fill(body: str, search_id: int | None = None) -> str:
