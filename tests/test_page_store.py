@@ -125,3 +125,20 @@ def test_a_file_another_process_holds_for_writing_never_delays_a_page_long(tmp_p
         holder.execute("ROLLBACK")
     store.put("v", ("/b", ""), {"body": "b"})
     assert store.get("v", ("/b", "")) == {"body": "b"}
+
+
+def test_processes_on_different_synonyms_never_share_a_page(app, app_factory, make_article, renders):
+    make_article("Refund a card payment", category="Billing", body_md="How to get a refund by card.")
+    make_article("Travel reimbursement", category="Billing", body_md="Claim travel costs back.")
+    search.process_outbox(app)
+    worker = app_factory()
+    assert app.test_client().get("/en/search?q=refund").status_code == 200  # app has read the sets: none
+    with worker.app_context():
+        from kb.capture import synonyms
+        from kb.db import get_session
+        synonyms.add_set(get_session(), "en", "refund, reimbursement")
+        get_session().commit()
+    # The worker reads the new sets on its first search; app goes on with its own for up to a second:
+    # both processes are at their first epoch, with other sets, and the pages differ.
+    html = worker.test_client().get("/en/search?q=refund").get_data(as_text=True)
+    assert "Travel reimbursement" in html and renders["search"] == 2
