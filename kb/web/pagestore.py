@@ -18,6 +18,7 @@ import logging
 import os
 import sqlite3
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,15 @@ class PageStore:
 
 def stamp(config, package: Path) -> str:
     """A digest of the settings and of kb's files (names, sizes, times): pages of another release or setup differ."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(_files_digest(Path(package)).encode())
     digest.update(json.dumps(dict(config), sort_keys=True, default=_plain).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _files_digest(package: Path) -> str:
+    """A digest of the names, sizes and times of the files under ``package`` (once per process: a new release restarts it)."""
+    digest = hashlib.sha256()
     for root, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
