@@ -142,3 +142,20 @@ def test_processes_on_different_synonyms_never_share_a_page(app, app_factory, ma
     # both processes are at their first epoch, with other sets, and the pages differ.
     html = worker.test_client().get("/en/search?q=refund").get_data(as_text=True)
     assert "Travel reimbursement" in html and renders["search"] == 2
+
+
+def test_a_stored_value_that_is_not_a_kept_page_is_rendered_instead(app, shop, renders):
+    app.test_client().get("/en/search?q=refund")
+    app.test_client().get("/api/search?q=refund")
+    db = sqlite3.connect(app.config["INSTANCE_DIR"] + "/" + pagestore.FILE_NAME, isolation_level=None)
+    for n, value in enumerate(('{"body": 1, "facts": [], "holes": ["a", "b"]}', '[1, 2]', '{"body": "x"}')):
+        db.execute("UPDATE pages SET value = ?", (value,))
+        other = pagecache.VersionedCache(10)  # a process whose own memory has nothing yet
+        app.extensions[pagecache.KEY] = other
+        assert app.test_client().get("/en/search?q=refund").status_code == 200
+        assert app.test_client().get("/api/search?q=refund").get_json()["total"] == 2
+        assert renders["search"] == 2 * n + 4
+    db.execute("UPDATE pages SET value = 'not json'")
+    app.extensions[pagecache.KEY] = pagecache.VersionedCache(10)
+    assert app.test_client().get("/en/search?q=refund").status_code == 200
+    assert app.extensions[pagecache.SHARED_KEY].broken  # given up, with the warning the other test reads

@@ -91,15 +91,23 @@ def get(where: Entry | None) -> Kept | None:
     shared: pagestore.PageStore | None = current_app.extensions[SHARED_KEY]
     if kept is not None or shared is None:
         return kept
-    value = shared.get(where.version, where.key)
-    if value is None:
-        return None
-    body = value["body"]
-    if isinstance(body, str):  # another process's holes become this one's
-        body = body.replace(value["holes"][0], CSRF_HOLE).replace(value["holes"][1], SEARCH_ID_HOLE)
-    kept = Kept(body, tuple(value["facts"]))
-    cache.put(where.version, where.key, kept)
+    kept = _from_shared(shared.get(where.version, where.key))
+    if kept is not None:
+        cache.put(where.version, where.key, kept)
     return kept
+
+
+def _from_shared(value) -> Kept | None:
+    """A page as another process kept it, with this process's holes; None if it is not what ``keep`` writes."""
+    if not isinstance(value, dict) or not isinstance(value.get("holes"), list) or len(value["holes"]) != 2 \
+            or not isinstance(value.get("facts"), list):
+        return None
+    body = value.get("body")
+    if isinstance(body, str):  # another process's holes become this one's
+        body = body.replace(str(value["holes"][0]), CSRF_HOLE).replace(str(value["holes"][1]), SEARCH_ID_HOLE)
+    elif not isinstance(body, dict):
+        return None
+    return Kept(body, tuple(value["facts"]))
 
 
 def keep(where: Entry | None, body, facts: tuple = ()) -> None:

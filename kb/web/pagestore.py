@@ -48,12 +48,15 @@ class PageStore:
 
     def get(self, version, key: tuple):
         """The value kept for ``key`` at ``version``, or None."""
-        row = self._run(lambda db: db.execute("SELECT value FROM pages WHERE key = ?",
-                                              (self._key(version, key),)).fetchone())
-        return None if row is None else json.loads(row[0])
+        def read(db):
+            row = db.execute("SELECT value FROM pages WHERE key = ?", (self._key(version, key),)).fetchone()
+            return None if row is None else json.loads(row[0])  # a value that is not JSON: the file is unusable
+        return self._run(read)
 
     def put(self, version, key: tuple, value) -> None:
         """Keep ``value`` for ``key`` at ``version``; now and then drop other versions and the oldest entries."""
+        if self.broken or self.size <= 0:
+            return
         text = json.dumps(value)
         self._puts += 1
         sweep = self._puts % SWEEP_EVERY == 1
