@@ -14,6 +14,7 @@ from flask import Flask, current_app, g
 from kb.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+RELAXED = "kb.db.relaxed"  # on a pooled SQLite connection's info: its last commit skipped the flush
 
 
 @dataclass
@@ -57,16 +58,47 @@ def _make_engine(url: str) -> sa.Engine:
             Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "checkin", _restore_durability)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """Foreign keys on, and WAL so readers never wait for the writer."""
+    """Foreign keys on, WAL so readers never wait for the writer, and every commit flushed to disk."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def relax_durability(connection: sa.Connection) -> None:
+    """Let this transaction's commit skip the flush to disk: for counts and logs only, which a power cut may take back.
+
+    Call it before the transaction's first write. A crash of kb loses nothing either way, and the
+    database stays whole; after a power cut or an OS crash the last such commits may be missing.
+    SQLite: synchronous=NORMAL until the connection returns to the pool, which sets FULL again
+    (SQLite refuses the change inside a transaction: then the commit simply flushes, as any other);
+    PostgreSQL: synchronous_commit off for this transaction. Why: on SQLite the flush holds the one
+    write lock, so under load every worker's page that logs a search waited for the others' disk.
+    """
+    if connection.dialect.name == "sqlite":
+        if connection.connection.dbapi_connection.in_transaction:
+            return
+        connection.info[RELAXED] = True
+        connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+
+def _restore_durability(dbapi_connection, record) -> None:
+    """A SQLite connection back in the pool after a relaxed commit flushes every commit again."""
+    if not record.info.pop(RELAXED, False) or dbapi_connection is None:
+        return
+    try:
+        dbapi_connection.execute("PRAGMA synchronous=FULL")
+    except Exception:  # noqa: BLE001 - a connection that cannot be set back is never handed out again
+        record.invalidate()
 
 
 def begin_write(session: so.Session) -> None:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Flask, current_app
 
-from kb.db import get_db
+from kb.db import get_db, relax_durability
 from kb.insights import logbuffer, searchlog
 from kb.models import Article, utcnow
 from kb.render_cache import article_text
@@ -141,6 +141,7 @@ def log_search(session: so.Session, q: str, lang: str, total: int, page: int) ->
     if buffer is not None and buffer.add(str(q or ""), lang, total, utcnow()):
         return None
     try:
+        relax_durability(session.connection())  # a log: a power cut may take back the last rows
         search_id = searchlog.log_search(session, visitor=None, query=str(q or ""), lang=lang, results=total,
                                          settings=current_app.config, page=page)
         session.commit()

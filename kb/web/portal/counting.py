@@ -17,7 +17,7 @@ from flask import Response, abort, current_app, request
 
 from kb import articles as kb_articles
 from kb import catalog, feedback, visitors
-from kb.db import get_session
+from kb.db import get_session, relax_durability
 from kb.followup import sources
 from kb.insights import searchlog
 from kb.models import Article, parse_id, parse_whole
@@ -58,6 +58,7 @@ def article_seen(slug: str):
     visitor = visitor_id()
     if visitor and visitors.automation_reason(request.method, request.headers) is None:
         session = get_session()
+        relax_durability(session.connection())  # counts: a power cut may take back the last ones
         if catalog.count_view(session, article, visitor=_session_key(visitor), client=client_key(),
                               limit=current_app.config["PORTAL_COUNTS_PER_CLIENT"]):
             searchlog.count_article_day(session, article.id)  # the same views, per day, for the insights pages
@@ -94,6 +95,7 @@ def note_search(query: str, lang: str, results: int, page: int) -> int | None:
     known = visitor_id()
     visitor, session = visitor_id(create=True), get_session()
     try:
+        relax_durability(session.connection())  # a log: a power cut may take back the last rows
         search_id = searchlog.log_search(session, visitor=visitor, query=query, lang=lang, results=results,
                                          settings=current_app.config, page=page, new_visitor=known is None)
         searchlog.record_visit(session, visitor, current_language(), searched=True, new_visitor=known is None)
@@ -113,6 +115,7 @@ def record_click(article: Article) -> None:
         return
     session = get_session()
     try:
+        relax_durability(session.connection())
         searchlog.record_click(session, search_id=search_id, visitor=visitor_id(), article_id=article.id,
                                position=position)
         session.commit()
