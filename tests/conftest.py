@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from kb import articles as kb_articles
+from kb import search
 from kb.db import get_db, session_scope
 from kb.web import create_app
 
@@ -111,6 +112,16 @@ def make_article(session):
         return article
 
     return factory
+
+
+def app_with_article(app_factory, database_url: str, title: str = "Refund a card payment"):
+    """An app on ``database_url`` with one published article, indexed."""
+    app = app_factory(DATABASE_URL=database_url)
+    with session_scope(app) as s:
+        kb_articles.create_article(s, kb_articles.ArticleDraft(title=title, body_md="How."), status="published")
+        s.commit()
+    search.process_outbox(app)
+    return app
 
 
 def csrf_token_from(html: str) -> str:

@@ -21,7 +21,7 @@ from kb.insights.periods import Period
 from kb.models import Article, SearchLog
 from kb.web import create_app
 from tests.agent_helpers import ADMIN, EDITOR, logged_in, make_agent
-from tests.conftest import close_app, make_config
+from tests.conftest import app_with_article, close_app, make_config
 
 SETTINGS = {"SEARCH_COLLAPSE_SECONDS": 10}
 T0 = datetime(2030, 5, 6, 12, 0, tzinfo=timezone.utc)
@@ -194,12 +194,7 @@ def test_a_visit_another_tab_adds_between_the_look_and_the_insert_still_gets_the
 
 @pytest.mark.postgres
 def test_a_portal_search_its_visit_and_its_click_are_logged_on_postgresql(app_factory, pg_database_url):
-    pg_app = app_factory(DATABASE_URL=pg_database_url)
-    with session_scope(pg_app) as pg:
-        kb_articles.create_article(pg, kb_articles.ArticleDraft(title="Refund a card payment", body_md="How."),
-                                   status="published")
-        pg.commit()
-    search.process_outbox(pg_app)
+    pg_app = app_with_article(app_factory, pg_database_url)
     client = pg_app.test_client()
     slug, search_id, pos = result_links(client.get("/en/search?q=refund").get_data(as_text=True))[0]
     assert client.get(f"/en/articles/{slug}?search={search_id}&pos={pos}").status_code == 200

@@ -10,6 +10,7 @@ from kb import articles as kb_articles
 from kb import search
 from kb.db import get_db, relax_durability, session_scope
 from kb.models import SearchLog
+from tests.conftest import app_with_article
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}
 
@@ -17,13 +18,7 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}
 @pytest.fixture
 def db_app(app_factory, shared_db_url):
     """An app on SQLite or PostgreSQL with one published, indexed article."""
-    app = app_factory(DATABASE_URL=shared_db_url)
-    with session_scope(app) as s:
-        kb_articles.create_article(s, kb_articles.ArticleDraft(title="Refund a card payment", body_md="Refund."),
-                                   status="published")
-        s.commit()
-    search.process_outbox(app)
-    return app
+    return app_with_article(app_factory, shared_db_url)
 
 
 @pytest.fixture
