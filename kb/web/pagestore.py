@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 FILE_NAME = "pagecache.sqlite3"
 SWEEP_EVERY = 50  # puts (per process) between removals of other versions' and the oldest entries
 BUSY_SECONDS = 0.25  # a write waits this long for another process's write, then the page is not shared
-SCHEMA = ("CREATE TABLE IF NOT EXISTS pages (key BLOB PRIMARY KEY, version BLOB NOT NULL, value TEXT NOT NULL)",)
+SCHEMA = "CREATE TABLE IF NOT EXISTS pages (key BLOB PRIMARY KEY, version BLOB NOT NULL, value TEXT NOT NULL)"
+BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)  # another process holds the file: skip, never give up
 
 
 class PageStore:
@@ -49,7 +50,7 @@ class PageStore:
     def get(self, version, key: tuple):
         """The value kept for ``key`` at ``version``, or None."""
         def read(db):
-            row = db.execute("SELECT value FROM pages WHERE key = ?", (self._key(version, key),)).fetchone()
+            row = db.execute("SELECT value FROM pages WHERE key = ?", (_digest(self.stamp, version, key),)).fetchone()
             return None if row is None else json.loads(row[0])  # a value that is not JSON: the file is unusable
         return self._run(read)
 
@@ -62,22 +63,14 @@ class PageStore:
         sweep = self._puts % SWEEP_EVERY == 1
 
         def write(db):
-            digest = self._digest(version)
+            digest = _digest(self.stamp, version)
             db.execute("INSERT OR REPLACE INTO pages (key, version, value) VALUES (?, ?, ?)",
-                       (self._key(version, key), digest, text))
+                       (_digest(self.stamp, version, key), digest, text))
             if sweep:  # a replaced or new row takes the highest rowid: the oldest have the lowest
                 db.execute("DELETE FROM pages WHERE version <> ?", (digest,))
                 db.execute("DELETE FROM pages WHERE rowid <= (SELECT rowid FROM pages ORDER BY rowid DESC "
                            "LIMIT 1 OFFSET ?)", (self.size,))
         self._run(write)
-
-    def _key(self, version, key: tuple) -> bytes:
-        """The row key: a digest of the stamp, the version and the address."""
-        return hashlib.sha256(repr((self.stamp, version, key)).encode("utf-8", "surrogatepass")).digest()
-
-    def _digest(self, version) -> bytes:
-        """What the sweep compares: a digest of the stamp and the version."""
-        return hashlib.sha256(repr((self.stamp, version)).encode("utf-8", "surrogatepass")).digest()[:16]
 
     def _run(self, work):
         """``work(connection)``; None when the file is busy or unusable (a cache never fails a page)."""
@@ -86,7 +79,7 @@ class PageStore:
         try:
             return work(self._connection())
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in BUSY:
                 return None  # another process is writing: this page is simply not shared this time
             self._give_up(exc)
         except (sqlite3.Error, OSError, ValueError) as exc:
@@ -108,10 +101,14 @@ class PageStore:
             db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
             db.execute("PRAGMA synchronous=OFF")  # a cache: a crash may lose entries, never pages
-            for statement in SCHEMA:
-                db.execute(statement)
+            db.execute(SCHEMA)
             self._local.db, self._local.pid = db, os.getpid()
         return db
+
+
+def _digest(*parts) -> bytes:
+    """A row's key (stamp, version, address) or its version's mark (stamp, version): a digest of their repr."""
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).digest()
 
 
 def stamp(config, package: Path) -> str:
