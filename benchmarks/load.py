@@ -37,6 +37,7 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import lean_client  # noqa: E402
 from bulk import load  # noqa: E402
 from corpus import build_articles, sample_queries  # noqa: E402
 from tests import polling  # noqa: E402
@@ -49,6 +50,7 @@ MIX_P95_GOAL_MS = 100
 # --only names of the warm runs: one kind of the mix's requests (by path prefix), or /healthz, the floor
 WARM = {"warm-api": "/api/search", "warm-search": "/en/search", "warm-article": "/en/articles", "healthz": "/healthz"}
 START_SECONDS = 180
+CLIENT = {"kind": "lean"}  # --client: lean (benchmarks/lean_client.py) or threads (http.client, the first one)
 
 
 def distinct_queries(articles: list[dict], n: int) -> list[str]:
@@ -170,8 +172,22 @@ class Run:
 
 
 def drive(port: int, paths: list[str], clients: int, seconds: float, name: str, arbiter: int) -> Run:
-    """Send each path once from ``clients`` threads (keep-alive), stopping early after ``seconds``."""
-    run, lock, nxt = Run(name, clients), threading.Lock(), iter(range(len(paths)))
+    """Send each path once, ``clients`` at a time, stopping early after ``seconds``; the server's and clients' CPU."""
+    run = Run(name, clients)
+    cpu0, server0, wall0 = _own_cpu(), cpu_seconds(worker_pids(arbiter)), time.perf_counter()
+    if CLIENT["kind"] == "threads":
+        _drive_threads(run, port, paths, clients, seconds)
+    else:
+        outcome = lean_client.drive(HOST, port, paths, clients, seconds)
+        run.latencies, run.errors, run.first_error = outcome.latencies, outcome.errors, outcome.first_error
+    run.wall = time.perf_counter() - wall0
+    run.client_cpu, run.server_cpu = _own_cpu() - cpu0, cpu_seconds(worker_pids(arbiter)) - server0
+    return run
+
+
+def _drive_threads(run: Run, port: int, paths: list[str], clients: int, seconds: float) -> None:
+    """The first client: ``clients`` threads with http.client connections (kept alive when the server allows)."""
+    lock, nxt = threading.Lock(), iter(range(len(paths)))
     deadline = time.monotonic() + seconds
 
     def client() -> None:
@@ -201,14 +217,10 @@ def drive(port: int, paths: list[str], clients: int, seconds: float, name: str, 
         conn.close()
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    cpu0, server0, wall0 = _own_cpu(), cpu_seconds(worker_pids(arbiter)), time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(seconds + 60)
-    run.wall = time.perf_counter() - wall0
-    run.client_cpu, run.server_cpu = _own_cpu() - cpu0, cpu_seconds(worker_pids(arbiter)) - server0
-    return run
 
 
 def _own_cpu() -> float:
@@ -276,6 +288,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "the mix's requests, each address sent 8 times before to fill every worker's caches) and "
                              "healthz (the floor)")
     parser.add_argument("--data", type=Path, help="folder to keep (and reuse) the database and index in")
+    parser.add_argument("--client", choices=("lean", "threads"), default="lean",
+                        help="lean: one thread, non-blocking sockets (benchmarks/lean_client.py); threads: a thread "
+                             "and an http.client connection per client, the first client (about 0.6 ms of CPU a page)")
     args = parser.parse_args(argv)
     if min(args.articles, args.requests, args.mix_requests, args.clients, args.mix_clients, args.workers) < 1:
         parser.error("every count must be at least 1")
@@ -287,6 +302,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     """Build (or reuse) the site, run the scenarios against gunicorn, print a Markdown table."""
     args = parse_args(argv)
+    CLIENT["kind"] = args.client
     only = set(args.only.split(","))
     folder = args.data or Path(tempfile.mkdtemp(prefix="kb-load-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -339,7 +355,8 @@ def report(args, runs: list[tuple[Run, float]]) -> None:
     """Print the table and what it means."""
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"{args.articles:,} articles, SQLite, gunicorn -w {args.workers} (sync workers), {os.cpu_count()} cores "
-          "shared by server and clients\n")
+          "shared by server and clients, "
+          f"{args.client} client\n")
     print("| scenario | clients | requests | req/s | of goal | p50 / p95 / p99 ms | errors | server CPU ms/req "
           "| client CPU ms/req | CPU-bound req/s |\n|---|---|---|---|---|---|---|---|---|---|")
     for run, goal in runs:
