@@ -111,6 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("SEARCH_CACHE_SIZE", 512, "Search results kept in memory per process (cleared when the index changes; 0 disables).", _whole, rules.number(0, 100_000)),
     S("RELATED_CACHE_SIZE", 20_000, "Articles whose related-articles list is kept in memory per process, so an article page seldom searches (cleared when the index changes; 0 disables).", _whole, rules.number(0, 1_000_000)),
     S("PAGE_CACHE_SIZE", 1000, "Portal search and article pages and API search answers kept whole in memory per process, about 20 KB each (cleared when any article, the index or the synonyms change; each search is still logged; 0 disables).", _whole, rules.number(0, 100_000)),
+    S("PAGE_CACHE_CHECK_SECONDS", 1, "Each process asks the database whether content changed at most this often before serving a kept page: a change shows on public pages within this many seconds (at once in the process that made it); 0 asks on every page.", _number, rules.seconds(0, 60)),
     S("PAGE_CACHE_SHARED", True, "The processes of one host share their kept pages through {instance}/pagecache.sqlite3, so each page is rendered about once per host, not once per worker (a cache: deleting the file loses nothing).", _bool, rules.flag()),
     S("MAX_QUERY_LENGTH", 500, "Longer queries are cut to this many characters.", _whole, rules.number(10, 10_000)),
     S("BASE_URL", "http://127.0.0.1:5000", "Public address of the portal, used for absolute links (sitemap, emails). https here makes cookies Secure.", rule=rules.http_url()),

@@ -51,6 +51,7 @@ def test_a_page_one_process_rendered_is_served_by_another(app, app_factory, shop
 
 
 def test_a_change_made_through_one_process_shows_in_the_others(app, app_factory, shop, renders):
+    app.config["PAGE_CACHE_CHECK_SECONDS"] = 0  # ask at once (tests/test_content_clock.py: within the seconds)
     worker = app_factory()
     assert "Refund a card payment" in app.test_client().get("/en/search?q=refund").get_data(as_text=True)
     with worker.app_context():

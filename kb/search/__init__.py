@@ -24,6 +24,7 @@ from kb.render_cache import article_text
 from kb.search import feed
 from kb.search.analysis import has_cjk
 from kb.errors import ConfigError
+from kb.search.clock import ContentClock
 from kb.search.backend import MAX_PAGE, MAX_PER_PAGE, IndexHit, IndexPage, SearchBackend, no_rebuild_at_start, paging
 from kb.search.likeness import Source
 from kb.search.related import RelatedCache
@@ -32,6 +33,7 @@ __all__ = ["MAX_PAGE", "MAX_PER_PAGE", "IndexHit", "IndexPage", "SearchPage", "S
            "remove_from_index", "query_index", "search_articles", "log_search", "content_version", "suggest_titles",
            "related_articles", "process_outbox", "flush_log", "rebuild", "skipped_articles", "no_rebuild_at_start", "building"]
 log = logging.getLogger(__name__)
+CLOCK = "kb.search.clock"
 
 
 @dataclass
@@ -77,6 +79,9 @@ def init_app(app: Flask) -> None:
     app.extensions["kb.search.related"] = RelatedCache(int(app.config["RELATED_CACHE_SIZE"]))
     service = backend_class(str(app.config.get("SEARCH_BACKEND") or "whoosh"))(app)
     app.extensions["kb.search"] = service
+    app.extensions[CLOCK] = clock = ContentClock(service.content_version)
+    clock.listen(get_db(app).sessionmaker)
+    service.on_change = clock.touch
     service.start()
 
 
@@ -152,13 +157,15 @@ def log_search(session: so.Session, q: str, lang: str, total: int, page: int) ->
         return None
 
 
-def content_version(session: so.Session):
+def content_version(session: Callable[[], so.Session], max_age: float = 0.0):
     """What public pages are made of, as one value: the search version and the change feed's head (each backend's); None: never keep pages.
 
     Every article change adds a feed row in its own transaction (kb.articles.enqueue_index), so a
-    page kept at this value shows what a render would, until the value moves.
+    page kept at this value shows what a render would, until the value moves. ``session`` is asked
+    for only when the value is read: one read less than ``max_age`` seconds ago is reused unless
+    this process changed content since (kb.search.clock).
     """
-    return _service().content_version(session)
+    return current_app.extensions[CLOCK].version(session, max_age)
 
 
 def suggest_titles(session: so.Session, prefix: str, *, lang: str | None = None, limit: int = 8) -> list[Article]:

@@ -83,6 +83,8 @@ class SearchBackend:
 
     def __init__(self, app):
         self.app = app
+        # Called after this process commits to the search state outside a database session (kb.search.clock).
+        self.on_change: Callable[[], None] = lambda: None
 
     def start(self) -> None:
         """Make the backend ready to answer (and, where it needs one, start its indexer)."""

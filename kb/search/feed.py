@@ -17,9 +17,10 @@ missed deleted changes and rebuilds.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -33,6 +34,29 @@ START: Position = (0, 0)
 MARK = 0  # the article id of the row a purge leaves where it stopped
 KIND = "search.feed_purge"
 BATCH = 5000  # rows per delete: short transactions, an IN list every database takes
+_LISTENERS = itertools.count()
+
+
+def on_commit_of_changes(sessionmaker: so.sessionmaker, callback: Callable[[], None]) -> list[tuple]:
+    """Call ``callback`` after each commit of a session that queued an index change; the (target, name, fn) to remove."""
+    flag = f"kb.search.feed.changed.{next(_LISTENERS)}"  # each its own mark: one pops it, the others still see it
+
+    def after_flush(session, _context):
+        if any(isinstance(obj, IndexChange) for obj in session.new):
+            session.info[flag] = True
+
+    def after_commit(session):
+        if session.info.pop(flag, False):
+            callback()
+
+    def after_rollback(session):
+        session.info.pop(flag, None)
+
+    listeners = [(sessionmaker, "after_flush", after_flush), (sessionmaker, "after_commit", after_commit),
+                 (sessionmaker, "after_rollback", after_rollback)]
+    for target, name, fn in listeners:
+        sa.event.listen(target, name, fn)
+    return listeners
 
 
 def _postgres(session: so.Session) -> bool:

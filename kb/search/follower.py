@@ -98,6 +98,7 @@ def _apply_batch(service, now: datetime) -> int:
                     failed[article_id] = problem
             writer.commit()
             committed = True
+        service.on_change()
         _settle(cursor, rows, work, failed, now)
         cursors.save(folder, cursor)
         return len(rows)

@@ -67,6 +67,7 @@ def _rebuild_locked(service, progress) -> int:
             indexed = build.build(session, store.index(gen), progress)  # in worker processes when many
         cursors.save(store.folder(gen), Cursor(start))  # inside the generation: it switches in with it
         store.switch(gen)
+        service.on_change()
         with session_scope(app) as session:
             # Plain-text stand-ins of a busy moment get another try.
             render_cache.queue_stale(session, feed.after(session, start))

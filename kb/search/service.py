@@ -11,9 +11,8 @@ from whoosh.query import And, Term
 
 from kb.db import get_db
 from kb.errors import ConfigError
-from kb.models import IndexChange
 from kb.search.schema import document
-from kb.search import alike, freshness, indexer, likeness, ranking, topk
+from kb.search import alike, feed, freshness, indexer, likeness, ranking, topk
 from kb.search.cache import VersionedCache
 from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
 from kb.search.backend import Asked, IndexHit, IndexPage, SearchBackend, rebuild_at_start
@@ -96,22 +95,7 @@ class SearchService(SearchBackend):
 
     def _listen(self) -> None:
         """Wake the indexer as soon as a session that queued index changes commits."""
-        def after_flush(session, _context):
-            if any(isinstance(obj, IndexChange) for obj in session.new):
-                session.info["kb_outbox"] = True
-
-        def after_commit(session):
-            if session.info.pop("kb_outbox", False):
-                self.wake.set()
-
-        def after_rollback(session):
-            session.info.pop("kb_outbox", None)
-
-        target = get_db(self.app).sessionmaker
-        for name, fn in (("after_flush", after_flush), ("after_commit", after_commit),
-                         ("after_rollback", after_rollback)):
-            sa.event.listen(target, name, fn)
-            self._listeners.append((target, name, fn))
+        self._listeners = feed.on_commit_of_changes(get_db(self.app).sessionmaker, self.wake.set)
 
     def close(self) -> None:
         """Stop the indexer thread, write the waiting search-log rows, unhook the session events, close the searchers."""
@@ -130,6 +114,7 @@ class SearchService(SearchBackend):
             _gen, writer = self.store.writer()
             writer.update_document(**document(article))
             writer.commit()
+        self.on_change()
 
     def remove(self, article_id: int) -> None:
         """Remove one article from the index now."""
@@ -137,6 +122,7 @@ class SearchService(SearchBackend):
             _gen, writer = self.store.writer()
             writer.delete_by_term("id", str(article_id))
             writer.commit()
+        self.on_change()
 
     def process_changes(self) -> int:
         """Apply the queued index changes now; returns how many were applied."""

@@ -4,7 +4,8 @@ A repeated search or a popular article costs a full render (a search, rows, snip
 though the page is the same for everyone who has nothing personal on it. So the portal's search
 and article pages and the API's search answers are kept, keyed on their address and on the
 content version (``kb.search.content_version``: the search version and the change feed's head),
-which moves with every article change, index commit and synonym change and empties the cache.
+which moves with every article change, index commit and synonym change and empties the cache. A
+process reads it at most every PAGE_CACHE_CHECK_SECONDS (at once after a change of its own).
 
 What differs per visitor is left as a hole and filled on each serve: the CSRF token of a form
 (made for this visitor's session, as a render would) and the search log's id in result links
@@ -78,7 +79,7 @@ def entry(*, personal: bool = True) -> Entry | None:
         return None
     if personal and not ANONYMOUS_KEYS.issuperset(session.keys()):
         return None
-    version = kb_search.content_version(get_session())
+    version = kb_search.content_version(get_session, float(current_app.config["PAGE_CACHE_CHECK_SECONDS"]))
     return None if version is None else Entry(version, (request.path, request.query_string))
 
 
