@@ -50,7 +50,6 @@ MIX_P95_GOAL_MS = 100
 # --only names of the warm runs: one kind of the mix's requests (by path prefix), or /healthz, the floor
 WARM = {"warm-api": "/api/search", "warm-search": "/en/search", "warm-article": "/en/articles", "healthz": "/healthz"}
 START_SECONDS = 180
-CLIENT = {"kind": "lean"}  # --client: lean (benchmarks/lean_client.py) or threads (http.client, the first one)
 
 
 def distinct_queries(articles: list[dict], n: int) -> list[str]:
@@ -171,11 +170,11 @@ class Run:
         return len(self.latencies) + self.errors
 
 
-def drive(port: int, paths: list[str], clients: int, seconds: float, name: str, arbiter: int) -> Run:
+def drive(port: int, paths: list[str], clients: int, seconds: float, name: str, arbiter: int, client: str) -> Run:
     """Send each path once, ``clients`` at a time, stopping early after ``seconds``; the server's and clients' CPU."""
     run = Run(name, clients)
     cpu0, server0, wall0 = _own_cpu(), cpu_seconds(worker_pids(arbiter)), time.perf_counter()
-    if CLIENT["kind"] == "threads":
+    if client == "threads":  # --client: the first one; else benchmarks/lean_client.py
         _drive_threads(run, port, paths, clients, seconds)
     else:
         outcome = lean_client.drive(HOST, port, paths, clients, seconds)
@@ -290,7 +289,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, help="folder to keep (and reuse) the database and index in")
     parser.add_argument("--client", choices=("lean", "threads"), default="lean",
                         help="lean: one thread, non-blocking sockets (benchmarks/lean_client.py); threads: a thread "
-                             "and an http.client connection per client, the first client (about 0.6 ms of CPU a page)")
+                             "and an http.client connection per client, the first client (0.2 ms or more of CPU a request)")
     args = parser.parse_args(argv)
     if min(args.articles, args.requests, args.mix_requests, args.clients, args.mix_clients, args.workers) < 1:
         parser.error("every count must be at least 1")
@@ -302,7 +301,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     """Build (or reuse) the site, run the scenarios against gunicorn, print a Markdown table."""
     args = parse_args(argv)
-    CLIENT["kind"] = args.client
     only = set(args.only.split(","))
     folder = args.data or Path(tempfile.mkdtemp(prefix="kb-load-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -317,16 +315,16 @@ def main(argv=None) -> None:
             for name in distinct:
                 if name in only:
                     print(f"... {labels[name]}", file=sys.stderr, flush=True)
-                    drive(port, paths[name][:100], args.clients, args.seconds, "warm-up", arbiter)
-                    run = drive(port, paths[name][100:], args.clients, args.seconds, labels[name], arbiter)
+                    drive(port, paths[name][:100], args.clients, args.seconds, "warm-up", arbiter, args.client)
+                    run = drive(port, paths[name][100:], args.clients, args.seconds, labels[name], arbiter, args.client)
                     runs.append((run, GOALS[name]))
         if "mix" in only:
             mix = zipf_mix(site["queries"], site["slugs"], args.mix_requests + 300)
             with gunicorn(folder, args.workers, caches=True) as (port, arbiter):
                 print("... repeated mix", file=sys.stderr, flush=True)
-                drive(port, mix[:300], args.mix_clients, args.seconds, "warm-up", arbiter)
+                drive(port, mix[:300], args.mix_clients, args.seconds, "warm-up", arbiter, args.client)
                 runs.append((drive(port, mix[300:], args.mix_clients, args.seconds,
-                                   "repeated mix (Zipf), cache on", arbiter), GOALS["mix"]))
+                                   "repeated mix (Zipf), cache on", arbiter, args.client), GOALS["mix"]))
         warm = [name for name in WARM if name in only]
         if warm:
             runs += warm_runs(site, args, folder, warm)
@@ -345,9 +343,9 @@ def warm_runs(site: dict, args, folder: Path, names: list[str]) -> list[tuple[Ru
             paths = ["/healthz"] * args.mix_requests if name == "healthz" else [p for p in mix if p.startswith(WARM[name])]
             print(f"... {name}, warm", file=sys.stderr, flush=True)
             # each distinct address 8 times: every worker most likely has it (a worker takes any request)
-            drive(port, list(dict.fromkeys(paths)) * 8, args.mix_clients, args.seconds, "warm-up", arbiter)
+            drive(port, list(dict.fromkeys(paths)) * 8, args.mix_clients, args.seconds, "warm-up", arbiter, args.client)
             label = "healthz: the floor (no page work)" if name == "healthz" else f"{name}: the mix's, caches warm"
-            runs.append((drive(port, paths, args.mix_clients, args.seconds, label, arbiter), GOALS["mix"]))
+            runs.append((drive(port, paths, args.mix_clients, args.seconds, label, arbiter, args.client), GOALS["mix"]))
     return runs
 
 

@@ -115,7 +115,7 @@ def record_click(article: Article) -> None:
         return
     session = get_session()
     try:
-        relax_durability(session.connection())
+        relax_durability(session.connection())  # a count: a power cut may take back the last ones
         searchlog.record_click(session, search_id=search_id, visitor=visitor_id(), article_id=article.id,
                                position=position)
         session.commit()
