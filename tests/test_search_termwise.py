@@ -134,3 +134,20 @@ def test_related_arrays_find_what_a_posting_walk_finds(app, limit):
         found = {s.id: alike.related(reader, s, limit) for s in sources}
         assert found == {s.id: _walked(reader, s, limit) for s in sources}
         assert sum(map(len, found.values())) >= len(sources)  # not all empty: the comparison says something
+
+
+def test_field_lengths_read_in_one_go_are_whooshs_own(app):
+    """Each segment's length arrays equal what Whoosh's reader gives document by document, fields without a column too."""
+    with search._service(app).store.searcher() as (_gen, searcher):
+        leaves = [leaf for leaf, _offset in searcher.reader().leaf_readers()]
+        assert len(leaves) > 1 and any(leaf.has_deletions() for leaf in leaves)  # segments, and deleted documents
+        checked = set()
+        for leaf in leaves:
+            for fieldname, fieldtype in searcher.schema.items():
+                if not fieldtype.scorable:
+                    continue
+                expected = [leaf.doc_field_length(d, fieldname, 1) or 1 for d in range(leaf.doc_count_all())]
+                assert termwise._length_bytes(leaf, fieldname) is not None  # the one read, not the fallback
+                assert termwise.lengths(leaf, fieldname).tolist() == expected, fieldname
+                checked.add("some longer than one" if max(expected) > 1 else "all one")
+        assert checked == {"some longer than one", "all one"}  # fields with a column and fields without
