@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _init_web(app: Flask) -> None:
     """Security headers, CSRF, error pages and the blueprints of each audience."""
-    from kb.web import errors, health, i18n, pagecache, security
+    from kb.web import errors, health, i18n, pagecache, security, templatecode
     from kb.web.agent import bp as agent_bp
     from kb.web.api import bp as api_bp
     from kb.web.media import bp as media_bp
@@ -51,6 +51,7 @@ def _init_web(app: Flask) -> None:
     i18n.init_app(app)  # before the blueprints: their rules use its URL converter
     errors.init_app(app)
     pagecache.init_app(app)
+    templatecode.init_app(app)
     app.register_blueprint(portal_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(agent_bp, url_prefix="/agent")
