@@ -4,7 +4,9 @@ compiling, and a folder or file that cannot be used costs the compiling, never a
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,10 @@ def test_a_second_process_loads_the_compiled_templates(app, app_factory, monkeyp
     again = _compiled(worker, monkeypatch)
     assert [worker.test_client().get(url).get_data(as_text=True) for url in PAGES][0] == pages[0]
     assert again == []
+
+
+def test_the_folder_is_kbs_users_alone(app):
+    assert stat.S_IMODE(os.stat(_folder(app)).st_mode) == 0o700
 
 
 def test_a_changed_template_is_compiled_again(app, app_factory, monkeypatch):

@@ -48,7 +48,7 @@ def _stored_terms(leaf, fieldname: str) -> list[bytes] | None:
 
     The table's records are ordered by key (the field's number, then the term), so the field's
     terms are one run of records from the first key with its prefix. Whoosh walks them through
-    four generators a term (229 ms for the 196,000 words of 8 segments at 100,000 articles); here
+    four generators a term (about 200 ms for the 196,000 words of 8 segments at 100,000 articles); here
     the table is read in large chunks and cut with struct. Private to the pinned codec (as
     kb.search.termwise), so anything else takes Whoosh's way; tested against it.
     """

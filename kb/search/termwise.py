@@ -148,8 +148,9 @@ def _length_bytes(leaf, fieldname: str) -> np.ndarray | None:
 
     whoosh3 keeps them as a column of one byte a document, written up to the last document that
     has one; the rest read as 0, like a document without the field. A Python call per document
-    took 20-25 ms a field at 10,000 documents, at each process's first search and after each
-    merge (private to whoosh3's codec, pinned exactly in pyproject.toml; tested against it).
+    took 7-30 ms a field at 10,000 documents (66-330 ms at 100,000), at each process's first search
+    and after each merge (private to whoosh3's codec, pinned exactly in pyproject.toml; tested
+    against it).
     """
     perdoc = getattr(leaf, "_perdoc", None)
     if type(perdoc) is not W3PerDocReader:

@@ -44,7 +44,7 @@ def init_app(app: Flask) -> None:
     """Keep the app's compiled templates in INSTANCE_DIR/template-code (created if missing)."""
     folder = Path(app.instance_path) / FOLDER
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # code kb runs: its user's alone, as Jinja's own default
     except OSError as exc:
         log.warning("templates are compiled in every process: cannot create %s: %s", folder, exc)
         return
