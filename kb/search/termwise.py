@@ -155,13 +155,13 @@ def _length_bytes(leaf, fieldname: str) -> np.ndarray | None:
     perdoc = getattr(leaf, "_perdoc", None)
     if type(perdoc) is not W3PerDocReader:
         return None
+    column = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+    if column is not None and (type(column) is not NumericColumn.Reader or column._fixedlen != 1):
+        return None
     count = leaf.doc_count_all()
     out = np.zeros(count, dtype=np.uint8)
-    column = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
     if column is None:  # no document of the segment has the field
         return out
-    if type(column) is not NumericColumn.Reader or column._fixedlen != 1:
-        return None
     stored = min(column._count, count)
     out[:stored] = np.frombuffer(column._dbfile.get(column._basepos, stored), dtype=np.uint8)
     return out
