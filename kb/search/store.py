@@ -21,7 +21,10 @@ from typing import Iterator
 from whoosh import index as whoosh_index
 from whoosh.index import LockError
 
+from kb.search import mapped
 from kb.search.schema import SCHEMA_VERSION, make_schema
+
+mapped.install()  # before any index opens: its files are read from their memory map, not copied per reader
 
 POINTER = "CURRENT"
 VERSION_FILE = "KB_SCHEMA"
