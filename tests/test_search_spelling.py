@@ -7,8 +7,12 @@ from collections import Counter
 
 import pytest
 
+from whoosh import index as whoosh_index
+from whoosh.fields import ID, TEXT, Schema
+
 from kb import search
 from kb.search import spelling
+from kb.search.mapped import MappedFile
 from tests.test_search_termwise import app  # noqa: F401 - fixture: forty articles in several segments, with deletions
 
 
@@ -39,6 +43,33 @@ def test_the_vocabulary_is_the_decoded_lexicon_and_its_commonest_letters(segment
         assert words == {btext.decode("utf-8") for btext in leaf.lexicon("spell_en")} and words
         counts = Counter("".join(words))
         assert [ch for _n, ch in sorted((-n, ch) for ch, n in counts.items())[:spelling.ALPHABET_SIZE]] == list(alphabet)
+
+
+@pytest.mark.parametrize("fieldname", ["spell_en", "body_en", "title_en", "tags", "title_nb", "no_such_field"])
+def test_words_cut_in_place_are_whooshs_lexicon(segments, fieldname):
+    leaves, schema = segments
+    for leaf in leaves:
+        assert type(leaf._terms._tindex.dbfile) is MappedFile
+        expected = ({btext.decode("utf-8") for btext in leaf.lexicon(fieldname)}
+                    if fieldname in schema and schema[fieldname].indexed else set())
+        assert spelling._words_in_place(leaf, fieldname) == expected
+
+
+@pytest.mark.parametrize("compound", [True, False])  # False: real files, no buffer to cut from
+def test_a_word_holding_the_separator_or_a_real_file_takes_the_other_way(tmp_path, compound):
+    ix = whoosh_index.create_in(str(tmp_path), Schema(code=ID, text=TEXT))
+    writer = ix.writer(compound=compound)
+    for code in ["refund", "a\x00b", "søknad", "退款"]:
+        writer.add_document(code=code, text=f"words for {code}")
+    writer.commit()
+    with ix.searcher() as searcher:
+        leaf = searcher.reader()  # one segment: its own reader
+        assert spelling._words_in_place(leaf, "code") is None
+        text = {btext.decode("utf-8") for btext in leaf.lexicon("text")}
+        assert spelling._words_in_place(leaf, "text") == (text if compound else None) and "søknad" in text
+        words, _alphabet = spelling.vocabulary(leaf, "code")
+        assert words == {"refund", "a\x00b", "søknad", "退款"}
+    ix.close()
 
 
 def test_terms_holding_the_separator_are_decoded_one_by_one():
