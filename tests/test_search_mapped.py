@@ -4,6 +4,7 @@ Whoosh's copying BufferFile, without a copy of each file per reader."""
 from __future__ import annotations
 
 import io
+import pickle
 import random
 import tracemalloc
 
@@ -61,6 +62,14 @@ def test_view_stream_reads_as_bytesio_does(seed):
             assert getattr(ours, name)(*args) == getattr(theirs, name)(*args), (name, args)
     ours.seek(0)
     assert list(ours) == list(io.BytesIO(data))
+
+
+def test_pickles_larger_and_smaller_than_a_peek_load_one_after_another():
+    values = [list(range(5_000)), {"a": 1}, "x" * (mapped.PEEK_MOST + 1), 7]
+    data = b"".join(pickle.dumps(value, protocol=2) for value in values)
+    stream = mapped.ViewStream(memoryview(data))
+    assert [pickle.load(stream) for _ in values] == values and stream.tell() == len(data)
+    assert len(stream.peek(1 << 17)) == 0 and stream.seek(0) == 0 and len(stream.peek(1 << 17)) == mapped.PEEK_MOST
 
 
 def test_a_member_file_is_not_copied_when_opened():
