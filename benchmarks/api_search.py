@@ -3,6 +3,7 @@
 Run:  .venv/bin/python benchmarks/api_search.py                      (10,000 articles in /tmp/kb-api-bench)
       .venv/bin/python benchmarks/api_search.py --data /tmp/kb-api-bench --sets short,sentence --rounds 3
       .venv/bin/python benchmarks/api_search.py --profile short       (cProfile of the short queries' requests)
+      .venv/bin/python benchmarks/api_search.py --rebuild --sets short --rounds 2   (a fresh index; each round's p50)
 
 benchmarks/search.py builds a fresh database each run, so comparing two versions of the code costs
 minutes of loading a time. Here the site (benchmarks/corpus.py's articles, loaded with bulk.py,
@@ -39,7 +40,8 @@ def settings(folder: Path) -> dict:
     """The app's settings for a site in ``folder``: SQLite, no threads, the result cache off."""
     return {"DATABASE_URL": f"sqlite:///{folder / 'kb.sqlite3'}", "INDEX_DIR": str(folder / "index"),
             "INSTANCE_DIR": str(folder / "instance"), "SECRET_KEY": SECRET, "STARTER_ARTICLES_DIR": "",
-            "INDEXER": False, "JOBS_RUNNER": False, "SEARCH_CACHE_SIZE": 0}
+            "INDEXER": False, "JOBS_RUNNER": False, "SEARCH_CACHE_SIZE": 0,
+            "PAGE_CACHE_SIZE": 0}  # kept answers would make every round after the first a cache hit
 
 
 def build_site(folder: Path, n: int, n_queries: int) -> dict:
@@ -76,16 +78,19 @@ def measure(app, site: dict, names: list[str], rounds: int) -> None:
     client = app.test_client()
     time_api(client, site["sets"]["short"][0][:20])  # warm up: searchers, connections, caches of the OS
     print(f"| set ({site['n']:,} articles, {site['queries']} queries x {rounds}) | /api/search p50 / p95 "
-          "| raw Whoosh p50 / p95 | API / raw, medians | source on page 1 |\n|---|---|---|---|---|")
+          "| raw Whoosh p50 / p95 | API / raw, medians | API p50 by round | source on page 1 |\n"
+          "|---|---|---|---|---|---|")
     for name in names:
         queries, wanted = site["sets"][name]
-        api, raw, found = [], [], 0
+        api, raw, found, by_round = [], [], 0, []
         for _ in range(rounds):
             times, found = time_api(client, queries, wanted)
             api += times
+            by_round.append(f"{1000 * statistics.median(times):.2f}")
             raw += time_raw(app, queries)
         ratio = statistics.median(api) / max(statistics.median(raw), 1e-9)
-        print(f"| {SET_LABELS[name]} | {p(api)} | {p(raw)} | {ratio:.1f}x | {found} |", flush=True)
+        print(f"| {SET_LABELS[name]} | {p(api)} | {p(raw)} | {ratio:.1f}x | {', '.join(by_round)} ms | {found} |",
+              flush=True)
 
 
 def profile(app, site: dict, name: str, top: int) -> None:
@@ -113,6 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="times each set is run (figures over all)")
     parser.add_argument("--profile", choices=list(SET_LABELS), help="profile one round of this set instead")
     parser.add_argument("--top", type=int, default=35, help="functions the profile lists")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="rebuild the kept site's index first (one segment: search.py's fresh index)")
     args = parser.parse_args(argv)
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = set(args.sets) - set(SET_LABELS)
@@ -131,6 +138,10 @@ def main(argv: list[str] | None = None) -> None:
 
     app = create_app(settings(args.data))
     try:
+        if args.rebuild:
+            from kb import search
+
+            search.rebuild(app)  # one segment, as search.py's "fresh index"
         if args.profile:
             profile(app, site, args.profile, args.top)
         else:
