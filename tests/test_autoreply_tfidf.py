@@ -22,13 +22,16 @@ DOCS = [
 QUERIES = ["I forgot my password, how to reset it", "refund for order 1234 please", "zzz qqq", "a a a b"]
 
 
-def test_channels_give_scikit_learns_cosines():
+@pytest.mark.parametrize("max_df", [1.0, 0.5, 0.3])  # 0.5 and 0.3 drop the n-grams of "the", "pass", "word"
+def test_channels_give_scikit_learns_cosines(max_df):
     for analyzer, expand in (("char_wb", word_ngrams), (lambda doc: doc, None)):
         options = {"ngram_range": (3, 4)} if expand else {}
-        vectorizer = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True, dtype=np.float32, **options)
+        vectorizer = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True, dtype=np.float32, max_df=max_df, **options)
         docs = [doc.split() for doc in DOCS]
         matrix = vectorizer.fit_transform(DOCS if expand else docs)
-        channel = Channel.fit(docs, expand)
+        channel = Channel.fit(docs, expand, max_df)
+        assert set(channel.vocabulary) == set(vectorizer.vocabulary_)
+        assert sorted(channel.vocabulary.values()) == list(range(len(channel.vocabulary)))
         for query in QUERIES:
             expected = (vectorizer.transform([query if expand else query.split()]) @ matrix.T).toarray().ravel()
             counts = char_counts(query.lower()) if expand else Counter(query.split())

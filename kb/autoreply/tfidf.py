@@ -72,13 +72,17 @@ class Channel:
         return {**self.__dict__, "_word_ids": {}}
 
     @classmethod
-    def fit(cls, docs: Iterable[list[str]], expand: Callable[[str], Iterable[str]] | None = None) -> "Channel | None":
+    def fit(cls, docs: Iterable[list[str]], expand: Callable[[str], Iterable[str]] | None = None,
+            max_df: float = 1.0) -> "Channel | None":
         """A channel over ``docs`` (each a list of units: terms, or words that ``expand`` turns into
-        n-grams); None when no document has a feature (scikit-learn's "empty vocabulary")."""
+        n-grams), without the features in more than ``max_df`` of them (scikit-learn's max_df);
+        None when no document has a feature (scikit-learn's "empty vocabulary")."""
         counts, vocabulary = _counts(docs, expand, None)
+        df = np.diff(counts.indptr).astype(np.float32)  # rows are features: a row's entries, its articles
+        if max_df < 1.0 and vocabulary:
+            counts, vocabulary, df = _without_common(counts, vocabulary, df, max_df)
         if not vocabulary:
             return None
-        df = np.diff(counts.indptr).astype(np.float32)  # rows are features: a row's entries, its articles
         idf = np.full_like(df, counts.shape[1] + 1.0)
         idf /= df + 1.0
         np.log(idf, out=idf)
@@ -180,6 +184,16 @@ def _numbering() -> defaultdict:
     index: defaultdict = defaultdict()
     index.default_factory = index.__len__
     return index
+
+
+def _without_common(counts: sp.csr_matrix, vocabulary: dict[str, int], df: np.ndarray, max_df: float):
+    """(counts, vocabulary, df) without the features in more than ``max_df`` of the documents, renumbered."""
+    keep = df <= max_df * counts.shape[1]
+    if keep.all():
+        return counts, vocabulary, df
+    number = np.cumsum(keep) - 1
+    kept = {feature: int(number[i]) for feature, i in vocabulary.items() if keep[i]}
+    return counts[np.flatnonzero(keep)], kept, df[keep]
 
 
 def _fixed(index: dict[str, int]) -> dict[str, int]:
