@@ -75,7 +75,8 @@ def _words_in_place(leaf, fieldname: str) -> frozenset | None:
     keylen = np.frombuffer(data[starts[:, None] + np.arange(4)].tobytes(), dtype=">i4").astype(np.int64)
     lengths = keylen - len(prefix) + 1  # each word and the separator after it
     ends = np.cumsum(lengths)
-    source = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(starts + RECORD.size + len(prefix) - (ends - lengths), lengths)
+    shift = starts + RECORD.size + len(prefix) - (ends - lengths)  # from a byte's place in the output to the file
+    source = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(shift, lengths)
     joined = data[source]
     joined[ends - 1] = 0  # the separator's place held the next record's first byte
     found = joined[:-1].tobytes()
