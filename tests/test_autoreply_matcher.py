@@ -190,3 +190,18 @@ def test_holder_follows_the_published_articles(session, make_article):
     refunds = make_article("Refunds", body_md="Refunds take five days.")
     assert holder.refresh(published_match_articles(session)) is True
     assert ids(holder.matcher.match("refunds", top=1)) == [str(refunds.id)]
+
+
+def test_common_character_ngrams_are_left_out_only_in_a_larger_knowledge_base(monkeypatch):
+    from kb.autoreply import matcher as matcher_module
+    query = "I forgot my password and need a refund"
+    small = Matcher.from_articles(EN).match(query)
+    monkeypatch.setattr(matcher_module, "CHAR_MAX_DF", 1.0)
+    assert Matcher.from_articles(EN).match(query) == small  # four articles: every n-gram counts
+    many = [MatchArticle(f"order-{k}", f"Order question {k}", f"How do I change order {k} before it ships to "
+                         f"{['Oslo', 'Lisbon', 'Paris'][k % 3]}?") for k in range(matcher_module.CHAR_MAX_DF_FROM)]
+    kept = Matcher.from_articles(many)._chars[-1][1].vocabulary
+    monkeypatch.setattr(matcher_module, "CHAR_MAX_DF", 0.5)
+    body = Matcher.from_articles(many)._chars[-1][1].vocabulary
+    assert " ord" in kept and " ord" not in body  # in every article
+    assert "osl" in body and set(body) < set(kept)  # in a third of them

@@ -38,9 +38,12 @@ BODY_CHAR_WEIGHT = 0.5
 TITLE_REPEAT = 2
 # Character n-grams in more than half the articles (" th", "the", "ing") tell them apart little and
 # were most of an email's scoring work: 53 % of the body channel's postings at 10,000 articles.
-# Without them (scikit-learn's max_df) decide() went 431-434 -> 530-547 emails/s, the same best
-# article for 1,000 of 1,000 emails; stackfaq dev P@1 0.817 -> 0.816, MRR 0.885 -> 0.884.
+# Without them (scikit-learn's max_df) decide() went 452-455 -> 577-591 emails/s
+# (benchmarks/autoreply.py), the same best article for 1,000 of 1,000 emails; stackfaq dev P@1
+# 0.817 -> 0.816, MRR 0.885 -> 0.884. A small knowledge base keeps them: there "half the articles"
+# may be one or two, and scoring costs little.
 CHAR_MAX_DF = 0.5
+CHAR_MAX_DF_FROM = 50  # articles
 # Long bodies add little beyond their start and cost most of the fit time in the char channel.
 MAX_BODY_CHARS = 2000
 MAX_QUERY_CHARS = 5000
@@ -112,9 +115,10 @@ class Matcher:
         bodies = (textproc.char_text(a.body[:MAX_BODY_CHARS]).split() for a in articles)
         # A channel is None without articles, or none with a usable word: it then scores 0.
         self._words = Channel.fit(word_docs) if WORD_WEIGHT > 0 else None
+        max_df = CHAR_MAX_DF if len(articles) >= CHAR_MAX_DF_FROM else 1.0
         self._chars = [(weight, channel) for weight, channel in (
-            (TITLE_CHAR_WEIGHT, Channel.fit(titles, word_ngrams, CHAR_MAX_DF) if TITLE_CHAR_WEIGHT > 0 else None),
-            (BODY_CHAR_WEIGHT, Channel.fit(bodies, word_ngrams, CHAR_MAX_DF) if BODY_CHAR_WEIGHT > 0 else None),
+            (TITLE_CHAR_WEIGHT, Channel.fit(titles, word_ngrams, max_df) if TITLE_CHAR_WEIGHT > 0 else None),
+            (BODY_CHAR_WEIGHT, Channel.fit(bodies, word_ngrams, max_df) if BODY_CHAR_WEIGHT > 0 else None),
         ) if channel is not None]
         self.ids = [str(a.id) for a in articles]
         self.fingerprint = self.fitted = fingerprint(articles)
