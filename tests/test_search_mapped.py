@@ -41,7 +41,9 @@ def _operations(rng: random.Random, size: int):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_view_stream_reads_as_bytesio_does(seed):
+@pytest.mark.parametrize("piece", [mapped.LINE_PIECE, 3])  # 3: a line found over several pieces
+def test_view_stream_reads_as_bytesio_does(seed, piece, monkeypatch):
+    monkeypatch.setattr(mapped, "LINE_PIECE", piece)
     rng = random.Random(seed)
     data = bytes(rng.choice(b"ab\n\x00\xff") for _ in range(rng.randrange(0, 300)))
     ours, theirs = mapped.ViewStream(memoryview(data)), io.BytesIO(data)

@@ -21,6 +21,7 @@ PINNED = (3, 54, 0)  # the whoosh3 release whose BufferFile this replaces (pypro
 # pickle's loader asks to peek at 128 KB before each object and reads on when it gets less: a
 # copy that large per load made an article page 3 % slower; Whoosh's pickles are far smaller.
 PEEK_MOST = 1024
+LINE_PIECE = 4096  # bytes a readline copies at a time while it looks for the newline
 
 
 class ViewStream:
@@ -47,15 +48,21 @@ class ViewStream:
 
     def readline(self, size: int | None = -1) -> bytes:
         """The bytes up to and including the next newline (or ``size`` bytes, or the end)."""
-        start, end = self._pos, len(self._view)
+        at, end = self._pos, len(self._view)
         if size is not None and size >= 0:
-            end = min(start + size, end)
-        chunk = self._view[start:end].tobytes() if end > start else b""
-        cut = chunk.find(b"\n")
-        if cut >= 0:
-            chunk = chunk[:cut + 1]
-        self._pos = start + len(chunk)
-        return chunk
+            end = min(at + size, end)
+        parts = []
+        while at < end:  # a piece at a time: a line is short, the rest of a member may be megabytes
+            chunk = self._view[at:min(at + LINE_PIECE, end)].tobytes()
+            cut = chunk.find(b"\n")
+            if cut >= 0:
+                parts.append(chunk[:cut + 1])
+                at += cut + 1
+                break
+            parts.append(chunk)
+            at += len(chunk)
+        self._pos = at
+        return b"".join(parts)
 
     def peek(self, size: int = 0) -> bytes:
         """Up to PEEK_MOST bytes from the position without moving it (pickle reads ahead with it)."""
