@@ -126,3 +126,18 @@ def test_postgres_documents_off_at_start_are_rebuilt_in_the_background(request, 
     restarted = app_factory(DATABASE_URL=app.config["DATABASE_URL"], SEARCH_BACKEND="postgres", **THREAD)
     assert wait_until(lambda: found(restarted, "sextant") == [article_id], timeout=30)
     assert not restarted.extensions["kb.search"].building()
+
+
+@pytest.mark.parametrize("pointer", [b"\xff\xfe\x00garbage", b"", b"gen-missing", b"gen-" + b"x" * 5000])
+def test_a_pointer_that_names_no_generation_reads_as_no_index(tmp_path, pointer):
+    store = IndexStore(tmp_path)
+    (tmp_path / "gen-missing-not").mkdir()
+    (tmp_path / "CURRENT").write_bytes(pointer)  # not UTF-8, empty, a folder that is not there, too long
+    assert store.current() is None
+
+
+def test_the_pointer_names_the_current_generation(tmp_path):
+    store = IndexStore(tmp_path)
+    (tmp_path / "gen-2026").mkdir()
+    (tmp_path / "CURRENT").write_text("gen-2026\n")
+    assert store.current() == "gen-2026"
