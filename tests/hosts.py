@@ -85,9 +85,10 @@ class Host:
             self.wait_ready()
 
     def wait_ready(self, timeout: float = 120) -> None:
-        """Wait until the app server answers (its workers have opened the index and the database)."""
+        """Wait until /readyz says 200, as a load balancer would before sending traffic (index built and caught up)."""
         if "web" in self.programs:
-            self.wait_for(lambda: self.get("/")[0] == 200, timeout, "the app server answering", poll=0.1)
+            # Not just any answer: a host still building its index answers, but late (kb.hosts.health).
+            self.wait_for(lambda: self.get("/readyz")[0] == 200, timeout, "/readyz answering 200", poll=0.1)
 
     def terminate(self) -> None:
         """SIGTERM every program, as systemd would (``stop`` then waits for them)."""
