@@ -4,6 +4,7 @@ Run:  .venv/bin/python benchmarks/api_search.py                      (10,000 art
       .venv/bin/python benchmarks/api_search.py --data /tmp/kb-api-bench --sets short,sentence --rounds 3
       .venv/bin/python benchmarks/api_search.py --profile short       (cProfile of the short queries' requests)
       .venv/bin/python benchmarks/api_search.py --rebuild --sets short --rounds 2   (a fresh index; each round's p50)
+      .venv/bin/python benchmarks/api_search.py --rebuild --phases short  (where each request's time goes)
 
 benchmarks/search.py builds a fresh database each run, so comparing two versions of the code costs
 minutes of loading a time. Here the site (benchmarks/corpus.py's articles, loaded with bulk.py,
@@ -107,6 +108,64 @@ def profile(app, site: dict, name: str, top: int) -> None:
     stats.sort_stats("cumulative").print_stats(top)
 
 
+# (module, attribute, phase): what --phases times inside each request, outermost last
+PHASES = (("kb.search.service", "build", "planning"), ("kb.search.service", "_ranked", "Whoosh search and ranking"),
+          ("kb.search.service", "snippet", "snippets"), ("kb.search.service:SearchService", "_query", "index (all above)"),
+          ("kb.search", "search_articles", "index and article rows"))
+
+
+def phases(app, site: dict, name: str) -> None:
+    """Print where each request of ``name``'s set spends its time, the first time and again, beside raw Whoosh."""
+    import importlib
+    import time
+
+    spent: dict[str, float] = {}  # phase -> seconds in this request
+
+    def timed(real, phase):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - start
+        return run
+
+    originals = []
+    for where, attribute, phase in PHASES:
+        module, _, cls = where.partition(":")
+        owner = getattr(importlib.import_module(module), cls) if cls else importlib.import_module(module)
+        originals.append((owner, attribute, getattr(owner, attribute)))
+        setattr(owner, attribute, timed(getattr(owner, attribute), phase))
+    try:
+        _time_phases(app, site, name, spent)
+    finally:
+        for owner, attribute, real in originals:
+            setattr(owner, attribute, real)
+
+
+def _time_phases(app, site: dict, name: str, spent: dict[str, float]) -> None:
+    """Ask each query of the set twice over, with ``spent`` filled by the wrapped phases; print the tables."""
+    client = app.test_client()
+    client.get("/api/search?q=warm+up")  # the app's own first request, not a query's
+    queries, _wanted = site["sets"][name]
+    labels = [phase for _, _, phase in PHASES] + ["request (Flask, JSON, the rest)", "whole request"]
+    for when in ("first time", "again"):
+        rows: dict[str, list[float]] = {label: [] for label in labels}
+        for query in queries:
+            spent.clear()
+            whole = time_api(client, [query])[0][0]
+            for _, _, phase in PHASES:
+                rows[phase].append(spent.get(phase, 0.0))
+            rows["request (Flask, JSON, the rest)"].append(whole - spent.get(PHASES[-1][2], 0.0))
+            rows["whole request"].append(whole)
+        raw = time_raw(app, queries)
+        print(f"\n{SET_LABELS[name]}, {when} ({len(queries)} queries): ms a request\n| phase | mean | p50 |\n|---|---|---|")
+        for label in labels:
+            print(f"| {label} | {1000 * statistics.mean(rows[label]):.2f} | {1000 * statistics.median(rows[label]):.2f} |")
+        print(f"| raw Whoosh, the same query objects (after) | {1000 * statistics.mean(raw):.2f} | "
+              f"{1000 * statistics.median(raw):.2f} |", flush=True)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -118,6 +177,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="times each set is run (figures over all)")
     parser.add_argument("--profile", choices=list(SET_LABELS), help="profile one round of this set instead")
     parser.add_argument("--top", type=int, default=35, help="functions the profile lists")
+    parser.add_argument("--phases", choices=list(SET_LABELS),
+                        help="time the phases of this set's requests (the first time, then again) instead")
     parser.add_argument("--rebuild", action="store_true",
                         help="rebuild the kept site's index first (one segment: search.py's fresh index)")
     args = parser.parse_args(argv)
@@ -142,7 +203,9 @@ def main(argv: list[str] | None = None) -> None:
             from kb import search
 
             search.rebuild(app)  # one segment, as search.py's "fresh index"
-        if args.profile:
+        if args.phases:
+            phases(app, site, args.phases)
+        elif args.profile:
             profile(app, site, args.profile, args.top)
         else:
             measure(app, site, args.sets, args.rounds)

@@ -92,8 +92,18 @@ def test_the_api_benchmark_keeps_its_site_and_prints_a_row_a_set_and_a_profile(t
     api_search.main(["--data", str(data), "--articles", "40", "--queries", "4", "--profile", "typo", "--top", "5"])
     assert "function calls" in capsys.readouterr().out
     assert json.loads((data / "site.json").read_text()) == site  # reused, not built again
+    from kb.search import service
+
+    ranked = service._ranked
+    api_search.main(["--data", str(data), "--articles", "40", "--queries", "4", "--phases", "short"])
+    out = capsys.readouterr().out
+    assert "1-3 words, first time (4 queries)" in out and "1-3 words, again (4 queries)" in out
+    assert out.count("| whole request |") == 2 and out.count("| raw Whoosh, the same query objects (after) |") == 2
+    for phase in ("planning", "Whoosh search and ranking", "snippets", "index (all above)"):
+        assert f"| {phase} | 0.00 |" not in out  # each wrapped function is the one the request calls
+    assert service._ranked is ranked  # the timers are taken off again
     with pytest.raises(SystemExit):
         api_search.main(["--data", str(data), "--articles", "50", "--queries", "4"])
-    for wrong in (["--sets", "long"], ["--rounds", "0"], ["--profile", "all"]):
+    for wrong in (["--sets", "long"], ["--rounds", "0"], ["--profile", "all"], ["--phases", "all"]):
         with pytest.raises(SystemExit):
             api_search.parse_args(wrong)
