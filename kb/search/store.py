@@ -220,7 +220,7 @@ class IndexStore:
 def _read_small(path: str) -> str | None:
     """The text of a small file kb writes whole (POINTER_MOST bytes at most), or None if there is none."""
     try:
-        fd = os.open(path, os.O_RDONLY)  # not Path.read_text: this is about 4 times cheaper
+        fd = os.open(path, os.O_RDONLY)  # not Path.read_text: with the joins done once, 3 times cheaper
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
