@@ -85,3 +85,26 @@ def test_the_quick_hits_hold_when_the_word_memo_starts_again(monkeypatch):
     texts = [f"Refund {n} refunds the invoice, then another refund of {n * 7} and refunded" for n in range(50)]
     for text in texts + dense_texts(100, seed=16):
         assert hit_spans("en", text, {"refund", "invoic"}) == term_spans("en", text, {"refund", "invoic"}), text
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_words_learnt_together_get_the_terms_the_analyzer_gives_each_alone(group):
+    import re
+
+    from kb.search.analysis import learn_word, learn_words, plain_chain
+
+    plain = plain_chain(group)
+    if plain is None:  # jieba's group: no plain chain, snippets take term_spans
+        assert group == "zh"
+        return
+    words = sorted({w for text in TEXTS + random_texts(300, seed=17) + dense_texts(300, seed=18)
+                    for w in re.findall(r"[\w\*]+", text)})
+    together, one_by_one = (*plain[:2], {}, {}), (*plain[:2], {}, {})
+    learn_words(together, words)
+    for word in words:
+        learn_word(one_by_one, word)
+    assert together[2] == one_by_one[2] and together[3] == one_by_one[3]
+    chain = analyzer(group)
+    for word in words:  # and the analyzer itself, with no memo
+        terms = [t.text for t in chain(word)]
+        assert together[2][word] == (terms[0] if terms else None), word

@@ -173,6 +173,20 @@ def learn_word(chain: tuple, word: str) -> str | None:
     return term
 
 
+def learn_words(chain: tuple, words) -> None:
+    """``learn_word`` for many words at once: one pass of each filter over the list, not a pass per word."""
+    _finditer, filters, memo, by_term = chain
+    words = list(words)
+    terms, poses = words, list(range(len(words)))
+    for item in filters:  # without positions a filter keeps each word's index in ``poses`` (stop words drop out)
+        terms, poses = _apply(item, terms, poses, False)
+    found = dict(zip(poses, terms))
+    for k, word in enumerate(words):
+        term = memo[word] = found.get(k)
+        if term is not None:
+            by_term.setdefault(term, set()).add(word)
+
+
 def forget_words(chain: tuple) -> None:
     """Start a plain chain's kept words again (they are bounded by MEMO_WORDS)."""
     chain[2].clear()

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from whoosh.analysis.tokenizers import default_pattern
 
-from kb.search.analysis import MEMO_WORDS, forget_words, learn_word, plain_chain, term_spans
+from kb.search.analysis import MEMO_WORDS, forget_words, learn_words, plain_chain, term_spans
 
 # Whoosh's default tokens are runs of word characters or "*" joined by single dots. A token
 # without a dot is one run, so the runs (a simpler pattern, faster to scan) hold every such token;
@@ -41,8 +41,7 @@ def hit_spans(group: str, text: str, wanted: set[str]) -> list[tuple[str, int, i
         if len(memo) + len(new) > MEMO_WORDS:  # bounded: start again, with all of this text's words
             forget_words(chain)
             new = words
-        for word in new:
-            learn_word(chain, word)
+        learn_words(chain, new)
     # Terms from by_term alone (never memo[word]): another thread starting again can cost a
     # highlight, never an error.
     hits = [(term, word) for term in wanted for word in by_term.get(term, NONE) & words]
