@@ -163,18 +163,12 @@ def term_spans(group: str, text: str, wanted: set[str] | None = None) -> list[tu
 
 def learn_word(chain: tuple, word: str) -> str | None:
     """Analyse one word through a plain chain's filters and keep it: its term, None for a stop word."""
-    _finditer, filters, memo, by_term = chain
-    words, poses = [word], [0]
-    for item in filters:
-        words, poses = _apply(item, words, poses, False)
-    term = memo[word] = words[0] if words else None
-    if term is not None:
-        by_term.setdefault(term, set()).add(word)
-    return term
+    learn_words(chain, (word,))
+    return chain[2][word]
 
 
 def learn_words(chain: tuple, words) -> None:
-    """``learn_word`` for many words at once: one pass of each filter over the list, not a pass per word."""
+    """Analyse words through a plain chain's filters and keep each one's term (None for a stop word): one pass of each filter over the list."""
     _finditer, filters, memo, by_term = chain
     words = list(words)
     terms, poses = words, list(range(len(words)))
