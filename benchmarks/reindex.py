@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python benchmarks/reindex.py --prepare 10000     (once: database and index under .cache)
       .venv/bin/python benchmarks/reindex.py 10000               (one rebuild; prints its seconds)
+      add --join 5 to both for articles five times as long (five of corpus.py's articles each)
 
 It prints the seconds of the rebuild and the peak memory (resident set) of this process, before
 and after the rebuild, and of its largest child (a rebuild's worker process, sampled from /proc).
@@ -40,13 +41,23 @@ def make_app(folder: Path):
         "JOBS_RUNNER": False, "SEARCH_CACHE_SIZE": 0, "STARTER_ARTICLES_DIR": f"{folder}/none"})
 
 
-def prepare(n: int, folder: Path) -> None:
-    """A new database of ``n`` published articles, and its index, in ``folder``."""
+def joined_articles(n: int, join: int) -> list[dict]:
+    """``n`` articles, each ``join`` of corpus.py's in a row (title and category of the first)."""
+    if join == 1:
+        return build_articles(n)
+    corpus = build_articles(n * join)
+    return [{"title": f"{parts[0]['title']} ({k + 1})", "category": parts[0]["category"],
+             "body": "\n\n".join(part["body"] for part in parts)}
+            for k, parts in enumerate(corpus[i:i + join] for i in range(0, n * join, join))]
+
+
+def prepare(n: int, folder: Path, join: int = 1) -> None:
+    """A new database of ``n`` published articles (each ``join`` corpus articles long), and its index, in ``folder``."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     app = make_app(folder)
     try:
-        load(app, build_articles(n))
+        load(app, joined_articles(n, join))
         search.rebuild(app)
     finally:
         backends.close_app(app)
@@ -113,13 +124,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("n", type=int, help="articles (the database for it must be prepared first)")
     parser.add_argument("--prepare", action="store_true", help="make the database and its index, then stop")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--join", type=int, default=1, metavar="K",
+                        help="each article K of the corpus's in a row (longer articles; default 1)")
     args = parser.parse_args(argv)
-    folder = CACHE / f"reindex-{args.n}"
+    if args.join < 1:
+        parser.error("--join must be 1 or more")
+    folder = CACHE / (f"reindex-{args.n}" if args.join == 1 else f"reindex-{args.n}-x{args.join}")
     if args.prepare:
-        prepare(args.n, folder)
+        prepare(args.n, folder, args.join)
         return
     if not (folder / "kb.sqlite3").exists():
-        raise SystemExit(f"no prepared database for {args.n:,} articles: run with --prepare {args.n} first")
+        raise SystemExit(f"no prepared database for {args.n:,} articles: run with --prepare {args.n}"
+                         f"{f' --join {args.join}' if args.join > 1 else ''} first")
     took, before, workers = run(args.n, folder, args.quiet)
     print(f"reindex of {args.n:,} articles: {took:.1f} s ({args.n / took:,.0f} articles/s); peak memory: "
           f"{peak_mb():.0f} MB in this process ({before:.0f} MB before the rebuild), {workers:.0f} MB in its largest "

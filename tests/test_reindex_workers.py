@@ -53,16 +53,33 @@ def kb_app(app_factory):
     return app
 
 
-@pytest.mark.parametrize("one_segment", [True, False], ids=["one segment", "a segment per worker"])
-def test_a_rebuild_in_worker_processes_matches_one_in_process(kb_app, monkeypatch, one_segment):
+def text_of_published(app) -> int:
+    """Characters of the published articles' titles and cached text, counted in Python."""
+    from kb.models import Article
+    with session_scope(app) as session:
+        return sum(len(a.title) + len(a.body_text) for a in session.query(Article).filter_by(status="published"))
+
+
+@pytest.mark.parametrize("limits, segments", [
+    ({"ONE_SEGMENT_TEXT": 0}, 1),  # 0 is replaced by the articles' own size: the boundary holds one segment
+    ({"ONE_SEGMENT_UP_TO": 0}, 3),
+    ({"ONE_SEGMENT_TEXT": -1}, 3),  # one character fewer than the articles have: their postings would not fit
+], ids=["one segment", "past the article count: a segment per worker", "past the text size: a segment per worker"])
+def test_a_rebuild_in_worker_processes_matches_one_in_process(kb_app, monkeypatch, limits, segments):
     before = snapshot(kb_app)
     monkeypatch.setattr(build, "CHUNK", 2)  # three parts of two-article chunks, sent round robin
     monkeypatch.setattr(build, "worker_count", lambda articles: 3)
-    if not one_segment:
-        monkeypatch.setattr(build, "ONE_SEGMENT_UP_TO", 0)
+    for name, value in limits.items():
+        monkeypatch.setattr(build, name, value + text_of_published(kb_app) if name == "ONE_SEGMENT_TEXT" else value)
     assert search.rebuild(kb_app) == len(TITLES)
-    assert segment_count(kb_app) == (1 if one_segment else 3)
+    assert segment_count(kb_app) == segments
     assert snapshot(kb_app) == before
+
+
+def test_the_text_size_counts_published_titles_and_text_only(kb_app):
+    with session_scope(kb_app) as session:
+        create_article(session, ArticleDraft("A draft", "Not yet public. " * 100), status="draft")
+        assert build.text_size(session) == text_of_published(kb_app) > 0
 
 
 def test_a_full_buffer_starts_another_segment_and_changes_no_result(kb_app, monkeypatch):
