@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from kb import search
 from kb.articles import ArticleDraft, create_article
 from kb.db import session_scope
+from kb.models import Article
 from kb.search import build
 
 TITLES = ["Reset your password", "Passwords and two-factor sign-in", "Refund a paid invoice",
@@ -55,9 +57,9 @@ def kb_app(app_factory):
 
 def text_of_published(app) -> int:
     """Characters of the published articles' titles and cached text, counted in Python."""
-    from kb.models import Article
     with session_scope(app) as session:
-        return sum(len(a.title) + len(a.body_text) for a in session.query(Article).filter_by(status="published"))
+        published = session.scalars(sa.select(Article).where(Article.status == "published"))
+        return sum(len(article.title) + len(article.body_text) for article in published)
 
 
 @pytest.mark.parametrize("limits, segments", [

@@ -38,8 +38,8 @@ LIMIT_MB = 96  # postings a builder buffers before it writes them out as a segme
 # Up to this many articles the workers' parts end in one segment, written by the first worker: typo
 # corrections scan a multi-segment index's whole vocabulary in Python (a single segment's by automaton).
 ONE_SEGMENT_UP_TO = 30_000
-# ...and only while their text is at most this many million characters: the first worker holds every
-# part's postings at once, about 9 MB of memory per million characters (measured: 10,000 articles of
+# ...and only while their titles and text come to at most this many characters: the first worker holds
+# every part's postings at once, about 9 MB of memory per million characters (measured: 10,000 articles of
 # 8.8 M characters peaked at 227 MB, of 42.6 M at 544 MB). Past it each worker writes its own
 # segments within LIMIT_MB, as after any publish.
 ONE_SEGMENT_TEXT = 16_000_000
