@@ -165,3 +165,37 @@ def test_a_long_address_is_searched_each_time(app, shop, renders):
         assert app.test_client().get("/en/search", query_string={"q": long_query}).status_code == 200
         assert app.test_client().get("/api/search", query_string={"q": long_query}).status_code == 200
     assert renders["search"] == 4
+
+
+def test_the_cache_holds_at_most_its_bytes_and_never_a_value_over_a_quarter_of_them():
+    cache = pagecache.VersionedCache(10, max_bytes=100, weigh=len)
+    assert cache.get(1, "a") is None  # the cache takes version 1
+    for key in "abcde":
+        cache.put(1, key, key * 20)
+    assert list(cache.items) == list("abcde") and cache.bytes == 100
+    cache.get(1, "a")  # served: the least recently served is now b
+    cache.put(1, "f", "f" * 20)
+    assert list(cache.items) == list("cdeaf") and cache.bytes == 100
+    cache.put(1, "g", "g" * 26)  # over a quarter: never kept, nothing evicted for it
+    assert cache.get(1, "g") is None and list(cache.items) == list("cdeaf")
+    cache.put(1, "c", "c" * 5)  # a new value for a key counts its own size only
+    assert cache.bytes == 85 and len(cache.items) == 5
+    assert cache.get(2, "c") is None and cache.bytes == 0 and not cache.items  # a new version empties it
+
+
+def test_a_page_too_large_for_the_memory_bound_is_rendered_each_time_and_kept_nowhere(app_factory, renders):
+    app = app_factory(PAGE_CACHE_MB=0.2)  # pages over about 51 KB are never kept
+    with session_scope(app) as s:
+        for title, words in (("Short guide", 50), ("Long manual", 12_000)):
+            body = " ".join(f"step{n % 97}" for n in range(words))
+            kb_articles.create_article(s, kb_articles.ArticleDraft(title=title, body_md=body), status="published")
+        s.commit()
+    search.process_outbox(app)
+    for slug in ("short-guide", "long-manual"):
+        for _ in range(2):
+            assert app.test_client().get(f"/en/articles/{slug}").status_code == 200
+    assert renders["article"] == 3  # the short page once, the long one each time
+    app.extensions[pagecache.KEY] = pagecache.VersionedCache(10)  # another process of the host
+    for slug in ("short-guide", "long-manual"):
+        assert app.test_client().get(f"/en/articles/{slug}").status_code == 200
+    assert renders["article"] == 4  # the short page came from the shared file, the long one was not there

@@ -117,3 +117,12 @@ def test_the_reindex_benchmark_joins_corpus_articles_into_longer_ones():
     assert [a["body"] for a in joined] == [f"{corpus[i]['body']}\n\n{corpus[i + 1]['body']}" for i in (0, 2, 4)]
     assert len({a["title"] for a in joined}) == 3 and joined[1]["category"] == corpus[2]["category"]
     assert reindex.joined_articles(4, 1) == build_articles(4)
+
+
+def test_the_page_memory_benchmark_serves_every_page_within_its_budget(capfd):
+    from benchmarks import page_memory
+
+    page_memory.main(["--articles", "4", "--joins", "2", "--mb", "0.1"])
+    out = capfd.readouterr().out
+    assert out.startswith("4 article pages,") and "the page cache keeps" in out
+    assert float(out.split("keeps ")[1].split(" pages, ")[1].split(" MB")[0]) <= 0.1

@@ -18,7 +18,9 @@ rendered about once per host rather than once per worker.
 
 from __future__ import annotations
 
+import json
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,16 +53,23 @@ class Entry:
 
 @dataclass(frozen=True)
 class Kept:
-    """A kept page (with holes) or API answer, and what the view needs to log it again."""
+    """A kept page (with holes) or API answer, what the view needs to log it again, and its size in bytes."""
 
     body: object
     facts: tuple = ()
+    size: int = 0
+
+
+def kept(body, facts: tuple = ()) -> Kept:
+    """``body`` and ``facts`` as kept, weighed: a page's string as Python holds it, an answer as its JSON."""
+    size = sys.getsizeof(body) if isinstance(body, str) else len(json.dumps(body, separators=(",", ":")))
+    return Kept(body, facts, size)
 
 
 def init_app(app: Flask) -> None:
-    """Make this app's cache of PAGE_CACHE_SIZE entries (0 turns it off), and its host's file if PAGE_CACHE_SHARED."""
+    """Make this app's cache of PAGE_CACHE_SIZE entries within PAGE_CACHE_MB (0 entries turns it off), and its host's file if PAGE_CACHE_SHARED."""
     size = int(app.config["PAGE_CACHE_SIZE"])
-    app.extensions[KEY] = VersionedCache(size)
+    app.extensions[KEY] = VersionedCache(size, int(float(app.config["PAGE_CACHE_MB"]) * 2**20), lambda kept: kept.size)
     shared = None
     if size > 0 and app.config["PAGE_CACHE_SHARED"]:
         shared = pagestore.PageStore(Path(app.config["INSTANCE_DIR"]) / pagestore.FILE_NAME, size,
@@ -108,16 +117,23 @@ def _from_shared(value) -> Kept | None:
         body = body.replace(str(value["holes"][0]), CSRF_HOLE).replace(str(value["holes"][1]), SEARCH_ID_HOLE)
     elif not isinstance(body, dict):
         return None
-    return Kept(body, tuple(value["facts"]))
+    return kept(body, tuple(value["facts"]))
 
 
 def keep(where: Entry | None, body, facts: tuple = ()) -> None:
-    """Keep a rendered page (its CSRF token made a hole) or an API answer at ``where`` (None: don't)."""
+    """Keep a rendered page (its CSRF token made a hole) or an API answer at ``where`` (None: don't).
+
+    A page too large for this process's share of PAGE_CACHE_MB is kept nowhere: it is rendered each time.
+    """
     if where is None:
         return
     if isinstance(body, str) and g.get("csrf_token"):
         body = body.replace(g.csrf_token, CSRF_HOLE)
-    current_app.extensions[KEY].put(where.version, where.key, Kept(body, facts))
+    cache: VersionedCache = current_app.extensions[KEY]
+    page = kept(body, facts)
+    if not cache.fits(page):
+        return
+    cache.put(where.version, where.key, page)
     shared: pagestore.PageStore | None = current_app.extensions[SHARED_KEY]
     if shared is not None:
         shared.put(where.version, where.key, {"body": body, "facts": list(facts), "holes": [CSRF_HOLE, SEARCH_ID_HOLE]})
