@@ -110,3 +110,15 @@ def test_a_thread_on_an_older_version_neither_empties_nor_fills_the_cache():
         cache.put((2, "gen-b", 3), key, [1])
     assert list(cache.items) == ["y", "z"]  # least recently used out first
     assert cache.get(None, "y") is None  # a backend with no version is never cached
+
+
+def test_related_lists_load_titles_not_text_whether_found_or_kept(app, help_centre):
+    import sqlalchemy as sa
+
+    text = {"body_md", "body_html", "body_text"}
+    refund = help_centre["refund"]
+    for _found_then_kept in range(2):
+        with session_scope(app) as fresh, app.app_context():
+            related = search.related_articles(fresh, fresh.get(type(refund), refund.id))
+            assert related and all(text <= sa.inspect(a).unloaded for a in related)
+            assert related[0].title and related[0].body_md  # still there when asked for

@@ -190,6 +190,10 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# A long article's text, Markdown and HTML are hundreds of KB: lists of related articles load them only if asked.
+WITHOUT_TEXT = (so.defer(Article.body_md), so.defer(Article.body_html), so.defer(Article.body_text))
+
+
 def related_articles(session: so.Session, article: Article, limit: int = 5) -> list[Article]:
     """Articles like this one (sharing its title, tag and rarest body words; same language), then others of its category.
 
@@ -204,19 +208,25 @@ def related_articles(session: so.Session, article: Article, limit: int = 5) -> l
         related = _find_related(session, article, limit)
         cache.put(version, key, [a.id for a in related])
         return related
-    rows = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(ids), Article.status == "published"))} if ids else {}
+    return _listed(session, ids)
+
+
+def _listed(session: so.Session, ids: list[int]) -> list[Article]:
+    """The published articles ``ids`` in that order, without their text: a list shows titles only."""
+    if not ids:
+        return []
+    rows = {a.id: a for a in session.scalars(sa.select(Article).options(*WITHOUT_TEXT)
+                                             .where(Article.id.in_(ids), Article.status == "published"))}
     return [rows[i] for i in ids if i in rows]
 
 
 def _find_related(session: so.Session, article: Article, limit: int) -> list[Article]:
     """The articles most like this one (kb.search.likeness), then the most viewed others of the category to fill the list."""
     source = Source(article.id, article.lang, article.title, tuple(article.tags or ()), article_text(article))
-    ids = _service().related(source, limit)
-    rows = {a.id: a for a in session.scalars(sa.select(Article).where(Article.id.in_(ids), Article.status == "published"))} if ids else {}
-    related = [rows[i] for i in ids if i in rows]
+    related = _listed(session, _service().related(source, limit))
     if len(related) < limit and article.category:
         taken = [article.id, *(a.id for a in related)]
-        related += session.scalars(sa.select(Article).where(
+        related += session.scalars(sa.select(Article).options(*WITHOUT_TEXT).where(
             Article.status == "published", Article.category == article.category, Article.id.not_in(taken))
             .order_by(Article.views.desc(), Article.title).limit(limit - len(related)))
     return related
