@@ -60,7 +60,7 @@ class Kept:
     size: int = 0
 
 
-def kept(body, facts: tuple = ()) -> Kept:
+def weighed(body, facts: tuple = ()) -> Kept:
     """``body`` and ``facts`` as kept, weighed: a page's string as Python holds it, an answer as its JSON."""
     size = sys.getsizeof(body) if isinstance(body, str) else len(json.dumps(body, separators=(",", ":")))
     return Kept(body, facts, size)
@@ -117,7 +117,7 @@ def _from_shared(value) -> Kept | None:
         body = body.replace(str(value["holes"][0]), CSRF_HOLE).replace(str(value["holes"][1]), SEARCH_ID_HOLE)
     elif not isinstance(body, dict):
         return None
-    return kept(body, tuple(value["facts"]))
+    return weighed(body, tuple(value["facts"]))
 
 
 def keep(where: Entry | None, body, facts: tuple = ()) -> None:
@@ -130,7 +130,7 @@ def keep(where: Entry | None, body, facts: tuple = ()) -> None:
     if isinstance(body, str) and g.get("csrf_token"):
         body = body.replace(g.csrf_token, CSRF_HOLE)
     cache: VersionedCache = current_app.extensions[KEY]
-    page = kept(body, facts)
+    page = weighed(body, facts)
     if not cache.fits(page):
         return
     cache.put(where.version, where.key, page)
