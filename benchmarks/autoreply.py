@@ -4,9 +4,10 @@ Run:  .venv/bin/python benchmarks/autoreply.py                 (1,000 and 10,000
       .venv/bin/python benchmarks/autoreply.py --sizes 10000 --emails 0   (the matcher only)
 
 Matcher: articles are real English prose (docstrings of the installed Python code, see
-corpus.py). "Refit" is Matcher.from_articles over all of them after one article changed, what a
-running worker does when articles change (the first fit in a process, in brackets, also stems
-every word once). "Throughput" runs the worker's whole decision pipeline (decide(): parse the RFC
+corpus.py; ``--join K`` makes each K of them long, as reindex.py does). "Refit" is what a running
+worker does when one article changed: Matcher.updated, which re-reads that article's words and
+fits the character channels again; "whole" is Matcher.from_articles over all of them (the first
+fit in a process, in brackets too, also stems every word once). "Throughput" runs the worker's whole decision pipeline (decide(): parse the RFC
 5322 message, clean it, must-not-answer rules, match, confidence rule) on emails written from
 sentences of random articles, one at a time in one thread. Memory is the process's resident set
 after the fit (and its peak), and the size of the pickled model (what the sandbox child gets).
@@ -39,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from corpus import build_articles  # noqa: E402
+from corpus import joined_articles  # noqa: E402
 from kb.autoreply.decision import decide, message_from_parts  # noqa: E402
 from kb.autoreply.matcher import MatchArticle, Matcher  # noqa: E402
 from kb.config import load_config  # noqa: E402
@@ -75,15 +76,15 @@ def rss_mb(field: str = "VmRSS") -> float:
     return float("nan")
 
 
-def corpus(n: int) -> tuple[list[dict], list[MatchArticle]]:
-    """The raw articles and their matcher input."""
-    raw = build_articles(n)
+def corpus(n: int, join: int = 1) -> tuple[list[dict], list[MatchArticle]]:
+    """The raw articles (each ``join`` of the corpus's long) and their matcher input."""
+    raw = joined_articles(n, join)
     return raw, [MatchArticle(str(i), a["title"], a["body"], "en") for i, a in enumerate(raw)]
 
 
-def measure_kb(n: int, queries: int) -> dict:
-    """kb's matcher: first fit, a refit after one article changed, decide() throughput, memory."""
-    raw, articles = corpus(n)
+def measure_kb(n: int, queries: int, join: int = 1) -> dict:
+    """kb's matcher: first fit, a refit after one article changed (updated, and whole), decide() throughput, memory."""
+    raw, articles = corpus(n, join)
     settings = load_config({"INSTANCE_DIR": tempfile.gettempdir()}, environ={})
     emails = sample_emails(raw, queries)
     decide(emails[0], Matcher.from_articles(articles[:50]), settings)  # imports, jieba, stemmers
@@ -92,25 +93,29 @@ def measure_kb(n: int, queries: int) -> dict:
     first = time.perf_counter() - started
     rss = rss_mb()
     changed = articles[:-1] + [MatchArticle(articles[-1].id, articles[-1].title, articles[-1].body + " Edited.", "en")]
+    started = time.perf_counter()
+    whole = Matcher.from_articles(changed)
+    whole_refit = time.perf_counter() - started
+    del whole
     started, cpu = time.perf_counter(), time.process_time()
-    matcher = Matcher.from_articles(changed)
+    matcher = matcher.updated(changed)
     refit, refit_cpu = time.perf_counter() - started, time.process_time() - cpu
     decide(emails[0], matcher, settings)
     started, cpu = time.perf_counter(), time.process_time()
     replies = sum(decide(raw_email, matcher, settings).reply for raw_email in emails)
     elapsed, elapsed_cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"first": first, "refit": refit, "refit_cpu": refit_cpu, "rate": queries / elapsed,
+    return {"first": first, "whole": whole_refit, "refit": refit, "refit_cpu": refit_cpu, "rate": queries / elapsed,
             "rate_cpu": queries / elapsed_cpu, "replies": replies, "rss": rss,
             "peak": rss_mb("VmHWM"), "model": len(pickle.dumps(matcher)) / 2**20}
 
 
-def measure_sklearn(n: int, queries: int) -> dict:
+def measure_sklearn(n: int, queries: int, join: int = 1) -> dict:
     """Plain scikit-learn on the same corpus: TfidfVectorizer fit, then per email transform,
     sparse product and top 3 by argpartition (no parsing, no rules)."""
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    raw, _ = corpus(n)
+    raw, _ = corpus(n, join)
     texts = [email_text(raw_email) for raw_email in sample_emails(raw, queries)]
     started, cpu = time.perf_counter(), time.process_time()
     vectorizer = TfidfVectorizer(sublinear_tf=True, dtype=np.float32)
@@ -134,19 +139,19 @@ def email_text(raw_email: bytes) -> str:
     return f"{message['subject']}\n{message.get_content()}"
 
 
-def measured(part: str, n: int, queries: int) -> dict:
+def measured(part: str, n: int, queries: int, join: int = 1) -> dict:
     """One measure in its own process, so each memory figure is its own."""
-    out = subprocess.run([sys.executable, __file__, "--part", part, "--sizes", str(n), "--queries", str(queries)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, __file__, "--part", part, "--sizes", str(n), "--queries", str(queries),
+                          "--join", str(join)], check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def matcher_rows(n: int, queries: int) -> list[tuple[str, str, str, str]]:
+def matcher_rows(n: int, queries: int, join: int = 1) -> list[tuple[str, str, str, str]]:
     """kb's matcher and plain scikit-learn at ``n`` articles, each in a fresh process, with ratios."""
-    kb, plain = measured("kb", n, queries), measured("sklearn", n, queries)
+    kb, plain = measured("kb", n, queries, join), measured("sklearn", n, queries, join)
     return [
-        (f"{n:,} articles: refit after one article changed, wall (CPU; first fit in a process)",
-         f"{kb['refit']:.2f} s ({kb['refit_cpu']:.2f} s; {kb['first']:.2f} s)",
+        (f"{n:,} articles: refit after one article changed, wall (CPU; whole refit; first fit in a process)",
+         f"{kb['refit']:.2f} s ({kb['refit_cpu']:.2f} s; {kb['whole']:.2f} s; {kb['first']:.2f} s)",
          f"{plain['refit']:.2f} s ({plain['refit_cpu']:.2f} s)",
          f"{kb['refit'] / plain['refit']:.1f}x ({kb['refit_cpu'] / plain['refit_cpu']:.1f}x)"),
         (f"{n:,} articles: decide() throughput, {queries} emails ({kb['replies']} replies), wall (CPU)",
@@ -210,15 +215,17 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--queries", type=int, default=200, help="emails for the throughput measure")
     parser.add_argument("--emails", type=int, default=20, help="emails for the latency measure")
+    parser.add_argument("--join", type=int, default=1, help="each article this many of the corpus's long")
     parser.add_argument("--part", choices=("kb", "sklearn"), help=argparse.SUPPRESS)  # one measure, as JSON
     args = parser.parse_args()
     if args.part:
-        print(json.dumps((measure_kb if args.part == "kb" else measure_sklearn)(args.sizes[0], args.queries)))
+        measure = measure_kb if args.part == "kb" else measure_sklearn
+        print(json.dumps(measure(args.sizes[0], args.queries, args.join)))
         return
     rows = []
     for n in args.sizes:
         print(f"... matcher at {n:,} articles", file=sys.stderr, flush=True)
-        rows += matcher_rows(n, args.queries)
+        rows += matcher_rows(n, args.queries, args.join)
     if args.emails:
         print(f"... latency over {args.emails} emails", file=sys.stderr, flush=True)
         rows += latency_rows(args.emails)

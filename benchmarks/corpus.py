@@ -97,6 +97,16 @@ def build_articles(count: int) -> list[dict]:
     return articles + _recombined(articles, count - len(articles))
 
 
+def joined_articles(n: int, join: int) -> list[dict]:
+    """``n`` articles, each ``join`` of build_articles' in a row (title and category of the first)."""
+    if join == 1:
+        return build_articles(n)
+    corpus = build_articles(n * join)
+    return [{"title": f"{parts[0]['title']} ({k + 1})", "category": parts[0]["category"],
+             "body": "\n\n".join(part["body"] for part in parts)}
+            for k, parts in enumerate(corpus[i:i + join] for i in range(0, n * join, join))]
+
+
 def _read(path: Path) -> list[dict]:
     """The articles of a cache file."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bulk import load  # noqa: E402
 from corpus import CACHE  # noqa: E402
-from reindex import joined_articles  # noqa: E402
+from corpus import joined_articles  # noqa: E402
 
 SECRET = "page-memory-benchmark-secret-0123456789-abcdef"
 

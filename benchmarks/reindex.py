@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import backends  # noqa: E402
 from bulk import load  # noqa: E402
-from corpus import CACHE, build_articles  # noqa: E402
+from corpus import CACHE, joined_articles  # noqa: E402
 from kb import search  # noqa: E402
 
 
@@ -39,16 +39,6 @@ def make_app(folder: Path):
         "SECRET_KEY": "benchmark-secret-key-0123456789-abcdefghij", "INSTANCE_DIR": str(folder),
         "DATABASE_URL": f"sqlite:///{folder}/kb.sqlite3", "INDEX_DIR": f"{folder}/index", "INDEXER": False,
         "JOBS_RUNNER": False, "SEARCH_CACHE_SIZE": 0, "STARTER_ARTICLES_DIR": f"{folder}/none"})
-
-
-def joined_articles(n: int, join: int) -> list[dict]:
-    """``n`` articles, each ``join`` of corpus.py's in a row (title and category of the first)."""
-    if join == 1:
-        return build_articles(n)
-    corpus = build_articles(n * join)
-    return [{"title": f"{parts[0]['title']} ({k + 1})", "category": parts[0]["category"],
-             "body": "\n\n".join(part["body"] for part in parts)}
-            for k, parts in enumerate(corpus[i:i + join] for i in range(0, n * join, join))]
 
 
 def prepare(n: int, folder: Path, join: int = 1) -> None:

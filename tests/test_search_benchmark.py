@@ -109,14 +109,13 @@ def test_the_api_benchmark_keeps_its_site_and_prints_a_row_a_set_and_a_profile(t
             api_search.parse_args(wrong)
 
 
-def test_the_reindex_benchmark_joins_corpus_articles_into_longer_ones():
-    from benchmarks import reindex
-    from benchmarks.corpus import build_articles
+def test_the_benchmarks_join_corpus_articles_into_longer_ones():
+    from benchmarks.corpus import build_articles, joined_articles
 
-    corpus, joined = build_articles(6), reindex.joined_articles(3, 2)
+    corpus, joined = build_articles(6), joined_articles(3, 2)
     assert [a["body"] for a in joined] == [f"{corpus[i]['body']}\n\n{corpus[i + 1]['body']}" for i in (0, 2, 4)]
     assert len({a["title"] for a in joined}) == 3 and joined[1]["category"] == corpus[2]["category"]
-    assert reindex.joined_articles(4, 1) == build_articles(4)
+    assert joined_articles(4, 1) == build_articles(4)
 
 
 def test_the_page_memory_benchmark_serves_every_page_within_its_budget(capfd):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ctypes
 from collections import Counter, defaultdict
 from functools import lru_cache
-from itertools import chain, islice, repeat
+from itertools import chain, count, islice, repeat
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
@@ -61,10 +61,14 @@ def char_counts(text: str) -> Counter:
 class Channel:
     """One fitted TF-IDF channel: vocabulary, idf, and the feature x article postings."""
 
-    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, postings: sp.csr_matrix) -> None:
+    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, postings: sp.csr_matrix,
+                 scale: np.ndarray | None = None) -> None:
         self.vocabulary = vocabulary
         self.idf = idf
         self.postings = postings  # rows: features; columns: articles; cells: l2-normalised tf-idf
+        # Each article's l2 factor, kept where every feature is kept (no max_df): the counts can
+        # then be read back from the postings, and an update re-reads only the changed articles.
+        self.scale = scale
         self._word_ids: dict[str, np.ndarray] = {}  # query word -> its n-grams' ids (see word_vector)
 
     def __getstate__(self) -> dict:
@@ -83,16 +87,14 @@ class Channel:
             counts, vocabulary, df = _without_common(counts, vocabulary, df, max_df)
         if not vocabulary:
             return None
-        idf = np.full_like(df, counts.shape[1] + 1.0)
-        idf /= df + 1.0
-        np.log(idf, out=idf)
-        idf += 1.0
-        return cls(vocabulary, idf, _weigh(counts, idf))
+        idf = smooth_idf(df, counts.shape[1])
+        postings, scale = _weigh(counts, idf)
+        return cls(vocabulary, idf, postings, scale if expand is None and max_df >= 1.0 else None)
 
     def matrix(self, docs: list[list[str]], expand: Callable[[str], Iterable[str]] | None = None) -> sp.csr_matrix:
         """``docs`` as columns of l2-normalised tf-idf over this vocabulary (unknown features dropped)."""
         counts, _ = _counts(docs, expand, self.vocabulary)
-        return _weigh(counts, self.idf)
+        return _weigh(counts, self.idf)[0]
 
     def vector(self, counts: Counter) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """One query's (feature indices, weights, features) from its feature counts."""
@@ -179,10 +181,20 @@ class Rows(NamedTuple):
     data: np.ndarray
 
 
-def _numbering() -> defaultdict:
-    """An empty vocabulary for _ids to grow: a missing item gets the next id, all in C."""
-    index: defaultdict = defaultdict()
-    index.default_factory = index.__len__
+def smooth_idf(df: np.ndarray, documents: int) -> np.ndarray:
+    """scikit-learn's smooth idf, ln((1 + n) / (1 + df)) + 1, as float32."""
+    idf = np.full(len(df), documents + 1.0, np.float32)
+    idf /= df.astype(np.float32) + 1.0
+    np.log(idf, out=idf)
+    idf += 1.0
+    return idf
+
+
+def _numbering(start: dict[str, int] | None = None, first: int = 0) -> defaultdict:
+    """A vocabulary for _ids to grow (a copy of ``start``): a missing item gets the next id from
+    ``first``, all in C."""
+    index: defaultdict = defaultdict(None, start or {})
+    index.default_factory = count(first).__next__
     return index
 
 
@@ -260,9 +272,10 @@ def _row_blocks(matrix: sp.csr_matrix, rows: int = 4096) -> Iterator[tuple[int, 
         yield start, end, int(matrix.indptr[start]), int(matrix.indptr[end])
 
 
-def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
-    """Feature x document counts to sublinear tf times idf, each document (column) l2-normalised;
-    in place, float32, a block of rows at a time (whole-matrix temporaries took 1.7 GB at 50,000)."""
+def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Feature x document counts to sublinear tf times idf, each document (column) l2-normalised,
+    and each document's factor; in place, float32, a block of rows at a time (whole-matrix
+    temporaries took 1.7 GB at 50,000)."""
     counts.sum_duplicates()
     data, indices = counts.data, counts.indices
     np.log(data, out=data)
@@ -280,7 +293,7 @@ def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     # Summing duplicates leaves views of the larger unsummed arrays: keep only what is used
     # (the word channel's arrays held a third more than their entries at 10,000 articles).
     counts.indices, counts.data = _owned(counts.indices), _owned(counts.data)
-    return counts
+    return counts, scale
 
 
 def _owned(array: np.ndarray) -> np.ndarray:
