@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.servers", "tests.mailservers", "tests.searchbackends"]  # real servers (PostgreSQL, IMAP, SMTP) started by fixtures
+pytest_plugins = ["tests.servers", "tests.mailservers", "tests.searchbackends",  # real servers (PostgreSQL, IMAP, SMTP) started by fixtures
+                  "tests.exit_watch"]  # a process stuck after its session says where
 
 import os
 import re
