@@ -321,3 +321,15 @@ def test_processes_sharing_the_index_lose_nothing(app_factory, tmp_path):
     service = checker.extensions["kb.search"]
     assert not indexer.is_stale(service) and outbox_size(checker) == 0
     assert len(found(checker, "lantern", per_page=100)) == 20
+
+
+@pytest.mark.parametrize("query", ["refund", "refnud my card payment", '"card payment"', "密码"])
+def test_an_index_without_articles_answers_empty_without_an_error(app_factory, caplog, query):
+    app = app_factory(STARTER_ARTICLES_DIR="")  # a new site: its index has no segment yet
+    client = app.test_client()
+    with caplog.at_level(logging.WARNING):
+        answer = client.get("/api/search", query_string={"q": query})
+        page = client.get("/en/search", query_string={"q": query})
+    assert answer.status_code == 200 and answer.get_json()["results"] == []
+    assert page.status_code == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

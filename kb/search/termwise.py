@@ -203,7 +203,7 @@ def _score(scorer: Scorer, weights: np.ndarray, leaf, fieldname: str, ids: np.nd
 
 def deleted(leaf) -> np.ndarray | None:
     """The segment's deleted document numbers (still in its postings until a merge), or None."""
-    gone = leaf.deleted_docs_set
+    gone = getattr(leaf, "deleted_docs_set", None)  # an index without segments reads as Whoosh's EmptyReader: none
     return np.fromiter(gone, dtype=np.int64, count=len(gone)) if gone else None
 
 
