@@ -107,9 +107,6 @@ def create_search_app(backend: str, config: dict):
 
 def close_app(app) -> None:
     """Close the app's search backend and its database connections (so its database can be dropped)."""
-    from kb.db import get_db
-    from kb.jobs.runner import close_app as stop_runner
+    from kb.cli import close_app as close_kb_app
 
-    stop_runner(app)
-    app.extensions["kb.search"].close()
-    get_db(app).engine.dispose()
+    close_kb_app(app)

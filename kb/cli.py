@@ -71,12 +71,10 @@ def close_app(app: Flask) -> None:
     """Stop the app's background work and release its database connections."""
     from kb.db import get_db
 
-    from kb import jobs
+    from kb import jobs, search
 
     jobs.runner.close_app(app)
-    service = app.extensions.get("kb.search")
-    if service is not None and hasattr(service, "close"):
-        service.close()
+    search.close_app(app)
     get_db(app).engine.dispose()
 
 

@@ -47,14 +47,11 @@ def make_config(tmp_path: Path, **overrides) -> dict:
 
 
 def close_app(app) -> None:
-    """Stop background threads and release the database."""
-    from kb.jobs.runner import close_app as close_jobs
+    """Stop background threads (a test that turned JOBS_RUNNER on leaves no runner behind), unhook the
+    session events and release the database: kb.cli's, which every command uses."""
+    from kb.cli import close_app as close_kb_app
 
-    close_jobs(app)  # a test that turned JOBS_RUNNER on leaves no runner behind
-    service = app.extensions.get("kb.search")
-    if service is not None and hasattr(service, "close"):
-        service.close()
-    get_db(app).engine.dispose()
+    close_kb_app(app)
 
 
 @pytest.fixture

@@ -85,6 +85,16 @@ def init_app(app: Flask) -> None:
     service.start()
 
 
+def close_app(app: Flask) -> None:
+    """Stop the search backend and unhook the content clock from the app's sessions."""
+    service = app.extensions.get("kb.search")
+    if service is not None and hasattr(service, "close"):
+        service.close()
+    clock = app.extensions.get(CLOCK)
+    if clock is not None:
+        clock.close()
+
+
 def backend_class(name: str) -> type[SearchBackend]:
     """The backend class for a SEARCH_BACKEND value; ConfigError for an unknown one."""
     if name not in BACKENDS:

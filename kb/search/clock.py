@@ -27,6 +27,7 @@ class ContentClock:
         self.read = read
         self.changes = 0  # content changes committed by this process
         self.last: tuple[object, float, int] | None = None  # (version, monotonic time read, changes then)
+        self._listeners: list[tuple] = []
 
     def version(self, session: Callable[[], so.Session], max_age: float):
         """The content version read on ``session()``, or the one read less than ``max_age`` seconds ago if nothing changed here since."""
@@ -44,4 +45,9 @@ class ContentClock:
 
     def listen(self, sessionmaker: so.sessionmaker) -> None:
         """Count the commits of ``sessionmaker``'s sessions that queued an index change (every article change does)."""
-        feed.on_commit_of_changes(sessionmaker, self.touch)
+        self._listeners += feed.on_commit_of_changes(sessionmaker, self.touch)
+
+    def close(self) -> None:
+        """Unhook the session events (SQLAlchemy keeps them, and through them this clock's app, alive until then)."""
+        feed.remove_listeners(self._listeners)
+        self._listeners = []

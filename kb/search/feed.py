@@ -59,6 +59,13 @@ def on_commit_of_changes(sessionmaker: so.sessionmaker, callback: Callable[[], N
     return listeners
 
 
+def remove_listeners(listeners: list[tuple]) -> None:
+    """Remove the (target, name, fn) session events ``on_commit_of_changes`` added."""
+    for target, name, fn in listeners:
+        if sa.event.contains(target, name, fn):
+            sa.event.remove(target, name, fn)
+
+
 def _postgres(session: so.Session) -> bool:
     """Whether the session talks to PostgreSQL (else SQLite)."""
     return session.get_bind().dialect.name == "postgresql"

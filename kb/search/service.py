@@ -6,7 +6,6 @@ import logging
 import threading
 from typing import Callable
 
-import sqlalchemy as sa
 from whoosh.query import And, Term
 
 from kb.db import get_db
@@ -103,8 +102,7 @@ class SearchService(SearchBackend):
         if self.thread is not None:
             self.thread.stop()
             self.thread = None
-        for target, name, fn in self._listeners:
-            sa.event.remove(target, name, fn)
+        feed.remove_listeners(self._listeners)
         self._listeners = []
         self.store.close()
 
