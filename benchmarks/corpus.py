@@ -107,6 +107,24 @@ def joined_articles(n: int, join: int) -> list[dict]:
             for k, parts in enumerate(corpus[i:i + join] for i in range(0, n * join, join))]
 
 
+def chinese_articles(count: int, seed: int = 3) -> list[dict]:
+    """``count`` Chinese articles (``"lang": "zh"``) of about 290 characters: sentences of words drawn
+    from jieba's own dictionary by its frequencies. Not prose, but words as jieba knows them, in the
+    proportions Chinese text has them: what segmenting and indexing Chinese costs."""
+    import jieba
+
+    words, weights = [], []
+    with open(Path(jieba.__file__).parent / "dict.txt", encoding="utf-8") as lines:
+        for line in lines:
+            word, frequency, *_ = line.split()
+            words.append(word)
+            weights.append(int(frequency))
+    rng = random.Random(seed)
+    return [{"title": "".join(rng.choices(words, weights, k=4)) + f"？{i}", "category": "常见问题", "lang": "zh",
+             "body": "".join("".join(rng.choices(words, weights, k=rng.randint(8, 20))) + "。" for _ in range(12))}
+            for i in range(count)]
+
+
 def _read(path: Path) -> list[dict]:
     """The articles of a cache file."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

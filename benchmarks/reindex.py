@@ -2,7 +2,8 @@
 
 Run:  .venv/bin/python benchmarks/reindex.py --prepare 10000     (once: database and index under .cache)
       .venv/bin/python benchmarks/reindex.py 10000               (one rebuild; prints its seconds)
-      add --join 5 to both for articles five times as long (five of corpus.py's articles each)
+      add --join 5 to both for articles five times as long (five of corpus.py's articles each),
+      or --zh for Chinese articles (corpus.chinese_articles: words of jieba's dictionary)
 
 It prints the seconds of the rebuild and the peak memory (resident set) of this process, before
 and after the rebuild, and of its largest child (a rebuild's worker process, sampled from /proc).
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import backends  # noqa: E402
 from bulk import load  # noqa: E402
-from corpus import CACHE, joined_articles  # noqa: E402
+from corpus import CACHE, chinese_articles, joined_articles  # noqa: E402
 from kb import search  # noqa: E402
 
 
@@ -41,13 +42,13 @@ def make_app(folder: Path):
         "JOBS_RUNNER": False, "SEARCH_CACHE_SIZE": 0, "STARTER_ARTICLES_DIR": f"{folder}/none"})
 
 
-def prepare(n: int, folder: Path, join: int = 1) -> None:
-    """A new database of ``n`` published articles (each ``join`` corpus articles long), and its index, in ``folder``."""
+def prepare(n: int, folder: Path, join: int = 1, zh: bool = False) -> None:
+    """A new database of ``n`` published articles (each ``join`` corpus articles long, or Chinese), and its index, in ``folder``."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     app = make_app(folder)
     try:
-        load(app, joined_articles(n, join))
+        load(app, chinese_articles(n) if zh else joined_articles(n, join))
         search.rebuild(app)
     finally:
         backends.close_app(app)
@@ -116,16 +117,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--join", type=int, default=1, metavar="K",
                         help="each article K of the corpus's in a row (longer articles; default 1)")
+    parser.add_argument("--zh", action="store_true", help="Chinese articles (words of jieba's dictionary)")
     args = parser.parse_args(argv)
-    if args.join < 1:
-        parser.error("--join must be 1 or more")
-    folder = CACHE / (f"reindex-{args.n}" if args.join == 1 else f"reindex-{args.n}-x{args.join}")
+    if args.join < 1 or (args.zh and args.join > 1):
+        parser.error("--join must be 1 or more, and 1 with --zh")
+    kind = "-zh" if args.zh else (f"-x{args.join}" if args.join > 1 else "")
+    folder = CACHE / f"reindex-{args.n}{kind}"
     if args.prepare:
-        prepare(args.n, folder, args.join)
+        prepare(args.n, folder, args.join, args.zh)
         return
     if not (folder / "kb.sqlite3").exists():
-        raise SystemExit(f"no prepared database for {args.n:,} articles: run with --prepare {args.n}"
-                         f"{f' --join {args.join}' if args.join > 1 else ''} first")
+        again = " --zh" if args.zh else (f" --join {args.join}" if args.join > 1 else "")
+        raise SystemExit(f"no prepared database for {args.n:,} articles: run with --prepare {args.n}{again} first")
     took, before, workers = run(args.n, folder, args.quiet)
     print(f"reindex of {args.n:,} articles: {took:.1f} s ({args.n / took:,.0f} articles/s); peak memory: "
           f"{peak_mb():.0f} MB in this process ({before:.0f} MB before the rebuild), {workers:.0f} MB in its largest "

@@ -125,3 +125,19 @@ def test_the_page_memory_benchmark_serves_every_page_within_its_budget(capfd):
     out = capfd.readouterr().out
     assert out.startswith("4 article pages,") and "the page cache keeps" in out
     assert float(out.split("keeps ")[1].split(" pages, ")[1].split(" MB")[0]) <= 0.1
+
+
+def test_the_reindex_benchmark_prepares_and_rebuilds_chinese_articles(tmp_path, monkeypatch, capsys):
+    from benchmarks import reindex
+    from benchmarks.corpus import chinese_articles
+
+    articles = chinese_articles(3)
+    assert all(a["lang"] == "zh" and 150 < len(a["body"]) and a["body"].endswith("。") for a in articles)
+    assert chinese_articles(3) == articles and len({a["title"] for a in articles}) == 3  # the same every run
+    monkeypatch.setattr(reindex, "CACHE", tmp_path)
+    with pytest.raises(SystemExit, match="--prepare 30 --zh"):
+        reindex.main(["30", "--zh"])
+    reindex.main(["--prepare", "30", "--zh"])
+    reindex.main(["30", "--zh", "--quiet"])
+    assert "reindex of 30 articles:" in capsys.readouterr().out
+    assert (tmp_path / "reindex-30-zh" / "kb.sqlite3").exists()
