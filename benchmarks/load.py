@@ -10,7 +10,9 @@ The articles are benchmarks/corpus.py's real prose, loaded with benchmarks/bulk.
 http.client, one connection each, reopened when the server closes it) send a fixed number of GETs per
 scenario, each scenario also bounded in time. Distinct scenarios run with the result cache off
 and the page cache off (SEARCH_CACHE_SIZE=0, PAGE_CACHE_SIZE=0) and every request asks something not
-asked before; the repeated mix runs on a restarted server with both on (their defaults). The clients share the machine's cores with the server:
+asked before; the repeated mix runs on a restarted server with both on (their defaults) and no kept
+pages in the host's page file (as after a new release); ``--only restart`` runs it again after a
+restart that keeps them. The clients share the machine's cores with the server:
 their CPU time is printed beside the server's.
 """
 
@@ -23,12 +25,13 @@ import random
 import resource
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
@@ -48,6 +51,7 @@ GUNICORN = Path(sys.executable).with_name("gunicorn")
 GOALS = {"api": 300, "search": 300, "article": 300, "mix": 1500}  # req/s, issue 12
 MIX_P95_GOAL_MS = 100
 # --only names of the warm runs: one kind of the mix's requests (by path prefix), or /healthz, the floor
+PAGE_FILE = "pagecache.sqlite3"  # kb.web.pagestore's file in the instance folder, with its -wal and -shm
 WARM = {"warm-api": "/api/search", "warm-search": "/en/search", "warm-article": "/en/articles", "healthz": "/healthz"}
 START_SECONDS = 180
 
@@ -114,18 +118,24 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 @contextmanager
-def gunicorn(folder: Path, workers: int, caches: bool):
-    """A gunicorn serving the site on a free port of 127.0.0.1, kb's caches on (their defaults) or off; yields (port, arbiter pid)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port = sock.getsockname()[1]
+def gunicorn(folder: Path, workers: int, caches: bool, max_requests: int = 0, port: int = 0):
+    """A gunicorn serving the site on ``port`` or a free port of 127.0.0.1, kb's caches on (their defaults) or off; yields (port, arbiter pid).
+
+    ``max_requests``: gunicorn starts each worker again after that many requests (0: never). The
+    port is part of the site's address (BASE_URL), so a restart that should meet its pages keeps it.
+    """
+    if not port:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
     env |= {f"KB_{k}": v for k, v in settings(folder).items()}
     env |= {"KB_BASE_URL": f"http://{HOST}:{port}"}
     if not caches:  # the result cache and the page cache (kb.web.pagecache)
         env |= {"KB_SEARCH_CACHE_SIZE": "0", "KB_PAGE_CACHE_SIZE": "0"}
     log = open(folder / "gunicorn.log", "ab")
-    proc = subprocess.Popen([str(GUNICORN), "-w", str(workers), "-b", f"{HOST}:{port}", "--timeout", "60",
+    recycle = ["--max-requests", str(max_requests)] if max_requests else []
+    proc = subprocess.Popen([str(GUNICORN), "-w", str(workers), "-b", f"{HOST}:{port}", "--timeout", "60", *recycle,
                              "kb.web:create_app()"], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + START_SECONDS
@@ -163,6 +173,7 @@ class Run:
     client_cpu: float = 0.0
     server_cpu: float = 0.0
     first_error: str = ""
+    rendered: int | None = None  # pages the host rendered and kept in its page file since its start (None: not counted)
 
     @property
     def done(self) -> int:
@@ -229,15 +240,15 @@ def _own_cpu() -> float:
 
 
 def zipf_mix(queries: list[str], slugs: list[str], n: int, seed: int = 5) -> list[str]:
-    """``n`` requests: API search, search page and article page, each Zipf (s=1) over 300 items."""
+    """``n`` requests: API search, search page and article page, each Zipf (s=1) over 300 items (fewer on a small site)."""
     rng = random.Random(seed)
-    weights = [1 / rank for rank in range(1, 301)]
     asked, read = queries[:300], slugs[:300]
+    zipf = {len(items): [1 / rank for rank in range(1, len(items) + 1)] for items in (asked, read)}
     kinds = [lambda q, s: f"/api/search?q={quote(q)}&limit=10", lambda q, s: f"/en/search?q={quote(q)}",
              lambda q, s: f"/en/articles/{s}"]
     out = []
     for _ in range(n):
-        q, s = rng.choices(asked, weights)[0], rng.choices(read, weights)[0]
+        q, s = rng.choices(asked, zipf[len(asked)])[0], rng.choices(read, zipf[len(read)])[0]
         out.append(rng.choices(kinds, (4, 3, 3))[0](q, s))
     return out
 
@@ -282,8 +293,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mix-clients", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=90, help="time bound of each scenario")
+    parser.add_argument("--max-requests", type=int, default=0,
+                        help="gunicorn's --max-requests in the mix runs: each worker is started again after that many "
+                             "requests (0: never; the server CPU column then misses the workers that ended)")
     parser.add_argument("--only", default="api,search,article,mix",
-                        help="scenarios to run, comma-separated; also warm-api, warm-search, warm-article (one kind of "
+                        help="scenarios to run, comma-separated; also restart (the mix again after a restart, with the "
+                             "pages the first mix kept), warm-api, warm-search, warm-article (one kind of "
                              "the mix's requests, each address sent 8 times before to fill every worker's caches) and "
                              "healthz (the floor)")
     parser.add_argument("--data", type=Path, help="folder to keep (and reuse) the database and index in")
@@ -293,6 +308,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if min(args.articles, args.requests, args.mix_requests, args.clients, args.mix_clients, args.workers) < 1:
         parser.error("every count must be at least 1")
+    if args.max_requests < 0:
+        parser.error("--max-requests must be 0 (never) or more")
     if args.requests + 100 > args.articles or 2 * (args.requests + 100) + 300 > 6000:
         parser.error("--requests must leave 100 more articles than requests, and at most 2,600")
     return args
@@ -318,13 +335,8 @@ def main(argv=None) -> None:
                     drive(port, paths[name][:100], args.clients, args.seconds, "warm-up", arbiter, args.client)
                     run = drive(port, paths[name][100:], args.clients, args.seconds, labels[name], arbiter, args.client)
                     runs.append((run, GOALS[name]))
-        if "mix" in only:
-            mix = zipf_mix(site["queries"], site["slugs"], args.mix_requests + 300)
-            with gunicorn(folder, args.workers, caches=True) as (port, arbiter):
-                print("... repeated mix", file=sys.stderr, flush=True)
-                drive(port, mix[:300], args.mix_clients, args.seconds, "warm-up", arbiter, args.client)
-                runs.append((drive(port, mix[300:], args.mix_clients, args.seconds,
-                                   "repeated mix (Zipf), cache on", arbiter, args.client), GOALS["mix"]))
+        if "mix" in only or "restart" in only:
+            runs += mix_runs(site, args, folder, only)
         warm = [name for name in WARM if name in only]
         if warm:
             runs += warm_runs(site, args, folder, warm)
@@ -332,6 +344,35 @@ def main(argv=None) -> None:
         if args.data is None:
             shutil.rmtree(folder, ignore_errors=True)
     report(args, runs)
+
+
+def mix_runs(site: dict, args, folder: Path, only: set[str]) -> list[tuple[Run, float]]:
+    """The repeated mix on a host with no kept pages (as after a new release), then, for ``restart``, the same
+    mix again on the host started again with the pages its first run kept (kb.web.pagestore's file)."""
+    mix = zipf_mix(site["queries"], site["slugs"], args.mix_requests + 300)
+    for path in (folder / "instance").glob(PAGE_FILE + "*"):
+        path.unlink()
+    runs, port, kept = [], 0, 0
+    labels = [("mix", "repeated mix (Zipf), cache on"), ("restart", "repeated mix again after a restart, pages kept")]
+    for name, label in labels[:2 if "restart" in only else 1]:
+        with gunicorn(folder, args.workers, caches=True, max_requests=args.max_requests, port=port) as (port, arbiter):
+            print(f"... {label}", file=sys.stderr, flush=True)
+            drive(port, mix[:300], args.mix_clients, args.seconds, "warm-up", arbiter, args.client)
+            run = drive(port, mix[300:], args.mix_clients, args.seconds, label, arbiter, args.client)
+            now = kept_pages(folder)
+            run.rendered, kept = (now - kept if now >= kept else now), now  # fewer: the start emptied the file
+        if name in only:
+            runs.append((run, GOALS["mix"]))
+    return runs
+
+
+def kept_pages(folder: Path) -> int:
+    """How many pages the site's host has put in its page file so far (the newest row's number; 0 for none)."""
+    try:
+        with closing(sqlite3.connect(folder / "instance" / PAGE_FILE)) as db:
+            return db.execute("SELECT coalesce(max(rowid), 0) FROM pages").fetchone()[0]
+    except sqlite3.Error:
+        return 0
 
 
 def warm_runs(site: dict, args, folder: Path, names: list[str]) -> list[tuple[Run, float]]:
@@ -366,6 +407,8 @@ def report(args, runs: list[tuple[Run, float]]) -> None:
     for run, _goal in runs:
         if run.first_error:
             print(f"first error in {run.name}: {run.first_error}")
+        if run.rendered is not None:
+            print(f"{run.name}: {run.rendered:,} pages rendered and put in the host's page file, warm-up included")
         if run.done < args.requests and not run.name.startswith(("repeated", "warm", "healthz")):
             print(f"{run.name}: stopped by the {args.seconds:.0f} s bound after {run.done:,} requests")
 

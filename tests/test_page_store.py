@@ -13,7 +13,7 @@ import pytest
 from kb import articles as kb_articles
 from kb import search
 from kb.web import pagecache, pagestore
-from tests.conftest import csrf_token_from
+from tests.conftest import close_app, csrf_token_from
 from tests.test_page_cache import logged, renders, search_ids, shop  # noqa: F401 - fixtures
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}
@@ -160,3 +160,54 @@ def test_a_stored_value_that_is_not_a_kept_page_is_rendered_instead(app, shop, r
     app.extensions[pagecache.KEY] = pagecache.VersionedCache(10)
     assert app.test_client().get("/en/search?q=refund").status_code == 200
     assert app.extensions[pagecache.SHARED_KEY].broken  # given up, with the warning the other test reads
+
+
+def test_a_worker_started_later_serves_the_pages_kept_before_it(app, app_factory, shop, renders):
+    page = app.test_client().get("/en/search?q=refund").get_data(as_text=True)
+    api = app.test_client().get("/api/search?q=refund").get_json()
+    later = app_factory()  # gunicorn starts a worker again (--max-requests, a crash) or the host restarts
+    assert later.test_client().get("/api/search?q=refund").get_json() == api
+    again = later.test_client().get("/en/search?q=refund").get_data(as_text=True)
+    assert search_ids(again) and again.count('class="result"') == page.count('class="result"') == 2
+    assert renders["search"] == 2  # each searched once, before the start: the start left them kept
+    assert app.test_client().get("/api/search?q=refund").get_json() == api and renders["search"] == 2
+
+
+def test_workers_that_saw_more_synonym_changes_share_pages_with_a_new_one(app, app_factory, shop, renders):
+    app.config["PAGE_CACHE_CHECK_SECONDS"] = 0  # ask at once
+    assert app.test_client().get("/en/search?q=refund").status_code == 200  # app reads the sets: none
+    with app.app_context():
+        from kb.capture import synonyms
+        from kb.db import get_session
+        synonyms.add_set(get_session(), "en", "refund, reimbursement")
+        get_session().commit()
+    search._service(app).synonyms.expire()
+    app.test_client().get("/en/search?q=refund")  # app's second set of sets; a worker started now has its first
+    later = app_factory()
+    html = later.test_client().get("/en/search?q=refund").get_data(as_text=True)
+    assert renders["search"] == 2 and search_ids(html)  # app's page after the change, not a render
+
+
+def test_a_database_made_anew_never_meets_the_pages_kept_for_the_old_one(app_factory, tmp_path):
+    def site(title: str, **where):
+        """An app on a database made anew with one article: the feed's head has the same id each time."""
+        (tmp_path / "kb.sqlite3").unlink(missing_ok=True)
+        made = app_factory(**where)
+        with made.app_context():
+            from kb.db import get_session
+            kb_articles.create_article(get_session(), kb_articles.ArticleDraft(title=title, body_md="How to."),
+                                       status="published")
+            get_session().commit()
+        search.process_outbox(made)
+        return made
+
+    old = site("Refund a card payment")
+    assert "Refund a card payment" in old.test_client().get("/en/search?q=refund").get_data(as_text=True)
+    close_app(old)
+    # The new database is made and filled elsewhere, then served with the old index, which kb finds
+    # as far along the feed and as full as the database: its version is the old one's.
+    close_app(site("Refund a bank transfer", INDEX_DIR=str(tmp_path / "elsewhere"), INSTANCE_DIR=str(tmp_path / "i2")))
+    new = app_factory()
+    assert search._service(new).version() == search._service(old).version()
+    html = new.test_client().get("/en/search?q=refund").get_data(as_text=True)
+    assert "Refund a bank transfer" in html and "Refund a card payment" not in html

@@ -135,10 +135,11 @@ class SearchBackend:
     def content_version(self, session):
         """What public pages are made of (kb.web.pagecache): this version and the change feed's head read on ``session``.
 
-        None when there is no version: then no page is kept.
+        None when there is no version: then no page is kept. The value is the same in every process
+        of a host on the same content, and differs for a database made anew (kb.web.pagestore).
         """
         version = self.version()
-        return None if version is None else (version, feed.head(session))
+        return None if version is None else (version, feed.head_mark(session))
 
     def query(self, q: str, *, lang: str | None = None, category: str | None = None,
               page: int = 1, per_page: int = 10, exclude: int | None = None) -> IndexPage:

@@ -121,15 +121,29 @@ def head(session: so.Session) -> Position:
     Public pages read it on every view (kb.search.content_version), so the statement is built once
     per database kind and runs on the session's connection, without the ORM's per-statement work.
     """
-    postgres = _postgres(session)
-    row = session.connection().execute(_head_statement(postgres)).first()
+    row = _head_row(session)
     return position_of(row) if row is not None else START
+
+
+def head_mark(session: so.Session) -> tuple:
+    """The head's position and when its row was queued: it names this database's head, not only its count.
+
+    A database made anew counts its rows from 1 again; the time tells its head from an older
+    database's at the same count, so a page kept on disk before (kb.web.pagestore) is never served for it.
+    """
+    row = _head_row(session)
+    return (*START, None) if row is None else (*position_of(row), row.queued_at.isoformat())
+
+
+def _head_row(session: so.Session):
+    """The newest settled row (id, txid, queued_at) or None, on the session's connection."""
+    return session.connection().execute(_head_statement(_postgres(session))).first()
 
 
 @lru_cache(maxsize=2)
 def _head_statement(postgres: bool) -> sa.Select:
     """The select of the newest settled row on PostgreSQL or SQLite."""
-    return (sa.select(IndexChange.id, IndexChange.txid).where(_settled(postgres))
+    return (sa.select(IndexChange.id, IndexChange.txid, IndexChange.queued_at).where(_settled(postgres))
             .order_by(*(column.desc() for column in _order(postgres))).limit(1))
 
 

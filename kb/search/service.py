@@ -141,12 +141,12 @@ class SearchService(SearchBackend):
             raise ConfigError(f"The search index in {self.store.root} is missing; run `kb reindex`.")
 
     def version(self):
-        """(synonyms epoch, generation, commit, documents, synonyms version): it changes with each commit to the index and each synonym change."""
-        epoch, synonyms_version = self.synonyms.versioned()
+        """(generation, commit, documents, synonyms version): it changes with each commit to the index and each synonym change."""
+        synonyms_version = self.synonyms.versioned()
         with self.store.searcher() as (gen, searcher):
             if searcher is None:
                 return None
-            return (epoch, gen, searcher.reader().generation() or 0, searcher.doc_count_all(), synonyms_version)
+            return (gen, searcher.reader().generation() or 0, searcher.doc_count_all(), synonyms_version)
 
     def _query(self, asked: Asked) -> IndexPage:
         """The search itself, retried once if a concurrent commit pulled a file away."""

@@ -138,11 +138,13 @@ class SynonymCache:
                 self._lock.release()
         return self.epoch, self.compiled
 
-    def versioned(self) -> tuple:
-        """(epoch, the sets' own version): the epoch orders changes within this process; the version names
-        the sets alike in every process (kb.web.pagestore shares pages between processes by it)."""
-        epoch, _compiled = self.current()
-        return epoch, self.version
+    def versioned(self) -> str | None:
+        """The sets' own version, re-read when due: alike in every process (kb.web.pagestore shares pages by it).
+
+        Not the epoch: a process started later counts fewer changes, and its pages would not be shared.
+        """
+        self.current()
+        return self.version
 
     def _reload(self) -> None:
         """Compile the sets afresh if their version changed."""

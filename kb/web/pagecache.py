@@ -13,7 +13,8 @@ What differs per visitor is left as a hole and filled on each serve: the CSRF to
 session (an agent, a message to flash) always gets a fresh render, and a page is only kept when
 the view says nothing in it depends on more than the address and the version (``keep``).
 The processes of one host share what they keep through a file (kb.web.pagestore), so a page is
-rendered about once per host rather than once per worker.
+rendered about once per host rather than once per worker, and a restarted worker or host serves the
+pages rendered before its start while the content, the settings and kb's code stay the same.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def init_app(app: Flask) -> None:
     if size > 0 and app.config["PAGE_CACHE_SHARED"]:
         shared = pagestore.PageStore(Path(app.config["INSTANCE_DIR"]) / pagestore.FILE_NAME, size,
                                      pagestore.stamp(app.config, Path(__file__).resolve().parent.parent))
-        shared.clear()
+        shared.check()
     app.extensions[SHARED_KEY] = shared
 
 

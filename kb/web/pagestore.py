@@ -7,7 +7,11 @@ it holds only public pages with their per-visitor holes, deleting it loses nothi
 unreadable file makes that process keep pages in memory only, with a warning saying so.
 
 Entries are keyed on a stamp of the code and the settings (so processes of another release or
-configuration never share a page), the content version and the address.
+configuration never share a page), the content version and the address. The content version is the
+same in every process on the same content and names the database's feed head by its time too
+(kb.search.feed.head_mark), so the file outlives restarts: a worker that gunicorn starts again
+(``--max-requests``, a crash) or a host restarted on the same release serves what was rendered
+before, and a database made anew never meets its predecessor's pages.
 """
 
 from __future__ import annotations
@@ -39,9 +43,9 @@ class PageStore:
         self._local = threading.local()
         self._puts = 0
 
-    def clear(self) -> None:
-        """Forget every entry (at each start: a database made anew may reach a version seen before)."""
-        self._run(lambda db: db.execute("DELETE FROM pages"))
+    def check(self) -> None:
+        """Open the file once at start, so an unusable one is reported then, with what to do, not at a first page."""
+        self._run(lambda db: None)
         db = getattr(self._local, "db", None)
         if db is not None:  # closed: a server may fork its workers from this process next
             self._local.db = None

@@ -167,7 +167,7 @@ class PostgresSearch(backend.SearchBackend):
         return 0.0
 
     def version(self):
-        """(synonyms epoch and version, the change feed's head): documents are written with their feed rows, so a change moves it.
+        """(the synonym sets' version, the change feed's head): documents are written with their feed rows, so a change moves it.
 
         The head counts settled rows only (kb.search.feed), so a change may show some moments late,
         while an older transaction is still open, but always shows.
@@ -177,7 +177,7 @@ class PostgresSearch(backend.SearchBackend):
 
     def content_version(self, session):
         """The version, read on the caller's session: it already holds the feed's head, so pages need nothing more."""
-        return (*self.synonyms.versioned(), feed.head(session))
+        return (self.synonyms.versioned(), feed.head_mark(session))
 
     def _related(self, source, limit: int) -> list[int]:
         """The articles most like ``source`` (kb.search.postgres.alike)."""
