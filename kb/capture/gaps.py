@@ -22,8 +22,6 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kb.autoreply import textproc
 from kb.autoreply.models import MailRecord
@@ -198,6 +196,11 @@ def _canonical(questions: list[Question]) -> list[Question]:
 
 def cluster(questions: list[Question], distance: float = DISTANCE) -> list[Gap]:
     """The questions grouped by topic, largest group first, then by key: the same input, the same groups."""
+    # Here, not at the top: scikit-learn takes half a second to import, and every web worker imports
+    # this module (the agent pages) but only the gaps page and its job ever cluster.
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     questions = _canonical(questions)
     if not questions:
         return []
