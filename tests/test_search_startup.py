@@ -15,7 +15,7 @@ from kb.db import get_db, session_scope
 from kb.models import IndexChange
 from kb.search.store import IndexStore
 from tests.conftest import close_app
-from tests.searchbackends import backend_app
+from tests.searchbackends import BACKENDS, backend_app, search_pg_url  # noqa: F401 - fixture
 from tests.test_search_index import found, publish, wait_until
 
 NOTICE = "The search index is being built"
@@ -141,3 +141,21 @@ def test_the_pointer_names_the_current_generation(tmp_path):
     (tmp_path / "gen-2026").mkdir()
     (tmp_path / "CURRENT").write_text("gen-2026\n")
     assert store.current() == "gen-2026"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jieba_is_loaded_at_start_only_for_a_site_with_a_chinese_article(request, app_factory, backend, monkeypatch):
+    from kb.search import backend as search_backend
+
+    warmed = []
+    monkeypatch.setattr(search_backend, "warm_jieba_in_background", lambda: warmed.append(1))
+    first = backend_app(request, app_factory, backend)
+    publish(first, "Reset your password", "Click the link we send to choose a new password.", lang="en")
+    publish(first, "重置密码", "点击我们发送的链接。", lang="zh", status="draft")
+    app_factory(DATABASE_URL=first.config["DATABASE_URL"], SEARCH_BACKEND=first.config["SEARCH_BACKEND"])
+    assert warmed == []  # English only (a Chinese draft is not searched): the first Chinese text loads it
+    publish(first, "重置密码", "点击我们发送的链接。", lang="zh")
+    app_factory(DATABASE_URL=first.config["DATABASE_URL"], SEARCH_BACKEND=first.config["SEARCH_BACKEND"], LANGUAGES="en,nb")
+    assert warmed == []  # a portal without Chinese never loads it at start
+    app_factory(DATABASE_URL=first.config["DATABASE_URL"], SEARCH_BACKEND=first.config["SEARCH_BACKEND"])
+    assert warmed == [1]  # a published Chinese article on a portal in Chinese: loaded in the background

@@ -13,9 +13,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable
 
+import sqlalchemy as sa
+
 from kb.articles import normalise_lang
 from kb.errors import ValidationError
+from kb.models import Article
 from kb.search import feed
+from kb.search.analysis import warm_jieba_in_background
 from kb.search.querying import clean_query, detect_language
 
 log = logging.getLogger(__name__)
@@ -89,6 +93,19 @@ class SearchBackend:
     def start(self) -> None:
         """Make the backend ready to answer (and, where it needs one, start its indexer)."""
         raise NotImplementedError
+
+    def warm_chinese(self, session) -> None:
+        """Load jieba in the background when the portal is in Chinese and has a published Chinese article.
+
+        Loading it takes half a second of CPU, and the thread slowed the start beside it as much
+        (create_app 0.92 -> 0.44 s at 10,000 articles without it): a site with no Chinese article
+        leaves it to the first Chinese text, which then waits that half second once.
+        """
+        if "zh" not in [code.strip() for code in str(self.app.config.get("LANGUAGES", "")).split(",")]:
+            return
+        chinese = sa.select(Article.id).where(Article.status == "published", Article.lang == "zh").limit(1)
+        if session.scalar(chinese) is not None:
+            warm_jieba_in_background()
 
     def close(self) -> None:
         """Stop background work and release what the backend holds."""

@@ -8,12 +8,12 @@ from typing import Callable
 
 from whoosh.query import And, Term
 
-from kb.db import get_db
+from kb.db import get_db, session_scope
 from kb.errors import ConfigError
 from kb.search.schema import document
 from kb.search import alike, feed, freshness, indexer, likeness, ranking, topk
 from kb.search.cache import VersionedCache
-from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
+from kb.search.analysis import GROUPS, group_for
 from kb.search.backend import Asked, IndexHit, IndexPage, SearchBackend, rebuild_at_start
 from kb.search.querying import build
 from kb.search.snippets import snippet
@@ -58,10 +58,10 @@ class SearchService(SearchBackend):
         With the thread (INDEXER), start never waits: a missing or stale index is rebuilt aside by
         the thread of one process, and searches meanwhile answer from what there is (``building``).
         """
-        if "zh" in [code.strip() for code in str(self.app.config.get("LANGUAGES", "")).split(",")]:
-            warm_jieba_in_background()
         self._check_index_folder()
         try:
+            with session_scope(self.app) as session:
+                self.warm_chinese(session)
             self.problem = freshness.start_problem(self)
         except Exception:  # noqa: BLE001 - start-up must never depend on every article (or on search)
             log.exception("could not check the search index at start")

@@ -18,7 +18,7 @@ from kb.db import get_db, session_scope
 from kb.errors import ConfigError
 from kb.models import IndexChange
 from kb.search import backend, feed
-from kb.search.analysis import GROUPS, group_for, warm_jieba_in_background
+from kb.search.analysis import GROUPS, group_for
 from kb.search.backend import Asked, IndexHit, IndexPage
 from kb.search.postgres import alike, planner, ranked, writes
 from kb.search.postgres.health import count_problem, problem, stale
@@ -58,9 +58,8 @@ class PostgresSearch(backend.SearchBackend):
         except ConfigError:
             get_db(self.app).engine.dispose()  # the app will not start: release its connections
             raise
-        if "zh" in [code.strip() for code in str(self.app.config.get("LANGUAGES", "")).split(",")]:
-            warm_jieba_in_background()
         with session_scope(self.app) as session:
+            self.warm_chinese(session)
             self.problem = count_problem(session)
         self._listen()
         if self.app.config["INDEXER"]:
