@@ -141,3 +141,18 @@ def test_the_reindex_benchmark_prepares_and_rebuilds_chinese_articles(tmp_path, 
     reindex.main(["30", "--zh", "--quiet"])
     assert "reindex of 30 articles:" in capsys.readouterr().out
     assert (tmp_path / "reindex-30-zh" / "kb.sqlite3").exists()
+
+
+def test_the_startup_benchmark_times_starts_in_this_process_and_in_new_ones(capsys):
+    from benchmarks import startup
+
+    startup.main(["--sizes", "30", "--runs", "2"])
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| 30 |")]
+    cases = [row[1].split(" (imports")[0] for row in rows]
+    assert cases == [f"{case}{suffix}" for case in ("fresh index", "stale index (1 article added behind the feed)",
+                                                    "index folder missing")
+                     for suffix in (", new process 1", ", new process 2", "")]
+    for row in rows:
+        assert float(row[2].rstrip(" s")) > 0
+    for row in rows[2::3]:  # in this process, the index was fresh again (rebuilt for the last two)
+        assert float(row[3].rstrip(" s |")) > 0
