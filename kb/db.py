@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,8 @@ from kb.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 RELAXED = "kb.db.relaxed"  # on a pooled SQLite connection's info: its last commit skipped the flush
+SQLITE_BUSY_SECONDS = 30  # how long a statement waits for another process's write lock
+MIGRATION_LOCK_KEY = 0x6B62_6D69_6772  # "kbmigr": the PostgreSQL advisory lock that one migrating process holds
 
 
 @dataclass
@@ -56,7 +60,7 @@ def _make_engine(url: str) -> sa.Engine:
         sa_url = sa.make_url(url)
         if sa_url.database and sa_url.database != ":memory:":
             Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "checkin", _restore_durability)
         return engine
@@ -67,9 +71,28 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """Foreign keys on, WAL so readers never wait for the writer, and every commit flushed to disk."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _set_wal(cursor)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _set_wal(cursor) -> None:
+    """Switch to WAL, waiting out another process's lock as any statement does (up to SQLITE_BUSY_SECONDS).
+
+    On a database file not yet in WAL (a new one) the switch fails at once while another process
+    holds a lock: SQLite does not wait for it there. Workers that start together on a new
+    database (gunicorn -w 4 on a first run) would otherwise fail to boot.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def relax_durability(connection: sa.Connection) -> None:
@@ -118,15 +141,32 @@ def begin_write(session: so.Session) -> None:
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Apply Alembic migrations up to ``revision`` on ``engine``."""
+    """Apply Alembic migrations up to ``revision`` on ``engine``, one process at a time, in one transaction."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        _lock_migrations(connection)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
+
+
+def _lock_migrations(connection: sa.Connection) -> None:
+    """Wait until no other process migrates, and keep them waiting until this transaction ends.
+
+    Gunicorn starts its workers together, and each migrates at start (AUTO_MIGRATE): without the
+    lock two read the same version and both apply the next step, and the second fails ("index ...
+    already exists") and stops the server. With it the others wait, then find nothing to do.
+    SQLite: the write lock, taken before the version is read (waits up to the 30 s busy timeout);
+    PostgreSQL: a transaction-level advisory lock.
+    """
+    if connection.dialect.name == "sqlite":
+        if not connection.connection.dbapi_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
 def init_app(app: Flask) -> None:

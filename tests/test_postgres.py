@@ -5,6 +5,7 @@ The server is started by ``tests/servers.py``; each test gets its own empty data
 
 from __future__ import annotations
 
+import multiprocessing
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -254,3 +255,33 @@ def test_the_full_app_searches_articles_stored_in_postgres(pg_app):
     search.flush_log(pg_app)  # the API's search-log rows wait for the next batch (kb.insights.logbuffer)
     with session_scope(pg_app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(sa.table("search_log"))) >= 2
+
+
+def _migrate(url: str, start) -> str:
+    """One process's start-up migration, begun with the others: "" or what went wrong."""
+    from kb.db import make_engine, upgrade
+
+    engine = make_engine(url)
+    start.wait()
+    try:
+        upgrade(engine)
+        return ""
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        engine.dispose()
+
+
+def test_workers_that_start_together_migrate_one_at_a_time(db_url):
+    # gunicorn -w 4 on a database one step behind (here: all steps): each worker migrates at start.
+    with multiprocessing.Manager() as manager:
+        start = manager.Barrier(4)
+        with multiprocessing.get_context("spawn").Pool(4) as pool:
+            errors = pool.starmap(_migrate, [(db_url, start)] * 4)
+    assert errors == [""] * 4, "\n".join(errors)
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
+    finally:
+        engine.dispose()
