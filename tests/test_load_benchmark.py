@@ -30,3 +30,19 @@ def test_max_requests_must_not_be_negative():
     assert load.parse_args(["--max-requests", "100"]).max_requests == 100
     with pytest.raises(SystemExit):
         load.parse_args(["--max-requests", "-1"])
+
+
+def test_the_mix_cpu_benchmark_splits_the_mix_by_kind_and_first_render(tmp_path, capsys):
+    from benchmarks import load, mix_cpu
+
+    load.build_site(tmp_path, 150)
+    (tmp_path / "instance" / load.PAGE_FILE).write_bytes(b"left by a run before")  # deleted first, as a new release
+    mix_cpu.main(["--data", str(tmp_path), "--requests", "200"])
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and " ms " not in line]
+    rows = [row for row in rows if row[0] != "|---"]
+    assert sum(int(row[1]) for row in rows) == 200
+    assert {row[0].lstrip("| ") for row in rows} <= {f"{kind}, {how}" for kind in mix_cpu.KINDS.values()
+                                                    for how in ("first render", "kept page")}
+    firsts = [float(row[2]) for row in rows if "first render" in row[0]]
+    kept = [float(row[2]) for row in rows if "kept page" in row[0]]
+    assert firsts and kept and max(kept) < max(firsts)  # a kept page is served, not rendered again
