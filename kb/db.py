@@ -89,10 +89,14 @@ def _set_wal(cursor) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-            if not busy or time.monotonic() > deadline:
+            if not sqlite_busy(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (worth waiting or skipping, not a fault)."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def relax_durability(connection: sa.Connection) -> None:
@@ -132,11 +136,12 @@ def begin_write(session: so.Session) -> None:
     not undo it. BEGIN IMMEDIATE takes the write lock now (waiting out other writers), so the
     reads that follow cannot go stale before the writes.
     """
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        return
-    dbapi = connection.connection.dbapi_connection
-    if not dbapi.in_transaction:
+    _begin_immediate(session.connection())
+
+
+def _begin_immediate(connection: sa.Connection) -> None:
+    """On SQLite, start the transaction now with the write lock (waiting out other writers); elsewhere nothing."""
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -162,10 +167,8 @@ def _lock_migrations(connection: sa.Connection) -> None:
     SQLite: the write lock, taken before the version is read (waits up to the 30 s busy timeout);
     PostgreSQL: a transaction-level advisory lock.
     """
-    if connection.dialect.name == "sqlite":
-        if not connection.connection.dbapi_connection.in_transaction:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-    elif connection.dialect.name == "postgresql":
+    _begin_immediate(connection)
+    if connection.dialect.name == "postgresql":
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 

@@ -25,13 +25,14 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from kb.db import sqlite_busy
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "pagecache.sqlite3"
 SWEEP_EVERY = 50  # puts (per process) between removals of other versions' and the oldest entries
 BUSY_SECONDS = 0.25  # a write waits this long for another process's write, then the page is not shared
 SCHEMA = "CREATE TABLE IF NOT EXISTS pages (key BLOB PRIMARY KEY, version BLOB NOT NULL, value TEXT NOT NULL)"
-BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)  # another process holds the file: skip, never give up
 
 
 class PageStore:
@@ -83,7 +84,7 @@ class PageStore:
         try:
             return work(self._connection())
         except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in BUSY:
+            if sqlite_busy(exc):
                 return None  # another process is writing: this page is simply not shared this time
             self._give_up(exc)
         except (sqlite3.Error, OSError, ValueError) as exc:
